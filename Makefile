@@ -1,0 +1,40 @@
+# Two commands do everything on a fresh machine with Python 3.11 and make:
+#   make train   set up .venv if needed, then train on the built-in demo dataset (report in runs/)
+#   make test    set up .venv if needed, then nbdev_test and pytest
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+CONFIG ?= configs/demo.yaml
+RUN    ?= runs/demo-$(shell date +%Y%m%d-%H%M%S)
+export PIP_DISABLE_PIP_VERSION_CHECK = 1
+
+.PHONY: install train test export clean-venv
+
+# torch/torchvision first and pinned exactly: the CUDA wheels these machines keep locally (see ENVIRONMENT.md).
+$(STAMP): settings.ini setup.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip check
+	touch $(STAMP)
+
+install: $(STAMP)
+
+train: install
+	mkdir -p $(RUN)
+	$(BIN)/papermill nbs/train.ipynb $(RUN)/train.ipynb -p config $(CONFIG) -p run_dir $(RUN)
+	@echo "Report: $(RUN)/train.ipynb  metrics: $(RUN)/metrics.json"
+
+# The notebooks are the source: fail when tsic/ is not what nbdev_export writes from them.
+export: install
+	$(BIN)/nbdev_export
+	@if git rev-parse --git-dir >/dev/null 2>&1 && [ -n "$$(git status --porcelain -- tsic)" ]; then \
+	  git status --porcelain -- tsic; echo "tsic/ is out of sync with nbs/: run nbdev_export and commit"; exit 1; fi
+
+test: install export
+	$(BIN)/nbdev_test --do_print
+	$(BIN)/pytest tests -q
+
+clean-venv:
+	rm -rf $(VENV)
