@@ -1,0 +1,39 @@
+"""The training notebook end to end through papermill, as a user runs it."""
+import json, subprocess, sys
+from pathlib import Path
+import nbformat, pytest
+from conftest import ROOT, BIN
+
+
+def run_papermill(out: Path, *params: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / 'papermill'), 'nbs/train.ipynb', str(out), *params],
+                          cwd=ROOT, capture_output=True, text=True, timeout=900)
+
+
+def test_readme_example_runs_end_to_end(tmp_path):
+    run = tmp_path / 'run'
+    proc = run_papermill(tmp_path / 'out.ipynb', '-p', 'max_epochs', '2', '-p', 'image_size', '64',
+                         '-p', 'model_architecture_name', 'resnet18', '-p', 'pretrained', 'False',
+                         '-p', 'sample_limit', '300', '-p', 'run_dir', str(run))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((run / 'metrics.json').read_text())
+    assert [e['epoch'] for e in report['epochs']] == [0, 1]
+    for e in report['epochs']:
+        assert {'train_loss', 'valid_loss', 'f1_score', 'accuracy'} <= set(e)
+    assert report['test']['support'] == 300 and set(report['baselines']) == {'majority', 'persistence'}
+    assert report['images_per_split'] == {'train': 300, 'val': 300, 'test': 300}
+    resolved = (run / 'config.yaml').read_text()
+    assert 'model_architecture_name: resnet18' in resolved and 'image_size: 64' in resolved
+    ckpts = sorted(p.name for p in (run / 'checkpoints' / 'single' / 'resnet18').iterdir())
+    assert 'last.ckpt' in ckpts and any(p.startswith('epoch=0000') and '-val_f1=' in p for p in ckpts)
+    assert (run / 'confusion_matrix.png').stat().st_size > 1000 and (run / 'training_curves.png').exists()
+    nb = nbformat.read(tmp_path / 'out.ipynb', as_version=4)
+    text = json.dumps([c.get('outputs', []) for c in nb.cells])
+    assert 'Test macro F1' in text and 'image/png' in text
+    assert 'beats both baselines' in text or 'does **not** beat' in text
+
+
+def test_misspelt_parameter_is_an_error(tmp_path):
+    proc = run_papermill(tmp_path / 'out.ipynb', '-p', 'max_epoch', '1', '-p', 'run_dir', str(tmp_path / 'run'))
+    assert proc.returncode != 0
+    assert "Did you mean 'max_epochs'" in proc.stdout + proc.stderr
