@@ -9,9 +9,9 @@ BIN = Path(sys.executable).parent
 
 @pytest.fixture(scope='session')
 def small_dataset(tmp_path_factory) -> Path:
-    "A 32-px chart dataset from the first 400 real MSFT bars (train/val/test, three classes)."
+    "A 48-px chart dataset from the first 400 real MSFT bars (train/val/test, three classes)."
     from tsic.datasets import build_chart_dataset, load_msft, ChartDatasetSpec
-    return build_chart_dataset(load_msft().iloc[:400], tmp_path_factory.mktemp('data'), ChartDatasetSpec(image_size=32))
+    return build_chart_dataset(load_msft().iloc[:400], tmp_path_factory.mktemp('data'), ChartDatasetSpec(image_size=48))
 
 
 @pytest.fixture
@@ -22,6 +22,6 @@ def dataset_copy(small_dataset, tmp_path) -> Path:
 
 def config_for(folder: Path, **overrides):
     from tsic.config import load_config
-    return load_config(ROOT / 'configs' / 'demo.yaml', datasets=['msft'], dataset_msft_dir=str(folder),
-                       model_architecture_name='resnet18', pretrained=False, image_size=32, batch_size=16,
-                       max_epochs=1, check_data=False, **overrides)
+    settings = dict(datasets=['msft'], dataset_msft_dir=str(folder), model_architecture_name='resnet18',
+                    pretrained=False, image_size=32, batch_size=16, max_epochs=1, check_data=False)
+    return load_config(ROOT / 'configs' / 'demo.yaml', **{**settings, **overrides})

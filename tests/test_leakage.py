@@ -6,7 +6,7 @@ from tsic.datasets import load_msft, build_chart_dataset, ChartDatasetSpec
 
 @pytest.fixture(scope='module')
 def demo(tmp_path_factory):
-    spec = ChartDatasetSpec(image_size=32)
+    spec = ChartDatasetSpec(image_size=48)
     folder = build_chart_dataset(load_msft(), tmp_path_factory.mktemp('demo'), spec)
     return folder, spec
 
