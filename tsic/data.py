@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_data.ipynb #d61e3c99
 from __future__ import annotations
-import logging, re
+import contextlib, logging, re
 from pathlib import Path
 import numpy as np, pandas as pd
 from PIL import Image, UnidentifiedImageError
@@ -17,8 +17,8 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'IMAGE_SUFFIXES', 'SPLITS', 'ChartImageBlock', 'ChartDataError', 'parse_chart_name', 'collect_dataset',
-           'collect_samples', 'limit_samples', 'check_images', 'load_chart', 'normalization_stats', 'chart_datablock',
-           'chart_dataloaders']
+           'collect_samples', 'limit_samples', 'open_image', 'check_images', 'load_chart', 'normalization_stats',
+           'chart_datablock', 'chart_dataloaders']
 
 # %% ../nbs/03_data.ipynb #aab3e690
 class ChartDataError(ValueError):
@@ -131,14 +131,19 @@ def limit_samples(df: pd.DataFrame, n: int | None) -> pd.DataFrame:
     return pd.concat([thin(g) for _, g in df.groupby('split', sort=False)]).reset_index(drop=True)
 
 # %% ../nbs/03_data.ipynb #717a3304
+@contextlib.contextmanager
+def open_image(path: str):
+    "Open the image at `path`; any decoding error becomes a `ChartDataError` naming the file."
+    try:
+        with Image.open(path) as im: yield im
+    except (OSError, UnidentifiedImageError, SyntaxError) as e:
+        raise ChartDataError(f"{path}: cannot read image ({e}); delete or re-render it") from None
+
 def check_images(df: pd.DataFrame) -> pd.DataFrame:
     "Open every image in `df`; raise `ChartDataError` naming any unreadable one; return the per-split summary table."
     sizes, modes = [], []
     for path in df.path:
-        try:
-            with Image.open(path) as im: im.load(); sizes.append(im.size); modes.append(im.mode)
-        except (OSError, UnidentifiedImageError, SyntaxError) as e:
-            raise ChartDataError(f"{path}: cannot read image ({e}); delete or re-render it") from None
+        with open_image(path) as im: im.load(); sizes.append(im.size); modes.append(im.mode)
     df = df.assign(size=[f'{w}x{h}' for w, h in sizes], mode=modes)
     for col in ('size', 'mode'):
         if df[col].nunique() > 1:
@@ -153,10 +158,7 @@ def check_images(df: pd.DataFrame) -> pd.DataFrame:
 # %% ../nbs/03_data.ipynb #c67409f0
 def load_chart(path: str) -> PILImage:
     "Open the chart at `path` as an RGB `PILImage`; errors name the file."
-    try:
-        with Image.open(path) as im: return PILImage(im.convert('RGB'))
-    except (OSError, UnidentifiedImageError, SyntaxError) as e:
-        raise ChartDataError(f"{path}: cannot read image ({e}); delete or re-render it") from None
+    with open_image(path) as im: return PILImage(im.convert('RGB'))
 
 # %% ../nbs/03_data.ipynb #a4b14c6a
 ChartImageBlock = TransformBlock(type_tfms=load_chart, batch_tfms=IntToFloatTensor)
