@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_config.ipynb #e45e1cd1
 from __future__ import annotations
-import dataclasses, difflib, os, re, tempfile, types, typing, warnings
+import dataclasses, difflib, os, re, tempfile, types, typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Optional, Union

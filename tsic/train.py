@@ -8,7 +8,7 @@ import json, logging, warnings
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-import numpy as np, pandas as pd, torch
+import numpy as np, pandas as pd
 from matplotlib.figure import Figure
 from fastai.vision.all import Learner, set_seed
 from sklearn.metrics import f1_score, accuracy_score, confusion_matrix
