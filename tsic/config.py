@@ -68,6 +68,10 @@ class TsicConfig:
     lr_backbone: float = 1e-4
     lr_decay_rate: float = 0.5
     weight_decay: float = 0.01
+    scheduler: str = 'one-cycle'      # learning-rate schedule over the whole run: 'one-cycle' or 'cosine'
+    use_agc: bool = False             # adaptive gradient clipping (NFNet), on unscaled gradients before each step
+    agc_clip_factor: float = 0.01
+    class_balance: str = 'none'       # 'none', 'weights' (class-weighted loss) or 'sampler' (balanced sampling)
     use_progressive_unfreezing: bool = False
     auto_unfreeze: AutoUnfreezeConfig = field(default_factory=AutoUnfreezeConfig)
     batch_size: int = 32
@@ -76,6 +80,10 @@ class TsicConfig:
     accumulate_grad_batches: int = 1
     early_stopping_patience: int = 10
     num_workers: int = 0
+    image_cache: str = 'auto'         # decoded images: 'memory', 'mmap' (memory-mapped file), 'auto' (memory when it fits)
+    cache_dir: Optional[str] = None   # where decoded-image caches live; None: {data_dir}/.tsic-cache
+    augment: bool = False             # batch augmentation on the device (small zoom, lighting); never flips
+    channels_last: bool = True        # NHWC memory format for convolutions
     image_size: int = 380
     num_classes: int = 3
     class_names: list[str] = field(default_factory=lambda: ['Class_A', 'Class_B', 'Class_C'])
@@ -83,6 +91,7 @@ class TsicConfig:
     dataset_dirs: dict[str, str] = field(default_factory=dict)  # from the `dataset_*_dir` keys, without `_dir`
     data_dir: str = './data'
     logs_dir: str = 'logs'
+    tensorboard: bool = True          # TensorBoard events under logs_dir/{model_mode}/{model_architecture_name}/
     checkpoint_dir: str = 'checkpoints'
     resume_from_checkpoint: Optional[str] = None
     check_data: bool = False
@@ -100,10 +109,12 @@ class TsicConfig:
         return Path(folder) if folder else Path(self.data_dir) / name
 
 # %% ../nbs/00_config.ipynb #212bed68
-_CHOICES = {'model_mode': ('single', 'multi'), 'precision': ('32', '16-mixed', 'bf16-mixed')}
+_CHOICES = {'model_mode': ('single', 'multi'), 'precision': ('32', '16-mixed', 'bf16-mixed'),
+            'scheduler': ('one-cycle', 'cosine'), 'class_balance': ('none', 'weights', 'sampler'),
+            'image_cache': ('auto', 'memory', 'mmap')}
 _POSITIVE = {'lr_head', 'lr_backbone', 'lr_decay_rate', 'batch_size', 'max_epochs', 'accumulate_grad_batches',
              'early_stopping_patience', 'image_size', 'num_classes', 'window_size', 'dim', 'layers', 'heads', 'ff_dim',
-             'reasoning_dim', 'purge_gap', 'feature_dim'}
+             'reasoning_dim', 'purge_gap', 'feature_dim', 'agc_clip_factor'}
 _NON_NEGATIVE = {'weight_decay', 'num_workers', 'seed', 'stage1_epoch', 'stage2_epoch', 'stage3_epoch',
                  'dropout', 'dropout1', 'dropout2', 'drop_path_rate', 'aux_loss_weight'}
 _FRACTIONS = {'val_fraction', 'dropout', 'dropout1', 'dropout2', 'drop_path_rate'}
@@ -193,18 +204,16 @@ def load_config(path: str | Path | None = None, **overrides) -> TsicConfig:
     return _validate(_build(TsicConfig, _merge(data, overrides)))
 
 # %% ../nbs/00_config.ipynb #6edb9056
-_PENDING = ('use_progressive_unfreezing', 'auto_unfreeze', 'precision', 'accumulate_grad_batches',
-            'resume_from_checkpoint', 'logs_dir', 'model.aux_loss_weight', 'model.feature_dim')
-_ALWAYS_PENDING = ('lr_decay_rate',)
+_PENDING = ('model.aux_loss_weight', 'model.feature_dim')
 
 def _get(obj, dotted: str):
     for part in dotted.split('.'): obj = getattr(obj, part)
     return obj
 
 def unimplemented_keys(cfg: TsicConfig) -> list[str]:
-    "Keys this version accepts but does not apply yet: those set away from their default, and `lr_decay_rate`."
+    "Keys this version accepts but does not apply yet, among those set away from their default."
     default = TsicConfig()
-    return list(_ALWAYS_PENDING) + [k for k in _PENDING if _get(cfg, k) != _get(default, k)]
+    return [k for k in _PENDING if _get(cfg, k) != _get(default, k)]
 
 # %% ../nbs/00_config.ipynb #fc0f7955
 def config_to_dict(cfg: TsicConfig) -> dict:

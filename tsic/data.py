@@ -4,21 +4,23 @@
 
 # %% ../nbs/03_data.ipynb #d61e3c99
 from __future__ import annotations
-import contextlib, logging, re
+import contextlib, hashlib, itertools, logging, os, re, tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 import numpy as np, pandas as pd
 from PIL import Image, UnidentifiedImageError
-from fastai.vision.all import (DataBlock, TransformBlock, IntToFloatTensor, CategoryBlock, ColReader, ColSplitter, Resize, ResizeMethod,
-                               Normalize, PILImage, DataLoaders)
-import timm
+import psutil, torch, timm
+from fastai.vision.all import (DataLoader, DataLoaders, Callback, Pipeline, TensorImage, TensorCategory, aug_transforms,
+                               progress_bar)
 from .config import TsicConfig
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'IMAGE_SUFFIXES', 'SPLITS', 'ChartImageBlock', 'ChartDataError', 'parse_chart_name', 'collect_dataset',
-           'collect_samples', 'limit_samples', 'open_image', 'check_images', 'load_chart', 'normalization_stats',
-           'chart_datablock', 'chart_dataloaders']
+__all__ = ['log', 'IMAGE_SUFFIXES', 'SPLITS', 'CACHE_VERSION', 'ChartDataError', 'parse_chart_name', 'collect_dataset',
+           'collect_samples', 'limit_samples', 'open_image', 'check_images', 'cache_fingerprint', 'decode_chart',
+           'image_cache', 'CachedCharts', 'ChartDataLoader', 'class_weights', 'chart_dataloaders',
+           'normalization_stats', 'ChartInput']
 
 # %% ../nbs/03_data.ipynb #aab3e690
 class ChartDataError(ValueError):
@@ -156,30 +158,125 @@ def check_images(df: pd.DataFrame) -> pd.DataFrame:
     return summary
 
 # %% ../nbs/03_data.ipynb #c67409f0
-def load_chart(path: str) -> PILImage:
-    "Open the chart at `path` as an RGB `PILImage`; errors name the file."
-    with open_image(path) as im: return PILImage(im.convert('RGB'))
+CACHE_VERSION = 1
 
-# %% ../nbs/03_data.ipynb #a4b14c6a
-ChartImageBlock = TransformBlock(type_tfms=load_chart, batch_tfms=IntToFloatTensor)
+def cache_fingerprint(paths: list[str], image_size: int) -> str:
+    "Hash of the files' paths, sizes and modification times and of `image_size`: changes when any file changes."
+    h = hashlib.sha1(f'tsic-cache-{CACHE_VERSION}-{image_size}'.encode())
+    for path in paths:
+        try: st = os.stat(path)
+        except FileNotFoundError: raise ChartDataError(f"{path}: image listed in the sample table no longer exists") from None
+        h.update(f'{path}\t{st.st_size}\t{st.st_mtime_ns}\n'.encode())
+    return h.hexdigest()[:20]
 
-# %% ../nbs/03_data.ipynb #b10ad476
+def decode_chart(path: str, size: int) -> np.ndarray:
+    "The image at `path` as an RGB `uint8` array of `size`×`size` (squished if its shape differs); errors name the file."
+    with open_image(path) as im:
+        im = im.convert('RGB')
+        if im.size != (size, size): im = im.resize((size, size), Image.BILINEAR)
+        return np.asarray(im)
+
+# %% ../nbs/03_data.ipynb #6f946626
+def _write_cache(paths: list[str], size: int, target: Path):
+    "Decode `paths` into a memory-mapped `.npy` next to `target`, then rename it into place."
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f'.{target.name}.', suffix='.tmp'); os.close(fd)
+    try:
+        out = np.lib.format.open_memmap(tmp, mode='w+', dtype=np.uint8, shape=(len(paths), size, size, 3))
+        with ThreadPoolExecutor(os.cpu_count()) as pool:  # PIL releases the GIL while decoding
+            images = pool.map(decode_chart, paths, itertools.repeat(size), chunksize=64)
+            for i, image in enumerate(progress_bar(images, total=len(paths), leave=False)): out[i] = image
+        out.flush(); del out
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True); raise
+
+def _fits_in_memory(nbytes: int) -> bool:
+    return nbytes < psutil.virtual_memory().available / 2
+
+def image_cache(paths: list[str], cfg: TsicConfig) -> np.ndarray:
+    "Decoded images of `paths` (N, H, W, 3) `uint8`, from the cache file, built first if missing or stale."
+    folder = Path(cfg.cache_dir or Path(cfg.data_dir) / '.tsic-cache'); folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f'charts-{cfg.image_size}px-{len(paths)}-{cache_fingerprint(paths, cfg.image_size)}.npy'
+    if not target.exists():
+        log.info("Decoding %d images into %s", len(paths), target)
+        _write_cache(paths, cfg.image_size, target)
+    images = np.load(target, mmap_mode='r')
+    if cfg.image_cache == 'memory' or (cfg.image_cache == 'auto' and _fits_in_memory(images.nbytes)): images = np.ascontiguousarray(images)
+    return images
+
+# %% ../nbs/03_data.ipynb #8691522b
+class CachedCharts:
+    "Rows `rows` of the decoded-image array `images` with their `labels` (and optional sampling `weights`)."
+    def __init__(self, images: np.ndarray, rows: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None):
+        self.images, self.rows, self.labels, self.weights = images, np.asarray(rows), np.asarray(labels), weights
+    def __len__(self): return len(self.rows)
+    def __getitem__(self, i): return self.batch(np.array([i]))
+    def batch(self, idx: np.ndarray) -> tuple[TensorImage, TensorCategory]:
+        "Images (uint8, NCHW view of NHWC) and labels of positions `idx`."
+        idx = np.sort(idx)
+        x = torch.from_numpy(np.ascontiguousarray(self.images[self.rows[idx]])).permute(0, 3, 1, 2)
+        return TensorImage(x), TensorCategory(torch.from_numpy(self.labels[idx]))
+
+class ChartDataLoader(DataLoader):
+    "fastai `DataLoader` over `CachedCharts` that builds each batch with one slice."
+    def get_idxs(self):
+        w = self.dataset.weights
+        if not (self.shuffle and w is not None): return super().get_idxs()
+        return self.rng.choices(range(self.n), weights=w, k=self.n)
+    def create_batches(self, samps):
+        samps = np.fromiter(samps, dtype=np.int64)
+        stop = len(samps) - (len(samps) % self.bs if self.drop_last else 0)
+        for i in range(0, stop, self.bs): yield self.dataset.batch(samps[i:i + self.bs])
+
+# %% ../nbs/03_data.ipynb #03246ae6
+def class_weights(labels, num_classes: int) -> np.ndarray:
+    "Weight per class, n / (k × count): 1 for every class when balanced. Classes absent from `labels` are an error."
+    counts = np.bincount(np.asarray(labels), minlength=num_classes)
+    if (counts == 0).any(): raise ChartDataError(f"class(es) {np.flatnonzero(counts == 0).tolist()} have no training images; "
+                                                 "class_balance needs every class in the training split")
+    return len(labels) / (num_classes * counts)
+
+def chart_dataloaders(samples: pd.DataFrame, cfg: TsicConfig, device=None) -> DataLoaders:
+    "Train, validation and (when there are test rows) test loaders over the decoded-image cache of `samples`."
+    samples = samples.reset_index(drop=True)
+    images = image_cache(samples.path.tolist(), cfg)
+    def dl(split, train=False):
+        rows = np.flatnonzero(samples.split == split); labels = samples.label.to_numpy()[rows]
+        weights = class_weights(labels, cfg.num_classes)[labels] if train and cfg.class_balance == 'sampler' else None
+        return ChartDataLoader(CachedCharts(images, rows, labels, weights), bs=cfg.batch_size, shuffle=train,
+                               drop_last=train and len(rows) > cfg.batch_size, device=device)
+    loaders = [dl('train', train=True), dl('val')] + ([dl('test')] if (samples.split == 'test').any() else [])
+    dls = DataLoaders(*loaders, device=device)
+    dls.vocab, dls.samples = list(cfg.class_names), samples
+    return dls
+
+# %% ../nbs/03_data.ipynb #b3488e08
 def normalization_stats(arch: str) -> tuple[tuple, tuple]:
     "Mean and std the timm model `arch` was pretrained with (ImageNet's when timm has no record)."
     cfg = timm.models.get_pretrained_cfg(arch)
     if cfg is None or not getattr(cfg, 'mean', None): return (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
     return tuple(cfg.mean), tuple(cfg.std)
 
-def chart_datablock(cfg: TsicConfig) -> DataBlock:
-    "DataBlock reading rows of the sample table, resized to `image_size` and normalised for the backbone."
-    mean, std = normalization_stats(cfg.model_architecture_name)
-    return DataBlock(blocks=(ChartImageBlock, CategoryBlock(vocab=cfg.class_names)),
-                     get_x=ColReader('path'), get_y=ColReader('class_name'),
-                     splitter=ColSplitter('is_valid'),
-                     item_tfms=Resize(cfg.image_size, method=ResizeMethod.Squish),
-                     batch_tfms=Normalize.from_stats(mean, std))
+class ChartInput(Callback):
+    "Convert `uint8` batches to normalised floats on the device, and augment training batches when asked."
+    order = -5  # before anything that looks at the input (mixed precision, TensorBoard)
+    def __init__(self, mean, std, augment: bool = False, channels_last: bool = True):
+        self.scale = 1 / (255 * torch.tensor(std).view(1, 3, 1, 1))
+        self.shift = -torch.tensor(mean).view(1, 3, 1, 1) / torch.tensor(std).view(1, 3, 1, 1)
+        self.augment = Pipeline(aug_transforms(do_flip=False, max_rotate=0., max_zoom=1.05, max_warp=0., max_lighting=0.1),
+                                split_idx=0) if augment else None
+        self.channels_last = channels_last
 
-def chart_dataloaders(samples: pd.DataFrame, cfg: TsicConfig) -> DataLoaders:
-    "Train/validation DataLoaders from the 'train' and 'val' rows of `samples`."
-    df = samples[samples.split.isin(['train', 'val'])].assign(is_valid=lambda d: d.split == 'val')
-    return chart_datablock(cfg).dataloaders(df, bs=cfg.batch_size, num_workers=cfg.num_workers, shuffle=True)
+    @classmethod
+    def from_config(cls, cfg: TsicConfig):
+        return cls(*normalization_stats(cfg.model_architecture_name), cfg.augment, cfg.channels_last)
+
+    def encode(self, x: torch.Tensor, training: bool = False) -> TensorImage:
+        "Normalised float batch from a `uint8` batch `x`."
+        if self.channels_last: x = x.contiguous(memory_format=torch.channels_last)
+        scale, shift = self.scale.to(x.device), self.shift.to(x.device)
+        x = TensorImage(torch.addcmul(shift, x.float(), scale))
+        return self.augment(x) if training and self.augment else x
+
+    def before_batch(self):
+        if self.xb[0].dtype == torch.uint8: self.learn.xb = (self.encode(self.xb[0], self.training),)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/04_models.ipynb #aa58a795
 from __future__ import annotations
-import difflib, logging
+import difflib, itertools, logging, re
 from pathlib import Path
 import torch, timm
 from torch import nn
@@ -14,8 +14,9 @@ from .config import TsicConfig
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'WEIGHT_PACKAGES', 'PretrainedWeightsError', 'check_architecture', 'load_backbone_weights', 'pretrained_state',
-           'create_classifier']
+__all__ = ['log', 'WEIGHT_PACKAGES', 'BACKBONE_GROUPS', 'GROUP_NAMES', 'PretrainedWeightsError', 'check_architecture',
+           'load_backbone_weights', 'pretrained_state', 'create_classifier', 'backbone_stages', 'backbone_groups',
+           'layer_groups']
 
 # %% ../nbs/04_models.ipynb #1f2254c3
 class PretrainedWeightsError(RuntimeError):
@@ -103,3 +104,60 @@ def create_classifier(cfg: TsicConfig) -> nn.Sequential:
     elif cfg.pretrained_path:
         raise ValueError("pretrained_path is set but pretrained is false; set pretrained: true to load it, or remove pretrained_path")
     return model
+
+# %% ../nbs/04_models.ipynb #c0597d7a
+BACKBONE_GROUPS = 4
+GROUP_NAMES = ('stem', 'group1', 'group2', 'group3', 'group4', 'head')
+
+def _matcher_patterns(matcher: dict) -> list[re.Pattern]:
+    specs = [s for v in matcher.values() if v is not None for s in ([x[0] for x in v] if isinstance(v, (list, tuple)) else [v])]
+    return [re.compile(s) for s in specs]
+
+def _stages_from_matcher(body: nn.Module, coarse: bool = True) -> list[list[str]]:
+    "Parameter names per stage (stem first) from timm's group matcher."
+    matcher = body.group_matcher(coarse=coarse)
+    groups = [names for _, names in sorted(timm.models.group_parameters(body, matcher).items())]
+    patterns = _matcher_patterns(matcher)
+    if len(groups) > 2 and not any(p.match(n) for p in patterns for n in groups[-1]):
+        groups = groups[:-2] + [groups[-2] + groups[-1]]  # unmatched tail (final norm, conv head) → deepest stage
+    return groups
+
+def _stages_from_feature_info(body: nn.Module) -> list[list[str]]:
+    "Parameter names per stage, cut where each `feature_info` module after the first begins; the stem runs up to there."
+    starts = [f['module'] for f in body.feature_info][1:]
+    groups, current = [[] for _ in range(len(starts) + 1)], 0
+    for name, _ in body.named_parameters():
+        current = max([current] + [i + 1 for i, m in enumerate(starts) if name.startswith(m + '.')])
+        groups[current].append(name)
+    return [g for g in groups if g]
+
+def backbone_stages(body: nn.Module) -> list[list[str]]:
+    "Names of `body`'s parameters per stage, stem first, in input-to-output order."
+    if not hasattr(body, 'group_matcher'): return _stages_from_feature_info(body)
+    stages = _stages_from_matcher(body)
+    return stages if len(stages) > BACKBONE_GROUPS else _stages_from_matcher(body, coarse=False)
+
+# %% ../nbs/04_models.ipynb #c07bcab6
+def _chunk(stages: list[list[str]], n: int) -> list[list[str]]:
+    "Join consecutive `stages` into `n` groups, extra stages going to the shallower groups."
+    if len(stages) < n: raise ValueError(f"the backbone has {len(stages)} stages; tsic needs at least {n} to form its groups")
+    return [sum(part, []) for part in (stages[a:b] for a, b in zip(*_bounds(len(stages), n)))]
+
+def _bounds(total: int, n: int) -> tuple[list[int], list[int]]:
+    ends = list(itertools.accumulate(total // n + (i < total % n) for i in range(n)))
+    return [0] + ends[:-1], ends
+
+def backbone_groups(body: nn.Module) -> list[list[str]]:
+    "Parameter names of `body` in five groups: stem, then four stage groups (the last is the deepest)."
+    stem, *stages = backbone_stages(body)
+    if not stem: raise ValueError(f"{type(body).__name__}: found no stem parameters before the first stage")
+    return [stem] + _chunk(stages, BACKBONE_GROUPS)
+
+def layer_groups(model: nn.Module) -> list[list[nn.Parameter]]:
+    "fastai splitter: six parameter groups (stem, four backbone groups, head) covering every parameter once."
+    body = model[0].model
+    named = dict(body.named_parameters())
+    groups = [[named[n] for n in names] for names in backbone_groups(body)]
+    backbone_ids = {id(p) for p in named.values()}
+    head = [p for p in model.parameters() if id(p) not in backbone_ids]
+    return groups + [head]

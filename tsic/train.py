@@ -10,12 +10,13 @@ from datetime import datetime
 from pathlib import Path
 import numpy as np, pandas as pd
 from matplotlib.figure import Figure
-from fastai.vision.all import Learner, set_seed
+from fastai.vision.all import Learner, set_seed, default_device
 from sklearn.metrics import f1_score, accuracy_score, confusion_matrix
 from .config import TsicConfig, save_config, unimplemented_keys, atomic_write_bytes
 from .datasets import BUILTIN_DATASETS, BUILD_MARKER, ChartDatasetSpec, ensure_demo_dataset
 from .data import collect_samples, limit_samples, check_images, chart_dataloaders
-from .learner import chart_learner, F1Checkpoint, load_checkpoint
+from .tensorboard import confusion_figure
+from .learner import chart_learner, load_checkpoint, resolve_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -28,13 +29,9 @@ def check_supported(cfg: TsicConfig) -> list[str]:
     "Raise for settings this version cannot honour; warn for accepted-but-pending keys and return them."
     if cfg.model_mode == 'multi':
         raise NotImplementedError("model_mode: multi (image + time series) is not implemented in this version; use model_mode: single")
-    if cfg.resume_from_checkpoint:
-        raise NotImplementedError(f"resume_from_checkpoint: {cfg.resume_from_checkpoint!r} cannot be honoured yet "
-                                  "(resuming arrives with the fine-tuning release); remove it to start a fresh run")
     pending = unimplemented_keys(cfg)
     for key in pending:
-        warnings.warn(f"config key '{key}' is accepted but not applied in this version "
-                      + ("(the backbone trains as one group at lr_backbone)" if key == 'lr_decay_rate' else "(it has no effect on this run)"))
+        warnings.warn(f"config key '{key}' is accepted but not applied in this version (it has no effect on this run)")
     return pending
 
 # %% ../nbs/06_train.ipynb #ad9fa1ea
@@ -81,15 +78,8 @@ def plot_history(history: pd.DataFrame, path: str | Path) -> Path:
     fig.savefig(path, dpi=100); return Path(path)
 
 def plot_confusion(cm: np.ndarray, class_names: list[str], path: str | Path, title: str = 'test') -> Path:
-    "Confusion matrix as counts and row-normalised shares, saved to `path`."
-    fig = Figure(figsize=(9, 4), layout='constrained')
-    shares = cm / np.maximum(cm.sum(1, keepdims=True), 1)
-    for ax, data, fmt, name in zip(fig.subplots(1, 2), (cm, shares), ('{:d}', '{:.2f}'), ('counts', 'share of true class')):
-        ax.imshow(shares, cmap='Blues', vmin=0, vmax=1)
-        for (i, j), v in np.ndenumerate(data): ax.text(j, i, fmt.format(v), ha='center', va='center')
-        ax.set(xticks=range(len(class_names)), xticklabels=class_names, yticks=range(len(class_names)),
-               yticklabels=class_names, xlabel='predicted', ylabel='true', title=f'{title}: {name}')
-    fig.savefig(path, dpi=100); return Path(path)
+    "Confusion matrix as counts and row-normalised shares (`confusion_figure`), saved to `path`."
+    confusion_figure(cm, class_names, title).savefig(path, dpi=100); return Path(path)
 
 # %% ../nbs/06_train.ipynb #99d5de4c
 @dataclass
@@ -118,14 +108,17 @@ def new_run_dir(root: str | Path = 'runs') -> Path:
 def _in_run(path: str, run_dir: Path) -> Path:
     return Path(path) if Path(path).is_absolute() else run_dir / path
 
-def _history(learn: Learner) -> pd.DataFrame:
-    names = list(learn.recorder.metric_names[1:len(learn.recorder.values[0]) + 1])
-    return pd.DataFrame(learn.recorder.values, columns=names).rename_axis('epoch').reset_index()
-
 def _test_predictions(learn: Learner, samples: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    test = samples[samples.split == 'test']
-    probs, _ = learn.get_preds(dl=learn.dls.test_dl(test, with_labels=True))
-    return test.label.to_numpy(), probs.argmax(1).numpy()
+    probs, targets = learn.get_preds(ds_idx=2)  # the test loader, in sample-table order
+    y_true = samples[samples.split == 'test'].label.to_numpy()
+    assert np.array_equal(targets.numpy(), y_true), "test loader out of order"
+    return y_true, probs.argmax(1).numpy()
+
+def _fresh_checkpoint_dir(ckpt_dir: Path):
+    "Refuse to start a new run on top of another run's checkpoints (a later resume could pick up the wrong file)."
+    old = sorted(p.name for p in ckpt_dir.glob('*.ckpt')) if ckpt_dir.is_dir() else []
+    if old: raise FileExistsError(f"{ckpt_dir} already holds checkpoints ({', '.join(old)}): set resume_from_checkpoint: "
+                                  "last.ckpt to continue that run, or use a new run_dir")
 
 # %% ../nbs/06_train.ipynb #690b5652
 def train(cfg: TsicConfig, run_dir: str | Path | None = None, sample_limit: int | None = None) -> TrainResult:
@@ -139,20 +132,25 @@ def train(cfg: TsicConfig, run_dir: str | Path | None = None, sample_limit: int 
     samples = collect_samples(cfg)
     if cfg.check_data: check_images(samples)
     samples = limit_samples(samples, sample_limit)
-    ckpt_dir = _in_run(cfg.checkpoint_dir, run_dir) / cfg.model_mode / cfg.model_architecture_name
-    learn = chart_learner(chart_dataloaders(samples, cfg), cfg, ckpt_dir)
-    learn.fit_one_cycle(cfg.max_epochs, lr_max=slice(cfg.lr_backbone, cfg.lr_head))
-    saver = next(cb for cb in learn.cbs if isinstance(cb, F1Checkpoint))
-    history = _history(learn)  # before get_preds, whose epoch events touch the recorder
-    learn.model.load_state_dict(load_checkpoint(saver.best_path)['model'])
+    run_path = lambda p: _in_run(p, run_dir) / cfg.model_mode / cfg.model_architecture_name
+    ckpt_dir, log_dir = run_path(cfg.checkpoint_dir), run_path(cfg.logs_dir)
+    resume_from = resolve_checkpoint(cfg.resume_from_checkpoint, ckpt_dir) if cfg.resume_from_checkpoint else None
+    if resume_from is None: _fresh_checkpoint_dir(ckpt_dir)
+    learn = chart_learner(chart_dataloaders(samples, cfg, device=default_device()), cfg, ckpt_dir, log_dir)
+    if resume_from: learn.resume(resume_from)
+    learn.fit_run()
+    tracker = learn.tracker()
+    history = pd.DataFrame(tracker.history)
+    learn.model.load_state_dict(load_checkpoint(tracker.best_path)['model'])
     y_true, y_pred = _test_predictions(learn, samples)
     test = classification_scores(y_true, y_pred, cfg.class_names)
     cm = confusion_matrix(y_true, y_pred, labels=range(cfg.num_classes))
-    result = TrainResult(run_dir, learn, history, test, baseline_scores(samples, cfg.class_names), saver.best_path, cm, samples)
+    result = TrainResult(run_dir, learn, history, test, baseline_scores(samples, cfg.class_names), tracker.best_path, cm, samples)
     plot_history(history, run_dir / 'training_curves.png')
     plot_confusion(cm, cfg.class_names, run_dir / 'confusion_matrix.png')
-    report = {'epochs': history.to_dict('records'), 'best_epoch': saver.best_epoch, 'best_val_f1': saver.best_f1,
-              'best_checkpoint': str(saver.best_path), 'stopped_early': len(history) < cfg.max_epochs,
+    report = {'epochs': history.to_dict('records'), 'best_epoch': tracker.best_epoch, 'best_val_f1': tracker.best_f1,
+              'best_checkpoint': str(tracker.best_path), 'stopped_early': tracker.wait >= cfg.early_stopping_patience,
+              'resumed_from': str(resume_from) if resume_from else None, 'tensorboard': str(log_dir) if cfg.tensorboard else None,
               'test': test, 'baselines': result.baselines, 'beats_baselines': result.beats_baselines,
               'confusion_matrix': cm.tolist(), 'images_per_split': samples.split.value_counts().to_dict(),
               'pending_config_keys': pending}
