@@ -31,6 +31,7 @@ def test_readme_example_runs_end_to_end(tmp_path):
     text = json.dumps([c.get('outputs', []) for c in nb.cells])
     assert 'Test macro F1' in text and 'image/png' in text
     assert 'beats both baselines' in text or 'does **not** beat' in text
+    assert 'tensorboard --logdir' in text and list((run / 'logs' / 'single' / 'resnet18').glob('events.out.tfevents.*'))
 
 
 def test_misspelt_parameter_is_an_error(tmp_path):

@@ -271,12 +271,14 @@ class ChartInput(Callback):
     def from_config(cls, cfg: TsicConfig):
         return cls(*normalization_stats(cfg.model_architecture_name), cfg.augment, cfg.channels_last)
 
-    def encode(self, x: torch.Tensor, training: bool = False) -> TensorImage:
-        "Normalised float batch from a `uint8` batch `x`."
+    def encode(self, x: torch.Tensor, training: bool = False) -> torch.Tensor:
+        "Normalised float batch (a plain `torch.Tensor`) from a `uint8` batch `x`."
         if self.channels_last: x = x.contiguous(memory_format=torch.channels_last)
         scale, shift = self.scale.to(x.device), self.shift.to(x.device)
-        x = TensorImage(torch.addcmul(shift, x.float(), scale))
-        return self.augment(x) if training and self.augment else x
+        x = torch.addcmul(shift, x.as_subclass(torch.Tensor), scale)  # uint8 promoted to float inside the one fused op
+        return self.augment(TensorImage(x)).as_subclass(torch.Tensor) if training and self.augment else x
 
     def before_batch(self):
-        if self.xb[0].dtype == torch.uint8: self.learn.xb = (self.encode(self.xb[0], self.training),)
+        if self.xb[0].dtype != torch.uint8: return
+        self.learn.xb = (self.encode(self.xb[0], self.training),)
+        self.learn.yb = tuple(y.as_subclass(torch.Tensor) for y in self.yb)

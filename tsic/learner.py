@@ -22,10 +22,10 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'CHECKPOINT_FORMAT', 'class_f1', 'f1_metrics', 'group_learning_rates', 'unfreeze_epochs', 'open_groups',
-           'StagedUnfreezing', 'schedule_functions', 'RunSchedule', 'DevicePrecision', 'AccumulateBatches',
-           'AdaptiveGradientClipping', 'best_checkpoint_name', 'checkpoint_payload', 'save_checkpoint',
-           'load_checkpoint', 'rng_states', 'set_rng_states', 'training_state', 'TrainingTracker', 'training_loss',
-           'chart_learner', 'resolve_checkpoint', 'check_resumable']
+           'StagedUnfreezing', 'schedule_functions', 'schedule_position', 'RunSchedule', 'DevicePrecision',
+           'AccumulateBatches', 'AdaptiveGradientClipping', 'best_checkpoint_name', 'checkpoint_payload',
+           'save_checkpoint', 'load_checkpoint', 'rng_states', 'set_rng_states', 'training_state', 'TrainingTracker',
+           'training_loss', 'chart_learner', 'resolve_checkpoint', 'check_resumable']
 
 # %% ../nbs/05_learner.ipynb #604dffc2
 def class_f1(k: int, name: str) -> AccumMetric:
@@ -81,12 +81,17 @@ def schedule_functions(cfg: TsicConfig) -> dict:
     if cfg.scheduler == 'cosine': return {'lr': SchedCos(lrs, lrs / 1e3)}
     return {'lr': combined_cos(0.25, lrs / 25, lrs, lrs / 1e5), 'mom': combined_cos(0.25, 0.95, 0.85, 0.95)}
 
+def schedule_position(step: int, n_iter: int, total_epochs: int, anchor: tuple[int, float] = (0, 0.)) -> float:
+    "Position (0…1) in the schedule of global `step`: linear from `anchor` = (epoch, position) to 1 at `total_epochs`."
+    epoch, position = anchor
+    return position + (step - epoch * n_iter) / ((total_epochs - epoch) * n_iter) * (1 - position)
+
 class RunSchedule(ParamScheduler):
     "fastai's `ParamScheduler`, positioned by the run's global step so that it resumes exactly."
     def __init__(self, cfg: TsicConfig): super().__init__(schedule_functions(cfg)); self.total_epochs = cfg.max_epochs
     def before_batch(self):
         step = (self.learn.start_epoch + self.epoch) * self.n_iter + self.iter
-        self._update_val(step / (self.total_epochs * self.n_iter))
+        self._update_val(schedule_position(step, self.n_iter, self.total_epochs, self.learn.schedule_anchor))
 
 # %% ../nbs/05_learner.ipynb #61a4bdca
 class DevicePrecision(MixedPrecision):
@@ -176,6 +181,7 @@ def training_state(learn: Learner) -> dict:
     scaler = getattr(learn, 'scaler', None)
     smooth = learn.recorder.smooth_loss
     return _plain({'optimizer': learn.opt.state_dict(), 'open_groups': learn.open_groups,
+            'schedule': {'anchor': list(learn.schedule_anchor), 'total_epochs': learn.cfg.max_epochs},
             'smooth_loss': {'count': smooth.count, 'val': smooth.val.cpu()},
             'scaler': scaler.state_dict() if scaler is not None and scaler.is_enabled() else None,
             'rng': rng_states(learn)})
@@ -248,7 +254,7 @@ def chart_learner(dls: DataLoaders, cfg: TsicConfig, checkpoint_dir: str | Path,
     if cfg.tensorboard and log_dir is not None: cbs.append(TensorBoardLogger(log_dir, cfg))
     learn = Learner(dls, model, loss_func=training_loss(cfg, dls.train.dataset.labels), metrics=f1_metrics(cfg.class_names),
                     splitter=layer_groups, wd=cfg.weight_decay, train_bn=False, cbs=cbs)
-    learn.cfg, learn.start_epoch, learn.stopped_early = cfg, 0, False
+    learn.cfg, learn.start_epoch, learn.stopped_early, learn.schedule_anchor = cfg, 0, False, (0, 0.)
     learn.create_opt()
     learn.unfreeze_to_stage(open_groups(0, cfg))
     return learn
@@ -298,6 +304,11 @@ def resume(self: Learner, path: str | Path):
     self.opt.load_state_dict({**training['optimizer'], 'hypers': L(training['optimizer']['hypers'])})
     self.tracker().load_state(ckpt['tracker'], training)
     self.start_epoch = ckpt['epoch'] + 1
+    anchor, total = tuple(training['schedule']['anchor']), training['schedule']['total_epochs']
+    if total != self.cfg.max_epochs:  # stretch what is left of the schedule over the new length
+        anchor = (self.start_epoch, schedule_position(self.start_epoch, 1, total, anchor))
+        log.info("max_epochs %d -> %d: the rest of the schedule runs from position %.3f", total, self.cfg.max_epochs, anchor[1])
+    self.schedule_anchor = anchor
     self.stopped_early = ckpt['tracker']['wait'] >= self.cfg.early_stopping_patience
     log.info("Resuming from %s after epoch %d", path, ckpt['epoch'])
     return self

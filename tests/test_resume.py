@@ -1,0 +1,70 @@
+"""A run killed with SIGKILL and resumed ends exactly where the uninterrupted run ends."""
+import json, os, signal, subprocess, sys, time
+from pathlib import Path
+import pytest, torch
+from tsic.config import save_config
+from tsic.learner import load_checkpoint
+from conftest import ROOT, config_for
+
+# Staged unfreezing, the one-cycle schedule, a balanced sampler, augmentation and dropout: every random and
+# scheduled state a resume has to restore.
+SETTINGS = dict(max_epochs=5, early_stopping_patience=10, use_progressive_unfreezing=True, class_balance='sampler',
+                augment=True, auto_unfreeze={'stage1_epoch': 1, 'stage2_epoch': 2, 'stage3_epoch': 3}, tensorboard=False)
+RUN = "import sys; from tsic.config import load_config; from tsic.train import train; train(load_config(sys.argv[1]), run_dir=sys.argv[2])"
+
+
+def start(config: Path, run_dir: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, '-c', RUN, str(config), str(run_dir)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def last_epoch(ckpt_dir: Path) -> int:
+    try: return load_checkpoint(ckpt_dir / 'last.ckpt')['epoch']
+    except (FileNotFoundError, ValueError): return -1
+
+
+def test_sigkill_then_resume_matches_uninterrupted_run(small_dataset, tmp_path):
+    cfg = config_for(small_dataset, **SETTINGS)
+    config = tmp_path / 'config.yaml'; save_config(cfg, config)
+    straight, killed = tmp_path / 'straight', tmp_path / 'killed'
+    proc = start(config, straight)
+    assert proc.wait(timeout=600) == 0, proc.stderr.read()[-3000:]
+
+    ckpt_dir = killed / 'checkpoints' / 'single' / 'resnet18'
+    proc = start(config, killed)
+    while last_epoch(ckpt_dir) < 1:
+        assert proc.poll() is None, f"the run ended before it could be killed: {proc.stderr.read()[-2000:]}"
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL); proc.wait()
+    killed_after = last_epoch(ckpt_dir)
+    assert 1 <= killed_after < SETTINGS['max_epochs'] - 1, killed_after
+    assert not (killed / 'metrics.json').exists()
+
+    save_config(config_for(small_dataset, **SETTINGS, resume_from_checkpoint='last.ckpt'), config)
+    proc = start(config, killed)
+    assert proc.wait(timeout=600) == 0, proc.stderr.read()[-3000:]
+
+    a, b = (json.loads((run / 'metrics.json').read_text()) for run in (straight, killed))
+    assert b['resumed_from'].endswith('last.ckpt') and a['resumed_from'] is None
+    assert [e['epoch'] for e in b['epochs']] == list(range(SETTINGS['max_epochs']))
+    for ea, eb in zip(a['epochs'], b['epochs']):
+        assert ea.keys() == eb.keys()
+        for k in ea: assert ea[k] == pytest.approx(eb[k], abs=1e-5), (ea['epoch'], k)
+    assert a['test']['macro_f1'] == pytest.approx(b['test']['macro_f1']) and a['confusion_matrix'] == b['confusion_matrix']
+    assert a['best_epoch'] == b['best_epoch']
+    wa, wb = (load_checkpoint(run / 'checkpoints' / 'single' / 'resnet18' / 'last.ckpt')['model'] for run in (straight, killed))
+    for k in wa: torch.testing.assert_close(wa[k], wb[k], atol=1e-5, rtol=1e-5)
+
+
+def test_resume_refuses_incompatible_checkpoints(small_dataset, tmp_path):
+    from tsic.train import train
+    run = tmp_path / 'run'
+    train(config_for(small_dataset, tensorboard=False), run_dir=run)
+    ckpt = run / 'checkpoints' / 'single' / 'resnet18' / 'last.ckpt'
+    with pytest.raises(ValueError, match='model_architecture_name'):
+        train(config_for(small_dataset, model_architecture_name='resnet34', resume_from_checkpoint=str(ckpt)), run_dir=tmp_path / 'b')
+    with pytest.raises(ValueError, match='class_names'):
+        train(config_for(small_dataset, num_classes=2, class_names=['down', 'up'], resume_from_checkpoint=str(ckpt)),
+              run_dir=tmp_path / 'c')
+    with pytest.raises(FileNotFoundError, match='last.ckpt'):
+        train(config_for(small_dataset, resume_from_checkpoint='lst.ckpt'), run_dir=run)
