@@ -108,7 +108,7 @@ class TsicConfig:
         folder = self.dataset_dirs.get(name) or self.dataset_dirs.get(f'dataset_{name}')
         return Path(folder) if folder else Path(self.data_dir) / name
 
-# %% ../nbs/00_config.ipynb #212bed68
+# %% ../nbs/00_config.ipynb #b3d25c55
 _CHOICES = {'model_mode': ('single', 'multi'), 'precision': ('32', '16-mixed', 'bf16-mixed'),
             'scheduler': ('one-cycle', 'cosine'), 'class_balance': ('none', 'weights', 'sampler'),
             'image_cache': ('auto', 'memory', 'mmap')}
@@ -119,7 +119,7 @@ _NON_NEGATIVE = {'weight_decay', 'num_workers', 'seed', 'stage1_epoch', 'stage2_
                  'dropout', 'dropout1', 'dropout2', 'drop_path_rate', 'aux_loss_weight'}
 _FRACTIONS = {'val_fraction', 'dropout', 'dropout1', 'dropout2', 'drop_path_rate'}
 
-# %% ../nbs/00_config.ipynb #b3d25c55
+# %% ../nbs/00_config.ipynb #a7181ed2
 def _type_name(tp) -> str:
     return getattr(tp, '__name__', str(tp).replace('typing.', ''))
 
@@ -143,7 +143,7 @@ def _coerce(value, tp, key: str):
         raise ConfigError(f"{key}: expected {_type_name(tp)}, got {type(value).__name__} {value!r}")
     return value
 
-# %% ../nbs/00_config.ipynb #a7181ed2
+# %% ../nbs/00_config.ipynb #94cb7156
 def _check_range(name: str, value, key: str):
     if value is None: return
     if name in _CHOICES and value not in _CHOICES[name]:
@@ -152,7 +152,7 @@ def _check_range(name: str, value, key: str):
     if name in _NON_NEGATIVE and value < 0: raise ConfigError(f"{key}: must be >= 0, got {value!r}")
     if name in _FRACTIONS and not 0 <= value < 1: raise ConfigError(f"{key}: must be in [0, 1), got {value!r}")
 
-# %% ../nbs/00_config.ipynb #94cb7156
+# %% ../nbs/00_config.ipynb #65ac3713
 _DATASET_DIR = re.compile(r'^(?P<name>dataset_.+)_dir$')
 
 def _unknown_key(key: str, known: list[str]) -> ConfigError:
@@ -174,7 +174,7 @@ def _build(cls, data: dict, prefix: str = ''):
     if dataset_dirs: kwargs['dataset_dirs'] = {**kwargs.get('dataset_dirs', {}), **dataset_dirs}
     return cls(**kwargs)
 
-# %% ../nbs/00_config.ipynb #ba371cd2
+# %% ../nbs/00_config.ipynb #b5ee23dd
 def _merge(base: dict, extra: dict) -> dict:
     out = dict(base)
     for k, v in extra.items():
@@ -192,7 +192,7 @@ def _validate(cfg: TsicConfig) -> TsicConfig:
         raise ConfigError(f"auto_unfreeze: stages must be in order, got {a.stage1_epoch}, {a.stage2_epoch}, {a.stage3_epoch}")
     return cfg
 
-# %% ../nbs/00_config.ipynb #b5ee23dd
+# %% ../nbs/00_config.ipynb #0e0a84a0
 def load_config(path: str | Path | None = None, **overrides) -> TsicConfig:
     "Read the YAML config at `path` (or only defaults when None), apply `overrides`, and return a checked `TsicConfig`."
     data = {}
@@ -203,7 +203,7 @@ def load_config(path: str | Path | None = None, **overrides) -> TsicConfig:
         if not isinstance(data, dict): raise ConfigError(f"{path}: the top level must be a mapping of keys")
     return _validate(_build(TsicConfig, _merge(data, overrides)))
 
-# %% ../nbs/00_config.ipynb #6edb9056
+# %% ../nbs/00_config.ipynb #3ae368de
 _PENDING = ('model.aux_loss_weight', 'model.feature_dim')
 
 def _get(obj, dotted: str):
@@ -215,7 +215,7 @@ def unimplemented_keys(cfg: TsicConfig) -> list[str]:
     default = TsicConfig()
     return [k for k in _PENDING if _get(cfg, k) != _get(default, k)]
 
-# %% ../nbs/00_config.ipynb #fc0f7955
+# %% ../nbs/00_config.ipynb #63432991
 def config_to_dict(cfg: TsicConfig) -> dict:
     "The config as plain YAML-ready data, in the original's key style."
     d = dataclasses.asdict(cfg)
