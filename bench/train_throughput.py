@@ -3,7 +3,8 @@
 (a) images/s delivered by tsic's training DataLoader alone (no model) vs a plain fastai PNG pipeline
     (`ImageDataLoaders.from_folder` + `aug_transforms`) on the same images;
 (b) one training epoch through the real tsic Learner vs pure model compute (forward, backward, step) on the same
-    batches pre-loaded on the device as normalised tensors.
+    batches pre-loaded on the device as normalised tensors;
+(c) the same pure compute in NCHW instead of channels_last (is `channels_last: true` a win on this device?).
 
 Runs unchanged on CPU or GPU:  python bench/train_throughput.py [--precision bf16-mixed] [--epoch-images 1280]
 """
@@ -59,20 +60,21 @@ def main():
     ap.add_argument('--batch-size', type=int, default=64); ap.add_argument('--precision', default='32')
     ap.add_argument('--plain-batches', type=int, default=20, help='batches of the plain fastai pipeline to time')
     ap.add_argument('--epoch-images', type=int, default=1280, help='training images in the timed epoch (b)')
-    ap.add_argument('--repeats', type=int, default=3)
+    ap.add_argument('--repeats', type=int, default=5)
     args = ap.parse_args()
     warnings.filterwarnings('ignore')
     from tsic.config import load_config
     from tsic.train import ensure_builtin_datasets
     from tsic.data import collect_samples, limit_samples, chart_dataloaders, ChartInput
     from tsic.learner import chart_learner
-    import tempfile
+    import tempfile, shutil
 
     device = default_device()
     data_dir = ROOT / 'data'
     cfg = load_config(ROOT / 'configs' / 'demo.yaml', data_dir=str(data_dir), dataset_msft_dir=str(data_dir / 'msft_1d_winsize40'),
                       model_architecture_name=args.arch, pretrained=False, image_size=args.image_size,
-                      batch_size=args.batch_size, precision=args.precision, max_epochs=1, tensorboard=False)
+                      batch_size=args.batch_size, precision=args.precision, max_epochs=1, tensorboard=False,
+                      use_progressive_unfreezing=False)  # every group trains: the full cost of a step
     ensure_builtin_datasets(cfg)
     samples = collect_samples(cfg)
     n_train = int((samples.split == 'train').sum())
@@ -80,7 +82,8 @@ def main():
           f"{args.arch} at {args.image_size} px, batch {args.batch_size}, precision {args.precision}, {n_train} training charts")
 
     # Decode-once cache: first build (from PNGs) and reuse
-    cache = Path(tempfile.mkdtemp()) / 'cache'
+    scratch = Path(tempfile.mkdtemp())  # cache and checkpoints of this benchmark, removed at the end
+    cache = scratch / 'cache'
     cfg.cache_dir = str(cache)
     t = time.perf_counter(); dls = chart_dataloaders(samples, cfg, device=device); build = time.perf_counter() - t
     t = time.perf_counter(); dls = chart_dataloaders(samples, cfg, device=device); reuse = time.perf_counter() - t
@@ -106,22 +109,31 @@ def main():
     epoch_samples = pd.concat([train_rows, sub]).reset_index(drop=True)
     set_seed(0)
     edls = chart_dataloaders(epoch_samples, cfg, device=device)
-    learn = chart_learner(edls, cfg, Path(tempfile.mkdtemp()) / 'ckpt')
+    learn = chart_learner(edls, cfg, scratch / 'ckpt')
     batches = [(encoder.encode(x), y) for x, y in edls.train]
     with learn.no_bar(), learn.no_logging(): learn.fit(1, cbs=[TrainTimer()])
     pure_compute(learn, batches[:2], device, args.precision)  # warm-up
     pipeline, compute = [], []
-    for _ in range(args.repeats):
+    for i in range(args.repeats):  # interleaved, alternating which goes first, so drift in machine speed cancels
         timer = TrainTimer()
+        if i % 2: compute.append(pure_compute(learn, batches, device, args.precision))
         with learn.no_bar(), learn.no_logging(): learn.fit(1, cbs=[timer])
         pipeline.append(timer.times[0])
-        compute.append(pure_compute(learn, batches, device, args.precision))
+        if not i % 2: compute.append(pure_compute(learn, batches, device, args.precision))
     n = sum(len(y) for _, y in batches)
     p, c = statistics.median(pipeline), statistics.median(compute)
     print(f"\n(b) one training epoch of {n} images ({len(batches)} batches), median of {args.repeats}")
     print(f"  real pipeline (tsic Learner, loader + input stage + callbacks): {p:8.2f} s  {n / p:8,.0f} images/s")
     print(f"  pure model compute on pre-loaded tensors:                        {c:8.2f} s  {n / c:8,.0f} images/s")
     print(f"  ratio pipeline / compute: {p / c:.3f}")
+
+    # (c) memory format of the same compute: is channels_last a win on this device?
+    contiguous = [(x.contiguous(), y) for x, y in batches]
+    learn.model.to(memory_format=torch.contiguous_format); pure_compute(learn, contiguous[:2], device, args.precision)
+    nchw = statistics.median(pure_compute(learn, contiguous, device, args.precision) for _ in range(args.repeats))
+    print(f"\n(c) pure compute, NCHW (contiguous) instead of channels_last: {nchw:8.2f} s  "
+          f"(channels_last is {nchw / c:.2f}x as fast)")
+    shutil.rmtree(scratch)
 
 
 if __name__ == '__main__':

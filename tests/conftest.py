@@ -24,5 +24,5 @@ def config_for(folder: Path, **overrides):
     from tsic.config import load_config
     settings = dict(datasets=['msft'], dataset_msft_dir=str(folder), model_architecture_name='resnet18',
                     pretrained=False, image_size=32, batch_size=16, max_epochs=1, check_data=False,
-                    cache_dir=str(Path(folder).parent / 'tsic-cache'))
+                    use_progressive_unfreezing=False, cache_dir=str(Path(folder).parent / 'tsic-cache'))
     return load_config(ROOT / 'configs' / 'demo.yaml', **{**settings, **overrides})

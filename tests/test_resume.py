@@ -68,3 +68,28 @@ def test_resume_refuses_incompatible_checkpoints(small_dataset, tmp_path):
               run_dir=tmp_path / 'c')
     with pytest.raises(FileNotFoundError, match='last.ckpt'):
         train(config_for(small_dataset, resume_from_checkpoint='lst.ckpt'), run_dir=run)
+
+
+SAVER = """
+import sys, torch
+from tsic.config import load_config
+from tsic.learner import checkpoint_payload, save_checkpoint
+net, cfg = torch.nn.Linear(2000, 2000), load_config()
+for i in range(10**6):
+    torch.nn.init.constant_(net.weight, float(i))
+    save_checkpoint(sys.argv[1], checkpoint_payload(net, cfg, epoch=i))
+"""
+
+
+@pytest.mark.parametrize('delay', [0.8, 1.3, 1.7, 2.2])
+def test_kill_during_checkpoint_writes_never_leaves_a_corrupt_file(tmp_path, delay):
+    "A process saving 16 MB checkpoints back to back, killed at an arbitrary moment: last.ckpt is always whole."
+    target = tmp_path / 'last.ckpt'
+    proc = subprocess.Popen([sys.executable, '-c', SAVER, str(target)], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    while not target.exists():
+        assert proc.poll() is None, proc.stderr.read()[-2000:]
+        time.sleep(0.01)
+    time.sleep(delay)
+    os.kill(proc.pid, signal.SIGKILL); proc.wait()
+    ckpt = load_checkpoint(target)
+    assert ckpt['epoch'] >= 1 and torch.all(ckpt['model']['weight'] == ckpt['epoch'])

@@ -244,13 +244,13 @@ def chart_dataloaders(samples: pd.DataFrame, cfg: TsicConfig, device=None) -> Da
         rows = np.flatnonzero(samples.split == split); labels = samples.label.to_numpy()[rows]
         weights = class_weights(labels, cfg.num_classes)[labels] if train and cfg.class_balance == 'sampler' else None
         return ChartDataLoader(CachedCharts(images, rows, labels, weights), bs=cfg.batch_size, shuffle=train,
-                               drop_last=train and len(rows) > cfg.batch_size, device=device)
+                               drop_last=train and len(rows) > cfg.batch_size, num_workers=cfg.num_workers, device=device)
     loaders = [dl('train', train=True), dl('val')] + ([dl('test')] if (samples.split == 'test').any() else [])
     dls = DataLoaders(*loaders, device=device)
     dls.vocab, dls.samples = list(cfg.class_names), samples
     return dls
 
-# %% ../nbs/03_data.ipynb #b3488e08
+# %% ../nbs/03_data.ipynb #ad52ceaa
 def normalization_stats(arch: str) -> tuple[tuple, tuple]:
     "Mean and std the timm model `arch` was pretrained with (ImageNet's when timm has no record)."
     cfg = timm.models.get_pretrained_cfg(arch)
