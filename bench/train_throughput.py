@@ -33,11 +33,16 @@ def rate(loader, device, max_batches=None, encode=None) -> float:
 
 
 class TrainTimer(Callback):
-    "Wall time of the training phase of each epoch (excludes validation and checkpoint writing)."
-    order = 100
-    def before_fit(self): self.times = []
-    def before_train(self): sync(self.dls.device); self.t = time.perf_counter()
-    def after_train(self): sync(self.dls.device); self.times.append(time.perf_counter() - self.t)
+    "Wall time of each epoch's training phase (no validation, no checkpoint), and of its input pipeline alone."
+    order = 100  # last: before_batch runs after the loader has delivered and the input stage has normalised
+    def before_fit(self): self.times, self.input_times = [], []
+    def before_train(self): sync(self.dls.device); self.t = self.last = time.perf_counter(); self.input = 0.
+    def before_batch(self):
+        if self.training: sync(self.dls.device); self.input += time.perf_counter() - self.last
+    def after_batch(self):
+        if self.training: sync(self.dls.device); self.last = time.perf_counter()
+    def after_train(self):
+        sync(self.dls.device); self.times.append(time.perf_counter() - self.t); self.input_times.append(self.input)
 
 
 def pure_compute(learn, batches, device, precision) -> float:
@@ -113,12 +118,12 @@ def main():
     batches = [(encoder.encode(x), y) for x, y in edls.train]
     with learn.no_bar(), learn.no_logging(): learn.fit(1, cbs=[TrainTimer()])
     pure_compute(learn, batches[:2], device, args.precision)  # warm-up
-    pipeline, compute = [], []
+    pipeline, compute, inputs = [], [], []
     for i in range(args.repeats):  # interleaved, alternating which goes first, so drift in machine speed cancels
         timer = TrainTimer()
         if i % 2: compute.append(pure_compute(learn, batches, device, args.precision))
         with learn.no_bar(), learn.no_logging(): learn.fit(1, cbs=[timer])
-        pipeline.append(timer.times[0])
+        pipeline.append(timer.times[0]); inputs.append(timer.input_times[0])
         if not i % 2: compute.append(pure_compute(learn, batches, device, args.precision))
     n = sum(len(y) for _, y in batches)
     p, c = statistics.median(pipeline), statistics.median(compute)
@@ -126,6 +131,10 @@ def main():
     print(f"  real pipeline (tsic Learner, loader + input stage + callbacks): {p:8.2f} s  {n / p:8,.0f} images/s")
     print(f"  pure model compute on pre-loaded tensors:                        {c:8.2f} s  {n / c:8,.0f} images/s")
     print(f"  ratio pipeline / compute: {p / c:.3f}")
+    i = statistics.median(inputs)
+    print(f"  inside the real epoch, waiting for input (loader + on-device input stage): {i:.3f} s, "
+          f"{1000 * i / len(batches):.1f} ms per batch = {100 * i / p:.2f}% of the epoch "
+          f"(the ratio above also carries run-to-run noise of a few %)")
 
     # (c) memory format of the same compute: is channels_last a win on this device?
     contiguous = [(x.contiguous(), y) for x, y in batches]
