@@ -32,6 +32,8 @@ class TimeseriesConfig:
     data_path: Optional[str] = None
     feature_columns: list[str] = field(default_factory=list)
     window_size: int = 40
+    skip_invalid: bool = False   # drop (and count) images without a full, finite window instead of stopping
+    impute: str = 'none'         # 'median': fill NaN inside windows with the training split's median per feature
 
 @dataclass
 class TransformerConfig:
@@ -111,7 +113,7 @@ class TsicConfig:
 # %% ../nbs/00_config.ipynb #b3d25c55
 _CHOICES = {'model_mode': ('single', 'multi'), 'precision': ('32', '16-mixed', 'bf16-mixed'),
             'scheduler': ('one-cycle', 'cosine'), 'class_balance': ('none', 'weights', 'sampler'),
-            'image_cache': ('auto', 'memory', 'mmap')}
+            'image_cache': ('auto', 'memory', 'mmap'), 'impute': ('none', 'median')}
 _POSITIVE = {'lr_head', 'lr_backbone', 'lr_decay_rate', 'batch_size', 'max_epochs', 'accumulate_grad_batches',
              'early_stopping_patience', 'image_size', 'num_classes', 'window_size', 'dim', 'layers', 'heads', 'ff_dim',
              'reasoning_dim', 'purge_gap', 'feature_dim', 'agc_clip_factor'}
@@ -187,6 +189,10 @@ def _validate(cfg: TsicConfig) -> TsicConfig:
                           f"({cfg.class_names}); make them agree.")
     if len(set(cfg.class_names)) != len(cfg.class_names): raise ConfigError(f"class_names has duplicates: {cfg.class_names}")
     if not cfg.datasets: raise ConfigError("datasets: list at least one dataset name")
+    n_features, feature_dim = len(cfg.timeseries.feature_columns), cfg.model.feature_dim
+    if feature_dim is not None and n_features and feature_dim != n_features:
+        raise ConfigError(f"model.feature_dim is {feature_dim} but timeseries.feature_columns lists {n_features} columns; "
+                          "remove model.feature_dim (it is derived from the columns) or make them agree")
     a = cfg.auto_unfreeze
     if not a.stage1_epoch <= a.stage2_epoch <= a.stage3_epoch:
         raise ConfigError(f"auto_unfreeze: stages must be in order, got {a.stage1_epoch}, {a.stage2_epoch}, {a.stage3_epoch}")
