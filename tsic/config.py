@@ -12,7 +12,7 @@ import yaml
 
 # %% auto #0
 __all__ = ['ConfigError', 'AutoUnfreezeConfig', 'TimeseriesConfig', 'TransformerConfig', 'ClassifierConfig', 'ModelConfig',
-           'TsicConfig', 'load_config', 'unimplemented_keys', 'config_to_dict', 'atomic_write_bytes', 'save_config']
+           'TsicConfig', 'load_config', 'config_to_dict', 'atomic_write_bytes', 'save_config']
 
 # %% ../nbs/00_config.ipynb #830162a0
 class ConfigError(ValueError):
@@ -56,6 +56,7 @@ class ModelConfig:
     drop_path_rate: float = 0.0       # stochastic depth in the timm backbone
     reasoning_dim: int = 128          # size of the multi-modal reasoning head
     aux_loss_weight: float = 0.0      # weight of per-modality auxiliary losses (multi)
+    inputs: str = 'both'              # multi: 'both', or 'series' / 'image' alone (ablations with the same encoders)
     feature_dim: Optional[int] = None # derived from timeseries.feature_columns when None
 
 # %% ../nbs/00_config.ipynb #b40bfbf3
@@ -113,7 +114,8 @@ class TsicConfig:
 # %% ../nbs/00_config.ipynb #b3d25c55
 _CHOICES = {'model_mode': ('single', 'multi'), 'precision': ('32', '16-mixed', 'bf16-mixed'),
             'scheduler': ('one-cycle', 'cosine'), 'class_balance': ('none', 'weights', 'sampler'),
-            'image_cache': ('auto', 'memory', 'mmap'), 'impute': ('none', 'median')}
+            'image_cache': ('auto', 'memory', 'mmap'), 'impute': ('none', 'median'),
+            'inputs': ('both', 'image', 'series')}
 _POSITIVE = {'lr_head', 'lr_backbone', 'lr_decay_rate', 'batch_size', 'max_epochs', 'accumulate_grad_batches',
              'early_stopping_patience', 'image_size', 'num_classes', 'window_size', 'dim', 'layers', 'heads', 'ff_dim',
              'reasoning_dim', 'purge_gap', 'feature_dim', 'agc_clip_factor'}
@@ -209,19 +211,7 @@ def load_config(path: str | Path | None = None, **overrides) -> TsicConfig:
         if not isinstance(data, dict): raise ConfigError(f"{path}: the top level must be a mapping of keys")
     return _validate(_build(TsicConfig, _merge(data, overrides)))
 
-# %% ../nbs/00_config.ipynb #3ae368de
-_PENDING = ('model.aux_loss_weight', 'model.feature_dim')
-
-def _get(obj, dotted: str):
-    for part in dotted.split('.'): obj = getattr(obj, part)
-    return obj
-
-def unimplemented_keys(cfg: TsicConfig) -> list[str]:
-    "Keys this version accepts but does not apply yet, among those set away from their default."
-    default = TsicConfig()
-    return [k for k in _PENDING if _get(cfg, k) != _get(default, k)]
-
-# %% ../nbs/00_config.ipynb #63432991
+# %% ../nbs/00_config.ipynb #bd8cfe9b
 def config_to_dict(cfg: TsicConfig) -> dict:
     "The config as plain YAML-ready data, in the original's key style."
     d = dataclasses.asdict(cfg)

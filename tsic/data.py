@@ -206,16 +206,21 @@ def image_cache(paths: list[str], cfg: TsicConfig) -> np.ndarray:
 
 # %% ../nbs/03_data.ipynb #8691522b
 class CachedCharts:
-    "Rows `rows` of the decoded-image array `images` with their `labels` (and optional sampling `weights`)."
-    def __init__(self, images: np.ndarray, rows: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None):
+    "Rows `rows` of the decoded-image array `images` with their `labels`, optional numeric `windows` and sampling `weights`."
+    def __init__(self, images: np.ndarray, rows: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None,
+                 windows: np.ndarray | None = None):
         self.images, self.rows, self.labels, self.weights = images, np.asarray(rows), np.asarray(labels), weights
+        self.windows = None if windows is None else torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32))
     def __len__(self): return len(self.rows)
     def __getitem__(self, i): return self.batch(np.array([i]))
-    def batch(self, idx: np.ndarray) -> tuple[TensorImage, TensorCategory]:
-        "Images (uint8, NCHW view of NHWC) and labels of positions `idx`."
+    @property
+    def n_inp(self) -> int: return 1 if self.windows is None else 2
+    def batch(self, idx: np.ndarray) -> tuple:
+        "Images (uint8, NCHW view of NHWC), then windows when there are any, then labels, of positions `idx`."
         idx = np.sort(idx)
         x = torch.from_numpy(np.ascontiguousarray(self.images[self.rows[idx]])).permute(0, 3, 1, 2)
-        return TensorImage(x), TensorCategory(torch.from_numpy(self.labels[idx]))
+        y = TensorCategory(torch.from_numpy(self.labels[idx]))
+        return (TensorImage(x), y) if self.windows is None else (TensorImage(x), self.windows[idx], y)
 
 class ChartDataLoader(DataLoader):
     "fastai `DataLoader` over `CachedCharts` that builds each batch with one slice."
@@ -236,14 +241,16 @@ def class_weights(labels, num_classes: int) -> np.ndarray:
                                                  "class_balance needs every class in the training split")
     return len(labels) / (num_classes * counts)
 
-def chart_dataloaders(samples: pd.DataFrame, cfg: TsicConfig, device=None) -> DataLoaders:
-    "Train, validation and (when there are test rows) test loaders over the decoded-image cache of `samples`."
+def chart_dataloaders(samples: pd.DataFrame, cfg: TsicConfig, device=None, windows: np.ndarray | None = None) -> DataLoaders:
+    "Train, validation and (when there are test rows) test loaders over the decoded-image cache of `samples`, with the numeric `windows` (one per row) in multi mode."
     samples = samples.reset_index(drop=True)
+    if windows is not None and len(windows) != len(samples): raise ValueError(f"{len(windows)} windows for {len(samples)} samples")
     images = image_cache(samples.path.tolist(), cfg)
     def dl(split, train=False):
         rows = np.flatnonzero(samples.split == split); labels = samples.label.to_numpy()[rows]
         weights = class_weights(labels, cfg.num_classes)[labels] if train and cfg.class_balance == 'sampler' else None
-        return ChartDataLoader(CachedCharts(images, rows, labels, weights), bs=cfg.batch_size, shuffle=train,
+        data = CachedCharts(images, rows, labels, weights, None if windows is None else windows[rows])
+        return ChartDataLoader(data, bs=cfg.batch_size, shuffle=train,
                                drop_last=train and len(rows) > cfg.batch_size, num_workers=cfg.num_workers, device=device)
     loaders = [dl('train', train=True), dl('val')] + ([dl('test')] if (samples.split == 'test').any() else [])
     dls = DataLoaders(*loaders, device=device)
@@ -280,5 +287,5 @@ class ChartInput(Callback):
 
     def before_batch(self):
         if self.xb[0].dtype != torch.uint8: return
-        self.learn.xb = (self.encode(self.xb[0], self.training),)
+        self.learn.xb = (self.encode(self.xb[0], self.training), *(x.as_subclass(torch.Tensor) for x in self.xb[1:]))
         self.learn.yb = tuple(y.as_subclass(torch.Tensor) for y in self.yb)

@@ -50,17 +50,22 @@ class MultiModalNet(nn.Module):
         self.pool = nn.Sequential(AdaptiveConcatPool2d(), nn.Flatten())
         self.series = SeriesEncoder(len(cfg.timeseries.feature_columns), cfg.timeseries.window_size,
                                     t.dim, t.layers, t.heads, t.dropout, t.ff_dim)
-        fused = n_img + t.dim
+        self.inputs = cfg.model.inputs
+        fused = {'both': n_img + t.dim, 'image': n_img, 'series': t.dim}[self.inputs]
         self.reasoning = nn.Sequential(nn.BatchNorm1d(fused), nn.Dropout(cfg.classifier.dropout1),
                                        nn.Linear(fused, cfg.model.reasoning_dim), nn.ReLU(inplace=True))
         self.classifier = nn.Sequential(nn.Dropout(cfg.classifier.dropout2), nn.Linear(cfg.model.reasoning_dim + fused, n_classes))
-        self.aux_weight = cfg.model.aux_loss_weight
+        self.aux_weight = cfg.model.aux_loss_weight if self.inputs == 'both' else 0.
         self.image_head, self.series_head = nn.Linear(n_img, n_classes), nn.Linear(t.dim, n_classes)
+        if self.inputs != 'both': del self.image_head, self.series_head
+        if self.inputs == 'series': del self.body, self.pool
+        if self.inputs == 'image': del self.series
 
     def forward(self, image: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
         "Class logits; in training with `aux_loss_weight > 0`, main, image-only and series-only logits side by side."
-        f_img, f_ts = self.pool(self.body(image)), self.series(window)
-        fused = torch.cat([f_img, f_ts], 1)
+        if self.inputs == 'series': fused = self.series(window)
+        elif self.inputs == 'image': fused = self.pool(self.body(image))
+        else: f_img, f_ts = self.pool(self.body(image)), self.series(window); fused = torch.cat([f_img, f_ts], 1)
         logits = self.classifier(torch.cat([self.reasoning(fused), fused], 1))
         if self.training and self.aux_weight > 0: return torch.cat([logits, self.image_head(f_img), self.series_head(f_ts)], 1)
         return logits

@@ -15,6 +15,7 @@ from timm.utils import adaptive_clip_grad
 from sklearn.metrics import f1_score
 from .config import TsicConfig, config_to_dict, atomic_write_bytes
 from .models import create_classifier, layer_groups, GROUP_NAMES
+from .fusion import MultiModalNet, FusionLoss
 from .data import ChartInput, class_weights
 from .tensorboard import TensorBoardLogger
 
@@ -115,7 +116,8 @@ class AdaptiveGradientClipping(Callback):
     order, run_valid = MixedPrecision.order + 1, False
     def __init__(self, clip_factor: float): self.clip_factor = clip_factor
     def before_fit(self):
-        final = [m for m in self.model[-1].modules() if isinstance(m, torch.nn.Linear)][-1]
+        head = self.model.classifier if isinstance(self.model, MultiModalNet) else self.model[-1]
+        final = [m for m in head.modules() if isinstance(m, torch.nn.Linear)][-1]
         skip = {id(p) for p in final.parameters()}
         self.params = [p for p in self.model.parameters() if id(p) not in skip]
     def before_step(self): adaptive_clip_grad([p for p in self.params if p.grad is not None], self.clip_factor)
@@ -217,7 +219,9 @@ class TrainingTracker(Callback):
         if improved: self.best_f1, self.best_epoch, self.wait = scores['f1_score'], epoch, 0
         else: self.wait += 1
         payload = checkpoint_payload(self.model, self.cfg, epoch=epoch, val_loss=scores['valid_loss'], val_f1=scores['f1_score'],
-                                     tracker=self.state(), training=training_state(self.learn))
+                                     tracker=self.state(), training=training_state(self.learn),
+                                     **({'window_scaler': self.learn.window_scaler.state_dict()}
+                                        if getattr(self.learn, 'window_scaler', None) else {}))
         save_checkpoint(self.folder / 'last.ckpt', payload)
         if improved:
             path = save_checkpoint(self.folder / best_checkpoint_name(epoch, scores['valid_loss'], scores['f1_score']), payload)
@@ -238,14 +242,16 @@ class TrainingTracker(Callback):
         self.resume_state = training
 
 # %% ../nbs/05_learner.ipynb #e664af51
-def training_loss(cfg: TsicConfig, train_labels=None) -> CrossEntropyLossFlat:
-    "Cross-entropy, weighted by `class_weights` of the training labels when `cfg.class_balance == 'weights'`."
-    if cfg.class_balance != 'weights': return CrossEntropyLossFlat()
-    return CrossEntropyLossFlat(weight=torch.tensor(class_weights(train_labels, cfg.num_classes), dtype=torch.float32))
+def training_loss(cfg: TsicConfig, train_labels=None):
+    "Cross-entropy, weighted by `class_weights` of the training labels when `cfg.class_balance == 'weights'`; in multi mode wrapped in `FusionLoss` for the auxiliary heads."
+    weight = (torch.tensor(class_weights(train_labels, cfg.num_classes), dtype=torch.float32)
+              if cfg.class_balance == 'weights' else None)
+    loss = CrossEntropyLossFlat(weight=weight)
+    return FusionLoss(loss, cfg.num_classes, cfg.model.aux_loss_weight) if cfg.model_mode == 'multi' else loss
 
 def chart_learner(dls: DataLoaders, cfg: TsicConfig, checkpoint_dir: str | Path, log_dir: str | Path | None = None) -> Learner:
     "A `Learner` for `cfg` on `dls`, checkpoints into `checkpoint_dir`, TensorBoard events into `log_dir`."
-    model = create_classifier(cfg)
+    model = MultiModalNet(cfg) if cfg.model_mode == 'multi' else create_classifier(cfg)
     if cfg.channels_last: model = model.to(memory_format=torch.channels_last)
     cbs = [ChartInput.from_config(cfg), TrainingTracker(checkpoint_dir, cfg)]
     if cfg.precision != '32': cbs.append(DevicePrecision('bf16' if cfg.precision == 'bf16-mixed' else 'fp16'))

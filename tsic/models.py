@@ -155,6 +155,8 @@ def backbone_groups(body: nn.Module) -> list[list[str]]:
 
 def layer_groups(model: nn.Module) -> list[list[nn.Parameter]]:
     "fastai splitter: six parameter groups (stem, four backbone groups, head) covering every parameter once."
+    if hasattr(model, 'series') and not hasattr(model, 'body'):  # a series-only multi-modal net: all head
+        return [[] for _ in GROUP_NAMES[:-1]] + [list(model.parameters())]
     body = (model.body if hasattr(model, 'body') else model[0]).model  # multi-modal nets name their backbone `body`
     named = dict(body.named_parameters())
     groups = [[named[n] for n in names] for names in backbone_groups(body)]

@@ -63,7 +63,7 @@ class TensorBoardLogger(Callback):
         self.model.eval()
         try:
             with torch.no_grad(), torch.autocast(self.xb[0].device.type, enabled=False):
-                self.writer.add_graph(self.model, self.xb[0][:2].float())
+                self.writer.add_graph(self.model, tuple(x[:2].float() for x in self.xb))
         except Exception as e: log.warning("TensorBoard: could not trace the model graph (%s); the other events are written", e)
         finally: self.model.train(was_training)
 
@@ -96,7 +96,7 @@ class TensorBoardLogger(Callback):
         self.writer.add_image('val/confusion_matrix', figure_array(confusion_figure(cm, self.cfg.class_names, f'epoch {epoch}')),
                               epoch, dataformats='HWC')
         for name, group in zip(GROUP_NAMES, layer_groups(self.model)):
-            self.writer.add_histogram(f'weights/{name}', torch.cat([p.detach().flatten().float().cpu() for p in group]), epoch)
+            if group: self.writer.add_histogram(f'weights/{name}', torch.cat([p.detach().flatten().float().cpu() for p in group]), epoch)
         for name, grads in zip(GROUP_NAMES, self.grads or []): self.writer.add_histogram(f'grads/{name}', grads, epoch)
         self.writer.flush()
 

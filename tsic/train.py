@@ -12,27 +12,31 @@ import numpy as np, pandas as pd
 from matplotlib.figure import Figure
 from fastai.vision.all import Learner, set_seed, default_device
 from sklearn.metrics import f1_score, accuracy_score, confusion_matrix
-from .config import TsicConfig, save_config, unimplemented_keys, atomic_write_bytes
+from .config import TsicConfig, save_config, atomic_write_bytes
 from .datasets import BUILTIN_DATASETS, BUILD_MARKER, ChartDatasetSpec, ensure_demo_dataset
 from .data import collect_samples, limit_samples, check_images, chart_dataloaders
+from .windows import read_feature_table, align_windows, WindowScaler
 from .tensorboard import confusion_figure
 from .learner import chart_learner, load_checkpoint, resolve_checkpoint
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'check_supported', 'ensure_builtin_datasets', 'classification_scores', 'baseline_scores', 'plot_history',
-           'plot_confusion', 'TrainResult', 'new_run_dir', 'train']
+__all__ = ['log', 'check_supported', 'numeric_windows', 'ensure_builtin_datasets', 'classification_scores', 'baseline_scores',
+           'plot_history', 'plot_confusion', 'TrainResult', 'new_run_dir', 'train']
 
 # %% ../nbs/06_train.ipynb #dae2b856
-def check_supported(cfg: TsicConfig) -> list[str]:
-    "Raise for settings this version cannot honour; warn for accepted-but-pending keys and return them."
-    if cfg.model_mode == 'multi':
-        raise NotImplementedError("model_mode: multi (image + time series) is not implemented in this version; use model_mode: single")
-    pending = unimplemented_keys(cfg)
-    for key in pending:
-        warnings.warn(f"config key '{key}' is accepted but not applied in this version (it has no effect on this run)")
-    return pending
+def check_supported(cfg: TsicConfig):
+    "Raise when the settings cannot make the run that was asked for."
+    if cfg.model_mode == 'multi' and not (cfg.timeseries.data_path and cfg.timeseries.feature_columns):
+        raise ValueError("model_mode: multi needs timeseries.data_path (the features CSV) and timeseries.feature_columns")
+
+def numeric_windows(samples: pd.DataFrame, cfg: TsicConfig, scaler: WindowScaler | None = None):
+    "Samples that have a window, their scaled windows, and the scaler (fitted on the training split unless given)."
+    table = read_feature_table(cfg.timeseries.data_path, cfg.timeseries.feature_columns, cfg.datasets)
+    samples, raw = align_windows(samples, table, cfg)
+    scaler = scaler or WindowScaler.fit(raw[(samples.split == 'train').to_numpy()], cfg.timeseries.impute)
+    return samples, scaler.transform(raw), scaler
 
 # %% ../nbs/06_train.ipynb #ad9fa1ea
 def ensure_builtin_datasets(cfg: TsicConfig):
@@ -123,7 +127,7 @@ def _fresh_checkpoint_dir(ckpt_dir: Path):
 # %% ../nbs/06_train.ipynb #690b5652
 def train(cfg: TsicConfig, run_dir: str | Path | None = None, sample_limit: int | None = None) -> TrainResult:
     "Train on `cfg`'s datasets, keep the best-validation-F1 weights, score the test split, and write the run folder."
-    pending = check_supported(cfg)
+    check_supported(cfg)
     run_dir = Path(run_dir) if run_dir else new_run_dir()
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run_dir / 'config.yaml')
@@ -136,7 +140,12 @@ def train(cfg: TsicConfig, run_dir: str | Path | None = None, sample_limit: int 
     ckpt_dir, log_dir = run_path(cfg.checkpoint_dir), run_path(cfg.logs_dir)
     resume_from = resolve_checkpoint(cfg.resume_from_checkpoint, ckpt_dir) if cfg.resume_from_checkpoint else None
     if resume_from is None: _fresh_checkpoint_dir(ckpt_dir)
-    learn = chart_learner(chart_dataloaders(samples, cfg, device=default_device()), cfg, ckpt_dir, log_dir)
+    windows = scaler = None
+    if cfg.model_mode == 'multi':
+        saved = load_checkpoint(resume_from).get('window_scaler') if resume_from else None
+        samples, windows, scaler = numeric_windows(samples, cfg, WindowScaler.from_state(saved) if saved else None)
+    learn = chart_learner(chart_dataloaders(samples, cfg, device=default_device(), windows=windows), cfg, ckpt_dir, log_dir)
+    learn.window_scaler = scaler
     if resume_from: learn.resume(resume_from)
     learn.fit_run()
     tracker = learn.tracker()
@@ -152,7 +161,6 @@ def train(cfg: TsicConfig, run_dir: str | Path | None = None, sample_limit: int 
               'best_checkpoint': str(tracker.best_path), 'stopped_early': tracker.wait >= cfg.early_stopping_patience,
               'resumed_from': str(resume_from) if resume_from else None, 'tensorboard': str(log_dir) if cfg.tensorboard else None,
               'test': test, 'baselines': result.baselines, 'beats_baselines': result.beats_baselines,
-              'confusion_matrix': cm.tolist(), 'images_per_split': samples.split.value_counts().to_dict(),
-              'pending_config_keys': pending}
+              'confusion_matrix': cm.tolist(), 'images_per_split': samples.split.value_counts().to_dict()}
     atomic_write_bytes(run_dir / 'metrics.json', json.dumps(report, indent=1).encode())
     return result
