@@ -38,3 +38,24 @@ def test_misspelt_parameter_is_an_error(tmp_path):
     proc = run_papermill(tmp_path / 'out.ipynb', '-p', 'max_epoch', '1', '-p', 'run_dir', str(tmp_path / 'run'))
     assert proc.returncode != 0
     assert "Did you mean 'max_epochs'" in proc.stdout + proc.stderr
+
+
+def test_multi_mode_runs_through_papermill(tmp_path):
+    run = tmp_path / 'run'
+    proc = run_papermill(tmp_path / 'out.ipynb', '-p', 'config', 'configs/demo.yaml', '-p', 'model_mode', 'multi',
+                         '-p', 'max_epochs', '2', '-p', 'image_size', '32', '-p', 'model_architecture_name', 'resnet18',
+                         '-p', 'pretrained', 'False', '-p', 'sample_limit', '120', '-p', 'run_dir', str(run),
+                         '-p', 'ablations', 'True',
+                         '-y', 'transformer: {dim: 16, layers: 1, heads: 2, dropout: 0.1, ff_dim: 32}\nmodel: {aux_loss_weight: 0.2}')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((run / 'metrics.json').read_text())
+    assert [e['epoch'] for e in report['epochs']] == [0, 1] and report['test']['support'] == 120
+    from tsic.learner import load_checkpoint
+    ckpt = load_checkpoint(run / 'checkpoints' / 'multi' / 'resnet18' / 'last.ckpt')
+    assert ckpt['model_mode'] == 'multi' and set(ckpt['window_scaler']) == {'mean', 'std'}
+    assert ckpt['config']['model']['aux_loss_weight'] == 0.2
+    for variant in ('image-only', 'series-only'):  # the ablations, scored on the same test split
+        assert json.loads((run / variant / 'metrics.json').read_text())['test']['support'] == 120
+    nb = nbformat.read(tmp_path / 'out.ipynb', as_version=4)
+    text = json.dumps([c.get('outputs', []) for c in nb.cells])
+    assert 'fused (image + series)' in text and 'series only' in text and 'image only' in text

@@ -23,14 +23,24 @@ def last_epoch(ckpt_dir: Path) -> int:
     except (FileNotFoundError, ValueError): return -1
 
 
-def test_sigkill_then_resume_matches_uninterrupted_run(small_dataset, tmp_path):
-    cfg = config_for(small_dataset, **SETTINGS)
+def multi_settings(dataset: Path) -> dict:
+    "Multi mode on the fixture's own features CSV, with auxiliary heads."
+    features = ['log_return', 'hl_range', 'oc_return', 'volume_change', 'ma5_gap', 'ma20_gap', 'volatility20']
+    return dict(model_mode='multi', model={'aux_loss_weight': 0.3},
+                timeseries={'data_path': str(dataset.parent / 'msft_1d_features.csv'), 'feature_columns': features},
+                transformer={'dim': 16, 'layers': 1, 'heads': 2, 'dropout': 0.1, 'ff_dim': 32})
+
+
+@pytest.mark.parametrize('mode', ['single', 'multi'])
+def test_sigkill_then_resume_matches_uninterrupted_run(small_dataset, tmp_path, mode):
+    extra = multi_settings(small_dataset) if mode == 'multi' else {}
+    cfg = config_for(small_dataset, **SETTINGS, **extra)
     config = tmp_path / 'config.yaml'; save_config(cfg, config)
     straight, killed = tmp_path / 'straight', tmp_path / 'killed'
     proc = start(config, straight)
     assert proc.wait(timeout=600) == 0, proc.stderr.read()[-3000:]
 
-    ckpt_dir = killed / 'checkpoints' / 'single' / 'resnet18'
+    ckpt_dir = killed / 'checkpoints' / mode / 'resnet18'
     proc = start(config, killed)
     while last_epoch(ckpt_dir) < 1:
         assert proc.poll() is None, f"the run ended before it could be killed: {proc.stderr.read()[-2000:]}"
@@ -40,7 +50,7 @@ def test_sigkill_then_resume_matches_uninterrupted_run(small_dataset, tmp_path):
     assert 1 <= killed_after < SETTINGS['max_epochs'] - 1, killed_after
     assert not (killed / 'metrics.json').exists()
 
-    save_config(config_for(small_dataset, **SETTINGS, resume_from_checkpoint='last.ckpt'), config)
+    save_config(config_for(small_dataset, **SETTINGS, **extra, resume_from_checkpoint='last.ckpt'), config)
     proc = start(config, killed)
     assert proc.wait(timeout=600) == 0, proc.stderr.read()[-3000:]
 
@@ -52,7 +62,7 @@ def test_sigkill_then_resume_matches_uninterrupted_run(small_dataset, tmp_path):
         for k in ea: assert ea[k] == pytest.approx(eb[k], abs=1e-5), (ea['epoch'], k)
     assert a['test']['macro_f1'] == pytest.approx(b['test']['macro_f1']) and a['confusion_matrix'] == b['confusion_matrix']
     assert a['best_epoch'] == b['best_epoch']
-    wa, wb = (load_checkpoint(run / 'checkpoints' / 'single' / 'resnet18' / 'last.ckpt')['model'] for run in (straight, killed))
+    wa, wb = (load_checkpoint(run / 'checkpoints' / mode / 'resnet18' / 'last.ckpt')['model'] for run in (straight, killed))
     for k in wa: torch.testing.assert_close(wa[k], wb[k], atol=1e-5, rtol=1e-5)
 
 

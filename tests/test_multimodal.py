@@ -1,0 +1,51 @@
+"""Multi-modal training on user data in the original layout, across several datasets."""
+import shutil
+from pathlib import Path
+import numpy as np, pandas as pd, pytest
+from tsic.train import train, numeric_windows
+from tsic.windows import WindowError
+from conftest import config_for
+
+FEATURES = ['log_return', 'hl_range', 'oc_return', 'volume_change', 'ma5_gap', 'ma20_gap', 'volatility20']
+
+
+def two_datasets(small_dataset: Path, tmp_path: Path):
+    "The fixture dataset twice (as `msft` and `copy`), with one features CSV whose `copy` rows are shifted by +100."
+    a = Path(shutil.copytree(small_dataset, tmp_path / 'msft_1d_winsize40'))
+    b = Path(shutil.copytree(small_dataset, tmp_path / 'copy_1d_winsize40'))
+    feats = pd.read_csv(small_dataset.parent / 'msft_1d_features.csv')
+    other = feats.assign(dataset_id='copy', **{c: feats[c] + 100 for c in FEATURES})
+    csv = tmp_path / 'features.csv'; pd.concat([feats, other]).to_csv(csv, index=False)
+    return config_for(a, datasets=['msft', 'copy'], dataset_copy_dir=str(b), model_mode='multi', tensorboard=False,
+                      timeseries={'data_path': str(csv), 'feature_columns': FEATURES},
+                      transformer={'dim': 16, 'layers': 1, 'heads': 2, 'dropout': 0.1, 'ff_dim': 32}), csv
+
+
+def test_windows_never_cross_datasets(small_dataset, tmp_path):
+    cfg, _ = two_datasets(small_dataset, tmp_path)
+    from tsic.data import collect_samples
+    samples, windows, scaler = numeric_windows(collect_samples(cfg), cfg)
+    raw = windows * scaler.std.astype(np.float32) + scaler.mean.astype(np.float32)
+    copy = (samples.dataset == 'copy').to_numpy()
+    # every value of a `copy` window is from the +100 rows, every `msft` value from the original rows
+    assert (raw[copy][..., 1] > 50).all() and (raw[~copy][..., 1] < 50).all()
+
+
+def test_multi_dataset_training(small_dataset, tmp_path):
+    cfg, _ = two_datasets(small_dataset, tmp_path)
+    result = train(cfg, run_dir=tmp_path / 'run')
+    assert set(result.samples.dataset) == {'msft', 'copy'}
+    assert result.test['support'] == len(result.samples[result.samples.split == 'test'])
+
+
+def test_missing_timestamps_stop_or_are_counted(small_dataset, tmp_path, caplog):
+    cfg, csv = two_datasets(small_dataset, tmp_path)
+    feats = pd.read_csv(csv); feats.iloc[::2].to_csv(csv, index=False)  # every other bar gone
+    with pytest.raises(WindowError, match='with no row at their timestamp'):
+        train(cfg, run_dir=tmp_path / 'a')
+    cfg.timeseries.skip_invalid = True
+    from tsic.data import collect_samples
+    total = len(collect_samples(cfg))
+    result = train(cfg, run_dir=tmp_path / 'b')
+    assert 'Skipped' in caplog.text and 'with no row at their timestamp' in caplog.text
+    assert 0 < len(result.samples) < total
