@@ -1,7 +1,7 @@
 """Bad input gets a clear error naming the file or key, never a silent drop."""
 import re
 from pathlib import Path
-import numpy as np, pandas as pd, pytest, yaml
+import pandas as pd, pytest, yaml
 from tsic.config import load_config, ConfigError
 from tsic.data import collect_samples, check_images, ChartDataError
 from tsic.train import train

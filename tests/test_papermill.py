@@ -1,7 +1,7 @@
 """The training notebook end to end through papermill, as a user runs it."""
-import json, subprocess, sys
+import json, subprocess
 from pathlib import Path
-import nbformat, pytest
+import nbformat
 from conftest import ROOT, BIN
 
 

@@ -3,7 +3,7 @@ on a task visible in the charts (did the window go up or down?) a short fine-tun
 training from random initialisation."""
 import warnings
 from pathlib import Path
-import numpy as np, pytest, torch
+import numpy as np, pytest
 from PIL import Image
 from tsic.charts import render_candles
 from tsic.datasets import load_msft, chart_filename

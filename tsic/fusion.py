@@ -8,7 +8,6 @@ import math
 import torch
 from torch import nn
 from fastai.vision.all import AdaptiveConcatPool2d, BaseLoss
-from fastai.vision.learner import create_timm_model
 from .config import TsicConfig
 from .models import create_classifier
 

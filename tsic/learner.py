@@ -14,7 +14,7 @@ from fastai.vision.all import (Learner, Callback, Recorder, CrossEntropyLossFlat
 from timm.utils import adaptive_clip_grad
 from sklearn.metrics import f1_score
 from .config import TsicConfig, config_to_dict, atomic_write_bytes
-from .models import create_classifier, layer_groups, GROUP_NAMES
+from .models import create_classifier, layer_groups
 from .fusion import MultiModalNet, FusionLoss
 from .data import ChartInput, class_weights
 from .tensorboard import TensorBoardLogger

@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_train.ipynb #4d6e349f
 from __future__ import annotations
-import json, logging, warnings
+import json, logging
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
