@@ -42,23 +42,21 @@ class MultiModalNet(nn.Module):
     "Image encoder + series encoder → reasoning layer → classifier, with optional auxiliary per-modality heads."
     def __init__(self, cfg: TsicConfig):
         super().__init__()
-        single = create_classifier(cfg)  # the backbone exactly as in single mode (weights, drop path)
-        self.body = single[0]
-        n_img = _pooled_features(single)
-        t, n_classes = cfg.transformer, cfg.num_classes
-        self.pool = nn.Sequential(AdaptiveConcatPool2d(), nn.Flatten())
-        self.series = SeriesEncoder(len(cfg.timeseries.feature_columns), cfg.timeseries.window_size,
-                                    t.dim, t.layers, t.heads, t.dropout, t.ff_dim)
-        self.inputs = cfg.model.inputs
-        fused = {'both': n_img + t.dim, 'image': n_img, 'series': t.dim}[self.inputs]
+        t, n_classes, self.inputs = cfg.transformer, cfg.num_classes, cfg.model.inputs
+        n_img = n_ts = 0
+        if self.inputs != 'series':
+            single = create_classifier(cfg)  # the backbone exactly as in single mode (weights, drop path)
+            self.body, self.pool, n_img = single[0], nn.Sequential(AdaptiveConcatPool2d(), nn.Flatten()), _pooled_features(single)
+        if self.inputs != 'image':
+            self.series = SeriesEncoder(len(cfg.timeseries.feature_columns), cfg.timeseries.window_size,
+                                        t.dim, t.layers, t.heads, t.dropout, t.ff_dim)
+            n_ts = t.dim
+        fused = n_img + n_ts
         self.reasoning = nn.Sequential(nn.BatchNorm1d(fused), nn.Dropout(cfg.classifier.dropout1),
                                        nn.Linear(fused, cfg.model.reasoning_dim), nn.ReLU(inplace=True))
         self.classifier = nn.Sequential(nn.Dropout(cfg.classifier.dropout2), nn.Linear(cfg.model.reasoning_dim + fused, n_classes))
         self.aux_weight = cfg.model.aux_loss_weight if self.inputs == 'both' else 0.
-        self.image_head, self.series_head = nn.Linear(n_img, n_classes), nn.Linear(t.dim, n_classes)
-        if self.inputs != 'both': del self.image_head, self.series_head
-        if self.inputs == 'series': del self.body, self.pool
-        if self.inputs == 'image': del self.series
+        if self.inputs == 'both': self.image_head, self.series_head = nn.Linear(n_img, n_classes), nn.Linear(n_ts, n_classes)
 
     def forward(self, image: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
         "Class logits; in training with `aux_loss_weight > 0`, main, image-only and series-only logits side by side."

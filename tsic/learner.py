@@ -25,8 +25,8 @@ log = logging.getLogger(__name__)
 __all__ = ['log', 'CHECKPOINT_FORMAT', 'class_f1', 'f1_metrics', 'group_learning_rates', 'unfreeze_epochs', 'open_groups',
            'StagedUnfreezing', 'schedule_functions', 'schedule_position', 'RunSchedule', 'DevicePrecision',
            'AccumulateBatches', 'AdaptiveGradientClipping', 'best_checkpoint_name', 'checkpoint_payload',
-           'save_checkpoint', 'load_checkpoint', 'rng_states', 'set_rng_states', 'training_state', 'TrainingTracker',
-           'training_loss', 'chart_learner', 'resolve_checkpoint', 'check_resumable']
+           'checkpoint_bytes', 'save_checkpoint', 'load_checkpoint', 'rng_states', 'set_rng_states', 'training_state',
+           'TrainingTracker', 'training_loss', 'chart_learner', 'resolve_checkpoint', 'check_resumable']
 
 # %% ../nbs/05_learner.ipynb #604dffc2
 def class_f1(k: int, name: str) -> AccumMetric:
@@ -135,10 +135,14 @@ def checkpoint_payload(model: torch.nn.Module, cfg: TsicConfig, **info) -> dict:
             'architecture': cfg.model_architecture_name, 'class_names': list(cfg.class_names),
             'model_mode': cfg.model_mode, **info}
 
+def checkpoint_bytes(payload: dict) -> bytes:
+    "`payload` serialised by `torch.save`."
+    buffer = io.BytesIO(); torch.save(payload, buffer)
+    return buffer.getvalue()
+
 def save_checkpoint(path: str | Path, payload: dict) -> Path:
     "Write `payload` to `path` atomically."
-    buffer = io.BytesIO(); torch.save(payload, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
+    atomic_write_bytes(path, checkpoint_bytes(payload))
     return Path(path)
 
 def load_checkpoint(path: str | Path) -> dict:
@@ -222,9 +226,11 @@ class TrainingTracker(Callback):
                                      tracker=self.state(), training=training_state(self.learn),
                                      **({'window_scaler': self.learn.window_scaler.state_dict()}
                                         if getattr(self.learn, 'window_scaler', None) else {}))
-        save_checkpoint(self.folder / 'last.ckpt', payload)
+        data = checkpoint_bytes(payload)  # serialised once, written to both files
+        atomic_write_bytes(self.folder / 'last.ckpt', data)
         if improved:
-            path = save_checkpoint(self.folder / best_checkpoint_name(epoch, scores['valid_loss'], scores['f1_score']), payload)
+            path = self.folder / best_checkpoint_name(epoch, scores['valid_loss'], scores['f1_score'])
+            atomic_write_bytes(path, data)
             if self.best_path and self.best_path != path: self.best_path.unlink(missing_ok=True)
             self.best_path = path
         if self.wait >= self.cfg.early_stopping_patience:
@@ -300,9 +306,9 @@ def check_resumable(ckpt: dict, cfg: TsicConfig, path: Path):
     if changed: warnings.warn(f"resuming {path.name} with changed config keys: {', '.join(changed)}")
 
 @patch
-def resume(self: Learner, path: str | Path):
-    "Continue the run saved in checkpoint `path`: weights, optimizer, schedule position, stage, tracker, random states."
-    path = Path(path); ckpt = load_checkpoint(path)
+def resume(self: Learner, path: str | Path, ckpt: dict | None = None):
+    "Continue the run saved in checkpoint `path` (already read: `ckpt`): weights, optimizer, schedule position, stage, tracker, random states."
+    path = Path(path); ckpt = ckpt or load_checkpoint(path)
     check_resumable(ckpt, self.cfg, path)
     self.model.load_state_dict(ckpt['model'])
     training = ckpt['training']

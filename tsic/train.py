@@ -140,13 +140,14 @@ def train(cfg: TsicConfig, run_dir: str | Path | None = None, sample_limit: int 
     ckpt_dir, log_dir = run_path(cfg.checkpoint_dir), run_path(cfg.logs_dir)
     resume_from = resolve_checkpoint(cfg.resume_from_checkpoint, ckpt_dir) if cfg.resume_from_checkpoint else None
     if resume_from is None: _fresh_checkpoint_dir(ckpt_dir)
+    ckpt = load_checkpoint(resume_from) if resume_from else {}  # read once: the scaler here, the rest in `resume`
     windows = scaler = None
     if cfg.model_mode == 'multi':
-        saved = load_checkpoint(resume_from).get('window_scaler') if resume_from else None
+        saved = ckpt.get('window_scaler')
         samples, windows, scaler = numeric_windows(samples, cfg, WindowScaler.from_state(saved) if saved else None)
     learn = chart_learner(chart_dataloaders(samples, cfg, device=default_device(), windows=windows), cfg, ckpt_dir, log_dir)
     learn.window_scaler = scaler
-    if resume_from: learn.resume(resume_from)
+    if resume_from: learn.resume(resume_from, ckpt)
     learn.fit_run()
     tracker = learn.tracker()
     history = pd.DataFrame(tracker.history)
