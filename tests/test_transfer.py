@@ -5,7 +5,7 @@ import warnings
 from pathlib import Path
 import numpy as np, pytest
 from PIL import Image
-from tsic.charts import render_candles
+from tsic.charts import render_chart
 from tsic.datasets import load_msft, chart_filename
 from tsic.train import train
 from conftest import config_for
@@ -17,7 +17,7 @@ def trend_dataset(tmp_path_factory) -> Path:
     bars = load_msft(); ohlc = bars[['open', 'high', 'low', 'close']].to_numpy()
     ends = np.arange(1000, len(bars), 15)
     up = (ohlc[ends, 3] > ohlc[ends - 39, 0]).astype(int)
-    images = render_candles(ohlc[ends[:, None] + np.arange(-39, 1)], 64)
+    images = render_chart(ohlc[ends[:, None] + np.arange(-39, 1)], 64)
     folder = tmp_path_factory.mktemp('trend') / 'trend_1d_winsize40'
     n = len(ends); splits = np.where(np.arange(n) < 0.6 * n, 'train', np.where(np.arange(n) < 0.8 * n, 'val', 'test'))
     for img, end, label, split in zip(images, ends, up, splits):

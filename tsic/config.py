@@ -11,8 +11,9 @@ from typing import Optional, Union
 import yaml
 
 # %% auto #0
-__all__ = ['ConfigError', 'AutoUnfreezeConfig', 'TimeseriesConfig', 'TransformerConfig', 'ClassifierConfig', 'ModelConfig',
-           'TsicConfig', 'load_config', 'config_to_dict', 'atomic_write_bytes', 'save_config']
+__all__ = ['ConfigError', 'AutoUnfreezeConfig', 'TimeseriesConfig', 'CsvConfig', 'BuildConfig', 'TransformerConfig',
+           'ClassifierConfig', 'ModelConfig', 'TsicConfig', 'load_config', 'config_to_dict', 'atomic_write_bytes',
+           'save_config']
 
 # %% ../nbs/00_config.ipynb #830162a0
 class ConfigError(ValueError):
@@ -34,6 +35,36 @@ class TimeseriesConfig:
     window_size: int = 40
     skip_invalid: bool = False   # drop (and count) images without a full, finite window instead of stopping
     impute: str = 'none'         # 'median': fill NaN inside windows with the training split's median per feature
+
+@dataclass
+class CsvConfig:
+    "How to read an OHLCV CSV file (`datasets.read_bars`)."
+    sep: str = ','                      # field delimiter, e.g. ';'
+    names: Optional[list[str]] = None   # column names when the file has no header row
+    time_column: Optional[str] = None   # None: 'timestamp', 'datetime', 'date time' or 'date', else the first column
+    time_format: Optional[str] = None   # strftime format of the timestamps, e.g. '%Y%m%d %H%M%S'; None: inferred
+
+@dataclass
+class BuildConfig:
+    "How OHLCV bars become labelled chart windows, for `tsic build` and for `data_source: series` (`datasets`)."
+    sources: dict[str, str] = field(default_factory=dict)  # dataset name -> OHLCV CSV (the built-in 'msft' needs none)
+    csv: CsvConfig = field(default_factory=CsvConfig)
+    timeframe: str = '1d'               # bar size in names ('15m', '1h', '1d'); with `resample`, what bars are aggregated to
+    resample: bool = False              # aggregate the source's bars to `timeframe` (only periods that have bars)
+    window: int = 40                    # bars per chart
+    horizon: int = 5                    # bars ahead that decide the label
+    fractions: list[float] = field(default_factory=lambda: [0.7, 0.15, 0.15])  # train, val, test, in time order
+    purge: Optional[int] = None         # window ends dropped at each split boundary; None: window + horizon (the minimum)
+    label_rule: str = 'zscore'          # 'zscore' (volatility-scaled), 'threshold' (fixed return) or 'quantile' (train quantiles)
+    band: float = 0.4307                # zscore: |z| below this is flat (standard normal tercile)
+    threshold: float = 0.001            # threshold: |forward log return| below this is flat
+    quantiles: list[float] = field(default_factory=lambda: [1 / 3, 2 / 3])  # quantile: of the training returns
+    chart: str = 'candle'               # candle, ohlc, line, area; or an encoding of the closes: gasf, gadf, mtf, rp, a+b+c
+    volume: bool = False                # volume panel under the chart
+    ma: list[int] = field(default_factory=list)  # moving averages of the close drawn over the chart, e.g. [5, 20]
+    scaling: str = 'window'             # 'window' (each chart its own range) or 'fixed' (±fixed_range around the last close)
+    fixed_range: float = 0.05
+    repair: bool = False                # sort, drop duplicate / NaN / inconsistent bars (counted) instead of stopping
 
 @dataclass
 class TransformerConfig:
@@ -98,6 +129,8 @@ class TsicConfig:
     checkpoint_dir: str = 'checkpoints'
     resume_from_checkpoint: Optional[str] = None
     check_data: bool = False
+    data_source: str = 'images'       # 'images': PNG folders; 'series': windows of build.sources rendered in memory
+    build: BuildConfig = field(default_factory=BuildConfig)
     seed: int = 42
     val_fraction: float = 0.15        # used only when a dataset has no val/ folder
     purge_gap: Optional[int] = None   # windows dropped between train and carved-out val; None: 2 x window size
@@ -115,10 +148,12 @@ class TsicConfig:
 _CHOICES = {'model_mode': ('single', 'multi'), 'precision': ('32', '16-mixed', 'bf16-mixed'),
             'scheduler': ('one-cycle', 'cosine'), 'class_balance': ('none', 'weights', 'sampler'),
             'image_cache': ('auto', 'memory', 'mmap'), 'impute': ('none', 'median'),
-            'inputs': ('both', 'image', 'series')}
+            'inputs': ('both', 'image', 'series'), 'data_source': ('images', 'series'),
+            'label_rule': ('zscore', 'threshold', 'quantile'), 'scaling': ('window', 'fixed')}
 _POSITIVE = {'lr_head', 'lr_backbone', 'lr_decay_rate', 'batch_size', 'max_epochs', 'accumulate_grad_batches',
              'early_stopping_patience', 'image_size', 'num_classes', 'window_size', 'dim', 'layers', 'heads', 'ff_dim',
-             'reasoning_dim', 'purge_gap', 'feature_dim', 'agc_clip_factor'}
+             'reasoning_dim', 'purge_gap', 'feature_dim', 'agc_clip_factor', 'window', 'horizon', 'band',
+             'threshold', 'fixed_range', 'purge'}
 _NON_NEGATIVE = {'weight_decay', 'num_workers', 'seed', 'stage1_epoch', 'stage2_epoch', 'stage3_epoch',
                  'dropout', 'dropout1', 'dropout2', 'drop_path_rate', 'aux_loss_weight'}
 _FRACTIONS = {'val_fraction', 'dropout', 'dropout1', 'dropout2', 'drop_path_rate'}
@@ -195,6 +230,14 @@ def _validate(cfg: TsicConfig) -> TsicConfig:
     if feature_dim is not None and n_features and feature_dim != n_features:
         raise ConfigError(f"model.feature_dim is {feature_dim} but timeseries.feature_columns lists {n_features} columns; "
                           "remove model.feature_dim (it is derived from the columns) or make them agree")
+    b = cfg.build
+    if len(b.fractions) != 3 or min(b.fractions) <= 0:
+        raise ConfigError(f"build.fractions: three positive numbers (train, val, test), got {b.fractions}")
+    if b.purge is not None and b.purge < b.window + b.horizon:
+        raise ConfigError(f"build.purge is {b.purge}: at least window + horizon = {b.window + b.horizon} keeps splits apart")
+    if not (len(b.quantiles) == 2 and 0 < b.quantiles[0] < b.quantiles[1] < 1):
+        raise ConfigError(f"build.quantiles: two increasing numbers in (0, 1), got {b.quantiles}")
+    if any(p < 2 for p in b.ma): raise ConfigError(f"build.ma: moving-average periods must be >= 2, got {b.ma}")
     a = cfg.auto_unfreeze
     if not a.stage1_epoch <= a.stage2_epoch <= a.stage3_epoch:
         raise ConfigError(f"auto_unfreeze: stages must be in order, got {a.stage1_epoch}, {a.stage2_epoch}, {a.stage3_epoch}")

@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_data.ipynb #d61e3c99
 from __future__ import annotations
-import contextlib, hashlib, itertools, logging, os, re, tempfile
+import contextlib, hashlib, itertools, json, logging, os, re, tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 import numpy as np, pandas as pd
@@ -13,14 +13,16 @@ import psutil, torch, timm
 from fastai.vision.all import (DataLoader, DataLoaders, Callback, Pipeline, TensorImage, TensorCategory, aug_transforms,
                                progress_bar)
 from .config import TsicConfig
+from .datasets import (BUILTIN_DATASETS, ChartDatasetSpec, bars_sha256, chart_filename, check_bars, labelled_windows,
+                           load_bars, render_windows)
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'IMAGE_SUFFIXES', 'SPLITS', 'CACHE_VERSION', 'ChartDataError', 'parse_chart_name', 'collect_dataset',
            'collect_samples', 'limit_samples', 'open_image', 'check_images', 'cache_fingerprint', 'decode_chart',
-           'image_cache', 'CachedCharts', 'ChartDataLoader', 'class_weights', 'chart_dataloaders',
-           'normalization_stats', 'ChartInput']
+           'image_cache', 'rendered_windows', 'series_samples', 'CachedCharts', 'ChartDataLoader', 'class_weights',
+           'chart_dataloaders', 'normalization_stats', 'ChartInput']
 
 # %% ../nbs/03_data.ipynb #aab3e690
 class ChartDataError(ValueError):
@@ -117,12 +119,15 @@ def collect_dataset(name: str, cfg: TsicConfig) -> pd.DataFrame:
     return df.assign(dataset=name)
 
 # %% ../nbs/03_data.ipynb #772ceec4
-def collect_samples(cfg: TsicConfig) -> pd.DataFrame:
-    "Samples of all `cfg.datasets`, sorted by dataset and time, with a `prev_label` column."
-    df = pd.concat([collect_dataset(name, cfg) for name in cfg.datasets], ignore_index=True)
+def _in_time_order(df: pd.DataFrame) -> pd.DataFrame:
+    "`df` sorted by dataset and time, with each row's `prev_label`."
     df = df.sort_values(['dataset', 'timestamp'], kind='stable').reset_index(drop=True)
     df['prev_label'] = df.groupby('dataset').label.shift(1).astype('Int64')
     return df
+
+def collect_samples(cfg: TsicConfig) -> pd.DataFrame:
+    "Samples of all `cfg.datasets`, sorted by dataset and time, with a `prev_label` column."
+    return _in_time_order(pd.concat([collect_dataset(name, cfg) for name in cfg.datasets], ignore_index=True))
 
 # %% ../nbs/03_data.ipynb #d39f0a50
 def limit_samples(df: pd.DataFrame, n: int | None) -> pd.DataFrame:
@@ -177,14 +182,14 @@ def decode_chart(path: str, size: int) -> np.ndarray:
         return np.asarray(im)
 
 # %% ../nbs/03_data.ipynb #6f946626
-def _write_cache(paths: list[str], size: int, target: Path):
-    "Decode `paths` into a memory-mapped `.npy` next to `target`, then rename it into place."
+def _write_cache(target: Path, shape: tuple, batches):
+    "Stream `batches` (consecutive uint8 images) into a memory-mapped `.npy` next to `target`, then rename it into place."
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f'.{target.name}.', suffix='.tmp'); os.close(fd)
     try:
-        out = np.lib.format.open_memmap(tmp, mode='w+', dtype=np.uint8, shape=(len(paths), size, size, 3))
-        with ThreadPoolExecutor(os.cpu_count()) as pool:  # PIL releases the GIL while decoding
-            images = pool.map(decode_chart, paths, itertools.repeat(size), chunksize=64)
-            for i, image in enumerate(progress_bar(images, total=len(paths), leave=False)): out[i] = image
+        out = np.lib.format.open_memmap(tmp, mode='w+', dtype=np.uint8, shape=shape)
+        i = 0
+        for batch in batches: out[i:i + len(batch)] = batch; i += len(batch)
+        if i != shape[0]: raise RuntimeError(f"cache {target.name}: got {i} images for {shape[0]} rows")
         out.flush(); del out
         os.replace(tmp, target)
     except BaseException:
@@ -193,18 +198,69 @@ def _write_cache(paths: list[str], size: int, target: Path):
 def _fits_in_memory(nbytes: int) -> bool:
     return nbytes < psutil.virtual_memory().available / 2
 
-def image_cache(paths: list[str], cfg: TsicConfig) -> np.ndarray:
-    "Decoded images of `paths` (N, H, W, 3) `uint8`, from the cache file, built first if missing or stale."
-    folder = Path(cfg.cache_dir or Path(cfg.data_dir) / '.tsic-cache'); folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f'charts-{cfg.image_size}px-{len(paths)}-{cache_fingerprint(paths, cfg.image_size)}.npy'
-    if not target.exists():
-        log.info("Decoding %d images into %s", len(paths), target)
-        _write_cache(paths, cfg.image_size, target)
+def _open_cache(target: Path, cfg: TsicConfig) -> np.ndarray:
+    "The cache file, in memory or memory-mapped as `cfg.image_cache` says."
     images = np.load(target, mmap_mode='r')
     if cfg.image_cache == 'memory' or (cfg.image_cache == 'auto' and _fits_in_memory(images.nbytes)): images = np.ascontiguousarray(images)
     return images
 
+def _cache_folder(cfg: TsicConfig) -> Path:
+    folder = Path(cfg.cache_dir or Path(cfg.data_dir) / '.tsic-cache'); folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+def image_cache(paths: list[str], cfg: TsicConfig) -> np.ndarray:
+    "Decoded images of `paths` (N, H, W, 3) `uint8`, from the cache file, built first if missing or stale."
+    size = cfg.image_size
+    target = _cache_folder(cfg) / f'charts-{size}px-{len(paths)}-{cache_fingerprint(paths, size)}.npy'
+    if not target.exists():
+        log.info("Decoding %d images into %s", len(paths), target)
+        with ThreadPoolExecutor(os.cpu_count()) as pool:  # PIL releases the GIL while decoding
+            images = pool.map(decode_chart, paths, itertools.repeat(size), chunksize=64)
+            _write_cache(target, (len(paths), size, size, 3), (im[None] for im in progress_bar(images, total=len(paths), leave=False)))
+    return _open_cache(target, cfg)
+
 # %% ../nbs/03_data.ipynb #8691522b
+def _series_bars(name: str, cfg: TsicConfig, spec: ChartDatasetSpec) -> tuple[pd.DataFrame, str]:
+    "Bars of dataset `name` for in-memory rendering, and the hash identifying their source."
+    if name in cfg.build.sources:
+        bars, source, _ = load_bars(cfg.build.sources[name], spec)
+        return bars, source['sha256']
+    if name in BUILTIN_DATASETS:
+        bars, _ = check_bars(BUILTIN_DATASETS[name](), spec.repair, name)
+        return bars, bars_sha256(bars)
+    raise ChartDataError(f"data_source: series, but dataset '{name}' has no OHLCV file: add build.sources: {{{name}: <csv path>}}")
+
+def rendered_windows(bars: pd.DataFrame, windows: pd.DataFrame, spec: ChartDatasetSpec, source_sha: str, cfg: TsicConfig,
+                     chunk: int = 1024) -> np.ndarray:
+    "Images of `windows` rendered from `bars`, through a cache file keyed by the source and every option."
+    key = hashlib.sha1(json.dumps([CACHE_VERSION, source_sha, spec.options()], sort_keys=True).encode()).hexdigest()[:20]
+    size = spec.image_size
+    target = _cache_folder(cfg) / f'series-{spec.dataset}-{size}px-{len(windows)}-{key}.npy'
+    if not target.exists():
+        ends = windows.end.to_numpy()
+        log.info("Rendering %d windows of %s into %s", len(ends), spec.dataset, target)
+        batches = (render_windows(bars, ends[s:s + chunk], spec) for s in progress_bar(range(0, len(ends), chunk), leave=False))
+        _write_cache(target, (len(ends), size, size, 3), batches)
+    return _open_cache(target, cfg)
+
+def series_samples(cfg: TsicConfig) -> tuple[pd.DataFrame, np.ndarray]:
+    "Samples of every dataset of `cfg` made from its OHLCV source, and their images (row `image_row` of the array)."
+    parts, arrays, offset = [], [], 0
+    for name in cfg.datasets:
+        spec = ChartDatasetSpec.from_config(cfg, name)
+        bars, sha = _series_bars(name, cfg, spec)
+        windows, _ = labelled_windows(bars, spec)
+        arrays.append(rendered_windows(bars, windows, spec, sha, cfg))
+        paths = [f"{spec.folder_name}/{s}/{c}/{chart_filename(name, spec.timeframe, t, k)}" for s, c, t, k in
+                 windows[['split', 'class_name', 'timestamp', 'label']].itertuples(index=False)]  # where `tsic build` puts it
+        parts.append(pd.DataFrame({'path': paths, 'class_name': windows.class_name, 'label': windows.label,
+                                   'timestamp': windows.timestamp, 'split': windows.split, 'dataset': name,
+                                   'image_row': offset + np.arange(len(windows))}))
+        offset += len(windows)
+    images = arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
+    return _in_time_order(pd.concat(parts, ignore_index=True)), images
+
+# %% ../nbs/03_data.ipynb #3284b649
 class CachedCharts:
     "Rows `rows` of the decoded-image array `images` with their `labels`, optional numeric `windows` and sampling `weights`."
     def __init__(self, images: np.ndarray, rows: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None,
@@ -233,7 +289,7 @@ class ChartDataLoader(DataLoader):
         stop = len(samps) - (len(samps) % self.bs if self.drop_last else 0)
         for i in range(0, stop, self.bs): yield self.dataset.batch(samps[i:i + self.bs])
 
-# %% ../nbs/03_data.ipynb #03246ae6
+# %% ../nbs/03_data.ipynb #ad52ceaa
 def class_weights(labels, num_classes: int) -> np.ndarray:
     "Weight per class, n / (k × count): 1 for every class when balanced. Classes absent from `labels` are an error."
     counts = np.bincount(np.asarray(labels), minlength=num_classes)
@@ -241,15 +297,17 @@ def class_weights(labels, num_classes: int) -> np.ndarray:
                                                  "class_balance needs every class in the training split")
     return len(labels) / (num_classes * counts)
 
-def chart_dataloaders(samples: pd.DataFrame, cfg: TsicConfig, device=None, windows: np.ndarray | None = None) -> DataLoaders:
-    "Train, validation and (when there are test rows) test loaders over the decoded-image cache of `samples`, with the numeric `windows` (one per row) in multi mode."
+def chart_dataloaders(samples: pd.DataFrame, cfg: TsicConfig, device=None, windows: np.ndarray | None = None,
+                      images: np.ndarray | None = None) -> DataLoaders:
+    "Train, validation and (when there are test rows) test loaders over the decoded-image cache of `samples` (or over `images`, indexed by the `image_row` column), with the numeric `windows` (one per row) in multi mode."
     samples = samples.reset_index(drop=True)
     if windows is not None and len(windows) != len(samples): raise ValueError(f"{len(windows)} windows for {len(samples)} samples")
-    images = image_cache(samples.path.tolist(), cfg)
+    if images is None: images, image_rows = image_cache(samples.path.tolist(), cfg), np.arange(len(samples))
+    else: image_rows = samples.image_row.to_numpy()
     def dl(split, train=False):
         rows = np.flatnonzero(samples.split == split); labels = samples.label.to_numpy()[rows]
         weights = class_weights(labels, cfg.num_classes)[labels] if train and cfg.class_balance == 'sampler' else None
-        data = CachedCharts(images, rows, labels, weights, None if windows is None else windows[rows])
+        data = CachedCharts(images, image_rows[rows], labels, weights, None if windows is None else windows[rows])
         return ChartDataLoader(data, bs=cfg.batch_size, shuffle=train,
                                drop_last=train and len(rows) > cfg.batch_size, num_workers=cfg.num_workers, device=device)
     loaders = [dl('train', train=True), dl('val')] + ([dl('test')] if (samples.split == 'test').any() else [])
@@ -257,7 +315,7 @@ def chart_dataloaders(samples: pd.DataFrame, cfg: TsicConfig, device=None, windo
     dls.vocab, dls.samples = list(cfg.class_names), samples
     return dls
 
-# %% ../nbs/03_data.ipynb #ad52ceaa
+# %% ../nbs/03_data.ipynb #215b28f9
 def normalization_stats(arch: str) -> tuple[tuple, tuple]:
     "Mean and std the timm model `arch` was pretrained with (ImageNet's when timm has no record)."
     cfg = timm.models.get_pretrained_cfg(arch)

@@ -14,7 +14,7 @@ from fastai.vision.all import Learner, set_seed, default_device
 from sklearn.metrics import f1_score, accuracy_score, confusion_matrix
 from .config import TsicConfig, save_config, atomic_write_bytes
 from .datasets import BUILTIN_DATASETS, BUILD_MARKER, ChartDatasetSpec, ensure_demo_dataset
-from .data import collect_samples, limit_samples, check_images, chart_dataloaders
+from .data import collect_samples, limit_samples, check_images, chart_dataloaders, series_samples
 from .windows import read_feature_table, align_windows, WindowScaler
 from .tensorboard import confusion_figure
 from .learner import chart_learner, load_checkpoint, resolve_checkpoint
@@ -132,9 +132,11 @@ def train(cfg: TsicConfig, run_dir: str | Path | None = None, sample_limit: int 
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run_dir / 'config.yaml')
     set_seed(cfg.seed, reproducible=True)
-    ensure_builtin_datasets(cfg)
-    samples = collect_samples(cfg)
-    if cfg.check_data: check_images(samples)
+    if cfg.data_source == 'series': samples, images = series_samples(cfg)  # rendered in memory, no PNG files
+    else:
+        ensure_builtin_datasets(cfg)
+        samples, images = collect_samples(cfg), None
+        if cfg.check_data: check_images(samples)
     samples = limit_samples(samples, sample_limit)
     run_path = lambda p: _in_run(p, run_dir) / cfg.model_mode / cfg.model_architecture_name
     ckpt_dir, log_dir = run_path(cfg.checkpoint_dir), run_path(cfg.logs_dir)
@@ -145,7 +147,7 @@ def train(cfg: TsicConfig, run_dir: str | Path | None = None, sample_limit: int 
     if cfg.model_mode == 'multi':
         saved = ckpt.get('window_scaler')
         samples, windows, scaler = numeric_windows(samples, cfg, WindowScaler.from_state(saved) if saved else None)
-    learn = chart_learner(chart_dataloaders(samples, cfg, device=default_device(), windows=windows), cfg, ckpt_dir, log_dir)
+    learn = chart_learner(chart_dataloaders(samples, cfg, device=default_device(), windows=windows, images=images), cfg, ckpt_dir, log_dir)
     learn.window_scaler = scaler
     if resume_from: learn.resume(resume_from, ckpt)
     learn.fit_run()
