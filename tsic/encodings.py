@@ -8,8 +8,8 @@ import math
 import numpy as np
 
 # %% auto #0
-__all__ = ['ENCODINGS', 'resize', 'gasf', 'gadf', 'quantile_bins', 'transition_matrices', 'mtf', 'recurrence_plot',
-           'encode_series']
+__all__ = ['ENCODINGS', 'segment_bounds', 'resize', 'gasf', 'gadf', 'quantile_bins', 'transition_matrices', 'bin_shares', 'mtf',
+           'recurrence_plot', 'encode_series']
 
 # %% ../nbs/01a_encodings.ipynb #420c9517
 def _check_finite(x: np.ndarray, what: str = 'series'):
@@ -36,12 +36,16 @@ def _check_size(size, natural: int) -> int:
     return natural if size is None else _check_int('size', size)
 
 # %% ../nbs/01a_encodings.ipynb #07155ef0
+def segment_bounds(n: int, size: int) -> np.ndarray:
+    "Boundaries of pyts' `size` non-overlapping segments of `n` steps: int64 (size + 1,)."
+    return np.linspace(0, n, size + 1).astype(np.int64)
+
 def resize(a: np.ndarray, size: int, axis: int = -1) -> np.ndarray:
     "Resize `a` along `axis` to `size`: pyts' segment means when smaller, nearest-neighbour repetition when larger."
     n = a.shape[axis]
     if size == n: return a
     if size > n: return np.take(a, np.arange(size) * n // size, axis=axis)
-    bounds = np.linspace(0, n, size + 1).astype(np.int64)
+    bounds = segment_bounds(n, size)
     widths = np.diff(bounds).reshape([size if d == axis % a.ndim else 1 for d in range(a.ndim)])
     return np.add.reduceat(a, bounds[:-1], axis=axis) / widths
 
@@ -71,10 +75,11 @@ def gadf(x: np.ndarray, size: int | None = None) -> np.ndarray:
 def quantile_bins(x: np.ndarray, n_bins: int = 8) -> np.ndarray:
     "Bin of each value among its own series' `n_bins` quantile bins, as pyts: int64 (batch, length)."
     x = np.asarray(x, dtype=np.float64)
-    edges = np.percentile(x, np.linspace(0, 100, n_bins + 1)[1:-1], axis=1).T  # (batch, n_bins - 1)
-    keep = np.ones(edges.shape, bool)
-    keep[:, :-1] = np.abs(np.diff(edges, axis=1)) > 1e-8
-    return ((edges[:, None, :] < x[:, :, None]) & keep[:, None, :]).sum(-1)
+    edges = np.percentile(x, np.linspace(0, 100, n_bins + 1)[1:-1], axis=1)  # (n_bins - 1, batch)
+    edges[:-1][np.abs(np.diff(edges, axis=0)) <= 1e-8] = np.inf  # of nearly equal edges only the last counts
+    bins = np.zeros(x.shape, np.int64)
+    for edge in edges: bins += edge[:, None] < x
+    return bins
 
 def transition_matrices(bins: np.ndarray, n_bins: int) -> np.ndarray:
     "Row-normalised bin → next-bin transition counts of each binned series: float64 (batch, n_bins, n_bins)."
@@ -84,12 +89,22 @@ def transition_matrices(bins: np.ndarray, n_bins: int) -> np.ndarray:
     rows = counts.sum(2, keepdims=True)
     return counts / np.maximum(rows, 1)
 
+def bin_shares(bins: np.ndarray, n_bins: int, size: int) -> np.ndarray:
+    "Share of each bin in each of `size` segments of each binned series (repeated when enlarging): float32 (batch, size, n_bins)."
+    batch, n = bins.shape
+    if size >= n: return (resize(bins, size, axis=1)[..., None] == np.arange(n_bins)).astype(np.float32)
+    bounds = segment_bounds(n, size)
+    segment = np.repeat(np.arange(size), np.diff(bounds))
+    flat = (np.arange(batch)[:, None] * size + segment) * n_bins + bins
+    weights = np.broadcast_to(1 / np.diff(bounds)[segment], bins.shape)
+    return np.bincount(flat.ravel(), weights.ravel(), batch * size * n_bins).reshape(batch, size, n_bins).astype(np.float32)
+
 def mtf(x: np.ndarray, size: int | None = None, n_bins: int = 8) -> np.ndarray:
     "Markov transition field of each series `x` (batch, length) over quantile bins: float32 (batch, size, size) in [0, 1]."
     x = _check_series(x); size = _check_size(size, x.shape[1]); n_bins = _check_int('n_bins', n_bins, 2)
     bins = quantile_bins(x, n_bins)
     w = transition_matrices(bins, n_bins).astype(np.float32)
-    share = resize((bins[:, :, None] == np.arange(n_bins)).astype(np.float32), size, axis=1).astype(np.float32)
+    share = bin_shares(bins, n_bins, size)
     return share @ w @ share.transpose(0, 2, 1)
 
 # %% ../nbs/01a_encodings.ipynb #b19fd95a
@@ -137,14 +152,15 @@ def _parse_encoding(encoding: str) -> list[str]:
 
 def _encode_uint8(x: np.ndarray, name: str, size: int, n_bins: int = 8, **rp_kwargs) -> np.ndarray:
     "One encoding of each series `x` (batch, length) as uint8 (batch, size, size)."
-    if name == 'gasf': img = (gasf(x, size) + 1) * 127.5
-    elif name == 'gadf': img = (gadf(x, size) + 1) * 127.5
-    elif name == 'mtf': img = mtf(x, size, n_bins) * 255
+    if name in ('gasf', 'gadf'):
+        img = (gasf if name == 'gasf' else gadf)(x, size); img += 1; img *= 127.5
+    elif name == 'mtf': img = mtf(x, size, n_bins); img *= 255
     else:
         img = recurrence_plot(x, size, **rp_kwargs)
-        top = img.max((1, 2), keepdims=True) if rp_kwargs.get('threshold') is None else 1
-        img = np.divide(img * 255, top, out=np.zeros_like(img), where=np.asarray(top) > 0)
-    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
+        top = img.max((1, 2), keepdims=True) if rp_kwargs.get('threshold') is None else np.float32(1)
+        img *= 255 / np.where(top > 0, top, 1)
+    np.rint(img, out=img)  # in place: images of a large batch are big
+    return np.clip(img, 0, 255, out=img).astype(np.uint8)
 
 def _grid(panels: np.ndarray, size: int) -> np.ndarray:
     "Tile `panels` (batch, variables, p, p) row-major into a square grid, zero-padded to (batch, size, size)."
@@ -171,13 +187,13 @@ def encode_series(x: np.ndarray, size: int = 128, encoding: str = 'gasf', channe
     def enc(series, name, s): return _encode_uint8(series, name, s, n_bins, dimension=dimension, time_delay=time_delay,
                                                    threshold=threshold, percentage=percentage)
     if n_vars == 1:
-        channels = [enc(x[:, 0], n, size) for n in names]
-        if len(channels) == 1: channels *= 3
-    elif n_vars <= 3:
-        channels = list(enc(x.reshape(-1, length), names[0], size).reshape(batch, n_vars, size, size).transpose(1, 0, 2, 3))
+        layers = [enc(x[:, 0], n, size) for n in names]
+        if len(layers) == 1: layers *= 3
+    elif n_vars <= 3: layers = enc(x.reshape(-1, length), names[0], size).reshape(batch, n_vars, size, size).transpose(1, 0, 2, 3)
     else:
         p = size // math.ceil(math.sqrt(n_vars))
         if p < 1: raise ValueError(f"size {size} is too small to tile {n_vars} variables: use size >= {math.ceil(math.sqrt(n_vars))}")
-        channels = [_grid(enc(x.reshape(-1, length), names[0], p).reshape(batch, n_vars, p, p), size)] * 3
-    channels += [np.zeros((batch, size, size), np.uint8)] * (3 - len(channels))
-    return np.stack(channels, 1 if channels_first else -1)
+        layers = [_grid(enc(x.reshape(-1, length), names[0], p).reshape(batch, n_vars, p, p), size)] * 3
+    out = np.zeros((batch, 3, size, size) if channels_first else (batch, size, size, 3), np.uint8)  # missing channels: 0
+    for c, layer in enumerate(layers): (out[:, c] if channels_first else out[..., c])[...] = layer
+    return out

@@ -1,0 +1,118 @@
+"""`tsic build` on real market files: resampling without invented bars, kill-and-resume, changed sources, bad rows."""
+import json, os, signal, subprocess, sys, time
+from pathlib import Path
+import numpy as np, pandas as pd, pytest
+from conftest import ROOT, BIN
+
+MARKET = ROOT.parent / 'shared' / 'data' / 'market'
+SPY = MARKET / 'spy_1m_2011-03.csv'
+SPY_FORMAT = ['--sep', ';', '--names', 'timestamp', 'open', 'high', 'low', 'close', 'volume', '--time-format', '%Y%m%d %H%M%S']
+needs_market = pytest.mark.skipif(not SPY.exists(), reason=f"{MARKET} is absent (the shared market data)")
+
+
+def tsic_build(*args, **kwargs):
+    return subprocess.run([str(BIN / 'tsic'), 'build', *map(str, args)], capture_output=True, text=True, **kwargs)
+
+
+def spy_minutes():
+    raw = pd.read_csv(SPY, sep=';', header=None, names=['t', 'open', 'high', 'low', 'close', 'volume'])
+    return pd.to_datetime(raw.t, format='%Y%m%d %H%M%S')
+
+
+@needs_market
+def test_resampling_spy_respects_gaps(tmp_path):
+    out = tsic_build(SPY, '--dataset', 'spy', '--data-dir', tmp_path, *SPY_FORMAT, '--timeframe', '15m', '--resample',
+                     '--image-size', 48, '--workers', 2)
+    assert out.returncode == 0, out.stderr
+    manifest = json.loads((tmp_path / 'spy_15m_winsize40' / 'manifest.json').read_text())
+    periods = spy_minutes().dt.floor('15min')
+    assert manifest['bars']['n'] == periods.nunique()  # one 15-minute bar per period with trades, none invented
+    feats = pd.read_csv(tmp_path / 'spy_15m_features.csv', parse_dates=['timestamp'])
+    assert set(feats.timestamp) == set(periods)
+    longest = spy_minutes().diff().max()
+    assert longest > pd.Timedelta('12h') and feats.timestamp.diff().max() >= longest - pd.Timedelta('15min')  # gaps stay gaps
+    labels = pd.read_csv(tmp_path / 'fix_labeled_data_spy_15m.csv')
+    assert len(labels) == manifest['n_images'] == len(list(tmp_path.rglob('*.png')))
+    assert sum(sum(c.values()) for c in manifest['counts'].values()) == manifest['n_images']
+    assert manifest['source']['sha256'] and manifest['source']['rows'] == len(periods)
+
+
+@needs_market
+def test_killed_build_resumes_without_rewriting(tmp_path):
+    args = (SPY, '--dataset', 'spy', '--data-dir', tmp_path, *SPY_FORMAT, '--timeframe', '5m', '--resample',
+            '--image-size', 64, '--workers', 2, '--chunk', 64, '--compress-level', 6)
+    folder = tmp_path / 'spy_5m_winsize40'
+    proc = subprocess.Popen([str(BIN / 'tsic'), 'build', *map(str, args)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.time() + 120
+    while len(list(folder.rglob('*.png'))) < 600 and time.time() < deadline and proc.poll() is None: time.sleep(0.05)
+    assert proc.poll() is None, "the build finished before it could be interrupted"
+    os.killpg(proc.pid, signal.SIGKILL); proc.wait()
+    before = {p: p.stat().st_mtime_ns for p in folder.rglob('*.png')}
+    assert not (folder / 'manifest.json').exists() and (folder / '.tsic-build').exists()
+    out = tsic_build(*args)
+    assert out.returncode == 0, out.stderr
+    manifest = json.loads((folder / 'manifest.json').read_text())
+    after = {p: p.stat().st_mtime_ns for p in folder.rglob('*.png')}
+    assert len(after) == manifest['n_images'] and set(before) <= set(after)
+    assert all(after[p] == t for p, t in before.items())  # finished images were kept, not rewritten
+    assert manifest['written_this_run'] == len(after) - len(before)
+    assert not list(folder.rglob('.*.tmp'))
+    clean = tmp_path / 'clean'
+    assert tsic_build(*args[:4], clean, *args[5:]).returncode == 0  # an uninterrupted build writes the same files
+    reference = {p.relative_to(clean / 'spy_5m_winsize40'): p.read_bytes() for p in (clean / 'spy_5m_winsize40').rglob('*.png')}
+    assert {p.relative_to(folder): p.read_bytes() for p in after} == reference
+
+
+@needs_market
+def test_changed_source_is_detected(tmp_path):
+    src = tmp_path / 'spy.csv'; src.write_text(''.join(SPY.read_text().splitlines(keepends=True)[:3000]))
+    args = (src, '--dataset', 'spy', '--data-dir', tmp_path, *SPY_FORMAT, '--timeframe', '5m', '--resample', '--image-size', 48)
+    assert tsic_build(*args).returncode == 0
+    with open(src, 'a') as f: f.write('20110305 100000;131.0;131.1;130.9;131.0;100\n')
+    out = tsic_build(*args)
+    assert out.returncode == 2 and 'source changed' in out.stderr and '--rebuild' in out.stderr
+    assert tsic_build(*args, '--rebuild').returncode == 0
+    manifest = json.loads((tmp_path / 'spy_5m_winsize40' / 'manifest.json').read_text())
+    assert manifest['bars']['last'] == '2011-03-05 10:00:00'
+
+
+def test_bad_rows_are_named_or_repaired(tmp_path):
+    rng = np.random.default_rng(1)
+    close = 100 + rng.standard_normal(300).cumsum()
+    bars = pd.DataFrame({'Date': pd.date_range('2020-01-01', periods=300, freq='D').strftime('%Y-%m-%d'),
+                         'Open': close, 'High': close + 1, 'Low': close - 1, 'Close': close, 'Volume': 100})
+    bars.loc[10, 'High'] = bars.loc[10, 'Low'] - 1       # CSV line 12
+    bars.loc[20, 'Close'] = np.nan                        # CSV line 22
+    in_order = tmp_path / 'in_order.csv'; bars.to_csv(in_order, index=False)
+    out = tsic_build(in_order, '--data-dir', tmp_path, '--image-size', 48)
+    assert out.returncode == 2 and 'NaN or infinite values (line 22)' in out.stderr, out.stderr
+    bars = pd.concat([bars, bars.iloc[[30]]])             # a duplicate of line 32's timestamp, out of order, at line 302
+    src = tmp_path / 'daily.csv'; bars.to_csv(src, index=False)
+    out = tsic_build(src, '--data-dir', tmp_path, '--image-size', 48)
+    assert out.returncode == 2 and 'out of time order (earlier than the bar before) (line 302)' in out.stderr, out.stderr
+    out = tsic_build(src, '--data-dir', tmp_path, '--image-size', 48, '--repair')
+    assert out.returncode == 0, out.stderr
+    manifest = json.loads((tmp_path / 'daily_1d_winsize40' / 'manifest.json').read_text())
+    assert manifest['repairs'] == {'sorted': 1, 'duplicate_dropped': 1, 'non_finite_dropped': 1, 'inconsistent_dropped': 1}
+    assert manifest['bars']['n'] == 298
+    assert 'repaired 1 bars with a duplicate timestamp' in out.stderr
+
+
+def test_too_few_bars(tmp_path):
+    src = tmp_path / 'short.csv'
+    pd.DataFrame({'timestamp': pd.date_range('2020-01-01', periods=30), 'open': 1., 'high': 1., 'low': 1., 'close': 1.,
+                  'volume': 1.}).to_csv(src, index=False)
+    out = tsic_build(src, '--data-dir', tmp_path, '--image-size', 48)
+    assert out.returncode == 2 and 'labelled windows of 40 bars' in out.stderr
+
+
+@pytest.mark.skipif(not (MARKET / 'btcusd_30m_2014.csv').exists(), reason=f"{MARKET} is absent")
+def test_header_file_with_other_names(tmp_path):
+    out = tsic_build(MARKET / 'btcusd_30m_2014.csv', '--dataset', 'btc', '--timeframe', '30m', '--data-dir', tmp_path,
+                     '--chart', 'gasf+gadf+mtf', '--image-size', 40, '--label-rule', 'quantile')
+    assert out.returncode == 0, out.stderr
+    manifest = json.loads((tmp_path / 'btc_30m_winsize40' / 'manifest.json').read_text())
+    assert manifest['labels']['rule'] == 'quantile' and len(manifest['labels']['cut_points']) == 2
+    train = manifest['counts']['train']
+    assert max(train.values()) - min(train.values()) <= 2  # terciles of the training returns
