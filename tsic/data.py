@@ -13,6 +13,7 @@ import psutil, torch, timm
 from fastai.vision.all import (DataLoader, DataLoaders, Callback, Pipeline, TensorImage, TensorCategory, aug_transforms,
                                progress_bar)
 from .config import TsicConfig
+from .encodings import encode_series
 from .datasets import (BUILTIN_DATASETS, ChartDatasetSpec, bars_sha256, chart_filename, check_bars, labelled_windows,
                            load_bars, render_windows)
 
@@ -21,8 +22,8 @@ log = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['log', 'IMAGE_SUFFIXES', 'SPLITS', 'CACHE_VERSION', 'ChartDataError', 'parse_chart_name', 'collect_dataset',
            'collect_samples', 'limit_samples', 'open_image', 'check_images', 'cache_fingerprint', 'decode_chart',
-           'image_cache', 'rendered_windows', 'series_samples', 'CachedCharts', 'ChartDataLoader', 'class_weights',
-           'chart_dataloaders', 'normalization_stats', 'ChartInput']
+           'image_cache', 'rendered_windows', 'series_samples', 'array_samples', 'CachedCharts', 'ChartDataLoader',
+           'class_weights', 'chart_dataloaders', 'normalization_stats', 'ChartInput']
 
 # %% ../nbs/03_data.ipynb #aab3e690
 class ChartDataError(ValueError):
@@ -260,7 +261,28 @@ def series_samples(cfg: TsicConfig) -> tuple[pd.DataFrame, np.ndarray]:
     images = arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
     return _in_time_order(pd.concat(parts, ignore_index=True)), images
 
-# %% ../nbs/03_data.ipynb #3284b649
+# %% ../nbs/03_data.ipynb #a5051fc4
+def array_samples(X_train: np.ndarray, y_train, X_test: np.ndarray, y_test, encoding: str = 'gasf', size: int = 128,
+                  val_fraction: float = 0.2, seed: int = 0, name: str = 'arrays') -> tuple[pd.DataFrame, np.ndarray, list[str]]:
+    "Samples, images and class names of series arrays (n, length) or (n, variables, length) with a train/test split."
+    from sklearn.model_selection import train_test_split
+    classes = sorted(set(np.asarray(y_train).tolist()) | set(np.asarray(y_test).tolist()), key=str)
+    index = {c: i for i, c in enumerate(classes)}
+    labels = np.array([index[c] for c in np.concatenate([np.asarray(y_train), np.asarray(y_test)])])
+    n_train = len(X_train)
+    counts = np.bincount(labels[:n_train], minlength=len(classes))
+    rows = np.arange(n_train)
+    _, val = train_test_split(rows, test_size=val_fraction, random_state=seed,
+                              stratify=labels[:n_train] if counts.min() >= 2 else None)
+    split = np.array(['train'] * n_train + ['test'] * len(X_test), dtype=object); split[val] = 'val'
+    images = encode_series(np.concatenate([np.asarray(X_train, np.float64), np.asarray(X_test, np.float64)]), size, encoding)
+    n = len(labels)
+    samples = pd.DataFrame({'path': [f'{name}/{s}/{i}' for i, s in enumerate(split)], 'class_name': [str(classes[k]) for k in labels],
+                            'label': labels, 'timestamp': pd.Timestamp('2000-01-01') + pd.to_timedelta(np.arange(n), 's'),
+                            'split': split, 'dataset': name, 'image_row': np.arange(n)})
+    return _in_time_order(samples), images, [str(c) for c in classes]
+
+# %% ../nbs/03_data.ipynb #2509e0ee
 class CachedCharts:
     "Rows `rows` of the decoded-image array `images` with their `labels`, optional numeric `windows` and sampling `weights`."
     def __init__(self, images: np.ndarray, rows: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None,
@@ -289,7 +311,7 @@ class ChartDataLoader(DataLoader):
         stop = len(samps) - (len(samps) % self.bs if self.drop_last else 0)
         for i in range(0, stop, self.bs): yield self.dataset.batch(samps[i:i + self.bs])
 
-# %% ../nbs/03_data.ipynb #ad52ceaa
+# %% ../nbs/03_data.ipynb #64ff7604
 def class_weights(labels, num_classes: int) -> np.ndarray:
     "Weight per class, n / (k × count): 1 for every class when balanced. Classes absent from `labels` are an error."
     counts = np.bincount(np.asarray(labels), minlength=num_classes)
@@ -315,7 +337,7 @@ def chart_dataloaders(samples: pd.DataFrame, cfg: TsicConfig, device=None, windo
     dls.vocab, dls.samples = list(cfg.class_names), samples
     return dls
 
-# %% ../nbs/03_data.ipynb #215b28f9
+# %% ../nbs/03_data.ipynb #5fb8cdbc
 def normalization_stats(arch: str) -> tuple[tuple, tuple]:
     "Mean and std the timm model `arch` was pretrained with (ImageNet's when timm has no record)."
     cfg = timm.models.get_pretrained_cfg(arch)

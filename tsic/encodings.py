@@ -12,21 +12,24 @@ __all__ = ['ENCODINGS', 'segment_bounds', 'resize', 'gasf', 'gadf', 'quantile_bi
            'recurrence_plot', 'encode_series']
 
 # %% ../nbs/01a_encodings.ipynb #420c9517
-def _check_finite(x: np.ndarray, what: str = 'series'):
+def _check_finite(x: np.ndarray):
+    "Refuse NaN or infinite values, naming the first bad sample (and variable)."
     bad = ~np.isfinite(x).all(-1)
     if bad.any():
         first = ', '.join(f'{n} {i}' for n, i in zip(('sample', 'variable'), np.argwhere(bad)[0]))
-        raise ValueError(f"{bad.sum()} {what} contain NaN or infinite values (first: {first}); clean or drop them first")
+        raise ValueError(f"{bad.sum()} series contain NaN or infinite values (first: {first}); clean or drop them first")
 
 def _check_series(x) -> np.ndarray:
     "`x` as float64 (batch, length), refusing other shapes, fewer than 2 steps and non-finite values."
     x = np.asarray(x, dtype=np.float64)
-    if x.ndim != 2: raise ValueError(f"expected series of shape (batch, length), got {x.shape}; multivariate input goes to encode_series")
+    if x.ndim != 2:
+        raise ValueError(f"expected series of shape (batch, length), got {x.shape}; multivariate input goes to encode_series")
     if x.shape[1] < 2: raise ValueError(f"series need at least 2 time steps, got length {x.shape[1]}")
     _check_finite(x)
     return x
 
 def _check_int(name: str, value, low: int = 1) -> int:
+    "`value` as an int, refusing other types and values below `low`."
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
         raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     return int(value)
@@ -90,7 +93,7 @@ def transition_matrices(bins: np.ndarray, n_bins: int) -> np.ndarray:
     return counts / np.maximum(rows, 1)
 
 def bin_shares(bins: np.ndarray, n_bins: int, size: int) -> np.ndarray:
-    "Share of each bin in each of `size` segments of each binned series (repeated when enlarging): float32 (batch, size, n_bins)."
+    "Share of each bin in each of `size` segments of each binned series (repeated if enlarging): float32 (batch, size, n_bins)."
     batch, n = bins.shape
     if size >= n: return (resize(bins, size, axis=1)[..., None] == np.arange(n_bins)).astype(np.float32)
     bounds = segment_bounds(n, size)
@@ -144,9 +147,11 @@ def recurrence_plot(x: np.ndarray, size: int | None = None, dimension: int = 1, 
 ENCODINGS = ('gasf', 'gadf', 'mtf', 'rp')
 
 def _parse_encoding(encoding: str) -> list[str]:
+    "Encoding names in `encoding` ('gasf' or 'gasf+gadf+mtf'), refusing unknown names and more than 3."
     names = [n.strip().lower() for n in str(encoding).split('+')]
     unknown = [n for n in names if n not in ENCODINGS]
-    if unknown: raise ValueError(f"unknown encoding {', '.join(map(repr, unknown))}: use one of {', '.join(ENCODINGS)}, or up to 3 joined with '+'")
+    if unknown: raise ValueError(f"unknown encoding {', '.join(map(repr, unknown))}: "
+                                 f"use one of {', '.join(ENCODINGS)}, or up to 3 joined with '+'")
     if len(names) > 3: raise ValueError(f"{len(names)} encodings in {encoding!r}: an RGB image holds at most 3")
     return names
 
@@ -171,13 +176,15 @@ def _grid(panels: np.ndarray, size: int) -> np.ndarray:
     out[:, :g * p, :g * p] = cells.reshape(batch, g, g, p, p).transpose(0, 1, 3, 2, 4).reshape(batch, g * p, g * p)
     return out
 
-def encode_series(x: np.ndarray, size: int = 128, encoding: str = 'gasf', channels_first: bool = False, n_bins: int = 8,
-                  dimension: int = 1, time_delay: int = 1, threshold: float | str | None = None, percentage: float = 10) -> np.ndarray:
+def encode_series(x: np.ndarray, size: int = 128, encoding: str = 'gasf', channels_first: bool = False,
+                  n_bins: int = 8, dimension: int = 1, time_delay: int = 1, threshold: float | str | None = None,
+                  percentage: float = 10) -> np.ndarray:
     "Encode series `x` (batch, length) or (batch, variables, length) as uint8 RGB images (batch, size, size, 3)."
     names = _parse_encoding(encoding)
     size = _check_int('size', size)
     x = np.asarray(x, dtype=np.float64)
-    if x.ndim not in (2, 3): raise ValueError(f"expected series of shape (batch, length) or (batch, variables, length), got {x.shape}")
+    if x.ndim not in (2, 3):
+        raise ValueError(f"expected series of shape (batch, length) or (batch, variables, length), got {x.shape}")
     if x.shape[-1] < 2: raise ValueError(f"series need at least 2 time steps, got length {x.shape[-1]}")
     _check_finite(x)
     if x.ndim == 2: x = x[:, None]

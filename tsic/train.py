@@ -125,14 +125,16 @@ def _fresh_checkpoint_dir(ckpt_dir: Path):
                                   "last.ckpt to continue that run, or use a new run_dir")
 
 # %% ../nbs/06_train.ipynb #690b5652
-def train(cfg: TsicConfig, run_dir: str | Path | None = None, sample_limit: int | None = None) -> TrainResult:
-    "Train on `cfg`'s datasets, keep the best-validation-F1 weights, score the test split, and write the run folder."
+def train(cfg: TsicConfig, run_dir: str | Path | None = None, sample_limit: int | None = None,
+          data: tuple[pd.DataFrame, np.ndarray] | None = None) -> TrainResult:
+    "Train on `cfg`'s datasets (or on `data`: samples and their images, e.g. from `array_samples`), keep the best-validation-F1 weights, score the test split, and write the run folder."
     check_supported(cfg)
     run_dir = Path(run_dir) if run_dir else new_run_dir()
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run_dir / 'config.yaml')
     set_seed(cfg.seed, reproducible=True)
-    if cfg.data_source == 'series': samples, images = series_samples(cfg)  # rendered in memory, no PNG files
+    if data is not None: samples, images = data
+    elif cfg.data_source == 'series': samples, images = series_samples(cfg)  # rendered in memory, no PNG files
     else:
         ensure_builtin_datasets(cfg)
         samples, images = collect_samples(cfg), None
