@@ -28,9 +28,9 @@ def timed(fn, repeat=3):
 
 def random_windows(n, bars=40, seed=0):
     rng = np.random.default_rng(seed)
-    close = 100 + rng.standard_normal((n, bars + 1)).cumsum(1)
+    close = 100 * np.exp(0.005 * rng.standard_normal((n, bars + 1)).cumsum(1))  # a geometric walk: prices stay positive
     o, c = close[:, :-1], close[:, 1:]
-    s = np.abs(rng.standard_normal((n, bars))) * 0.5
+    s = np.abs(rng.standard_normal((n, bars))) * 0.002 * c
     return np.stack([o, np.maximum(o, c) + s, np.minimum(o, c) - s, c, rng.integers(100, 1000, (n, bars))], -1)
 
 

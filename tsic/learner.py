@@ -198,7 +198,7 @@ class TrainingTracker(Callback):
     order = Recorder.order + 5
     def __init__(self, folder: str | Path, cfg: TsicConfig):
         self.folder, self.cfg = Path(folder), cfg
-        self.history, self.best_f1, self.best_epoch, self.best_path, self.wait = [], -math.inf, None, None, 0
+        self.history, self.best_f1, self.best_loss, self.best_epoch, self.best_path, self.wait = [], -math.inf, math.inf, None, None, 0
         self.resume_state = None
 
     def before_fit(self):
@@ -219,8 +219,9 @@ class TrainingTracker(Callback):
         epoch = self.learn.start_epoch + self.epoch
         scores = {'epoch': epoch, **{k: float(v) for k, v in zip(self.recorder.metric_names[1:], self.recorder.values[-1])}}
         self.history.append(scores)
-        improved = scores['f1_score'] > self.best_f1
-        if improved: self.best_f1, self.best_epoch, self.wait = scores['f1_score'], epoch, 0
+        f1, loss = scores['f1_score'], scores['valid_loss']
+        improved = self.is_better(f1, loss)
+        if improved: self.best_f1, self.best_loss, self.best_epoch, self.wait = f1, loss, epoch, 0
         else: self.wait += 1
         payload = checkpoint_payload(self.model, self.cfg, epoch=epoch, val_loss=scores['valid_loss'], val_f1=scores['f1_score'],
                                      tracker=self.state(), training=training_state(self.learn),
@@ -238,16 +239,21 @@ class TrainingTracker(Callback):
             self.learn.stopped_early = True
             raise CancelFitException
 
+    def is_better(self, f1: float, loss: float) -> bool:
+        "Whether an epoch with validation `f1` and `loss` beats the best so far: higher F1, or equal F1 and lower loss."
+        return f1 > self.best_f1 or (f1 == self.best_f1 and loss < self.best_loss)
+
     def state(self) -> dict:
-        return {'history': self.history, 'best_f1': self.best_f1, 'best_epoch': self.best_epoch,
+        return {'history': self.history, 'best_f1': self.best_f1, 'best_loss': self.best_loss, 'best_epoch': self.best_epoch,
                 'best_name': self.best_path.name if self.best_path else None, 'wait': self.wait}
 
     def load_state(self, state: dict, training: dict):
         self.history, self.best_f1, self.best_epoch, self.wait = list(state['history']), state['best_f1'], state['best_epoch'], state['wait']
+        self.best_loss = state.get('best_loss', math.inf)  # absent in checkpoints written before ties were broken by loss
         self.best_path = self.folder / state['best_name'] if state['best_name'] else None
         self.resume_state = training
 
-# %% ../nbs/05_learner.ipynb #e664af51
+# %% ../nbs/05_learner.ipynb #bac38461
 def training_loss(cfg: TsicConfig, train_labels=None):
     "Cross-entropy, weighted by `class_weights` of the training labels when `cfg.class_balance == 'weights'`; in multi mode wrapped in `FusionLoss` for the auxiliary heads."
     weight = (torch.tensor(class_weights(train_labels, cfg.num_classes), dtype=torch.float32)
@@ -283,7 +289,7 @@ def tracker(self: Learner) -> TrainingTracker:
     "This learner's `TrainingTracker`."
     return next(cb for cb in self.cbs if isinstance(cb, TrainingTracker))
 
-# %% ../nbs/05_learner.ipynb #3adb96e0
+# %% ../nbs/05_learner.ipynb #8f8ad7da
 def resolve_checkpoint(value: str, checkpoint_dir: str | Path) -> Path:
     "The checkpoint file `value` names: a path, or a name inside `checkpoint_dir`."
     for path in (Path(value), Path(checkpoint_dir) / value):
