@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh machine with Python 3.11 and make:
 #   make train   set up .venv if needed, then train on the built-in demo dataset (report in runs/)
 #   make test    set up .venv if needed, then nbdev_test and pytest
+#   make bench   the benchmarks in bench/ (installs the bench extra: mplfinance, pyts, sktime)
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -9,7 +10,7 @@ CONFIG ?= configs/demo.yaml
 RUN    ?= runs/demo-$(shell date +%Y%m%d-%H%M%S)
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
-.PHONY: install train test export clean-venv
+.PHONY: install train test export bench clean-venv
 
 # torch/torchvision first and pinned exactly: the CUDA wheels these machines keep locally (see ENVIRONMENT.md).
 $(STAMP): settings.ini setup.py
@@ -35,6 +36,12 @@ export: install
 test: install export
 	$(BIN)/nbdev_test --do_print
 	$(BIN)/pytest tests -q
+
+# Benchmarks (not tests): rendering speed against mplfinance/pyts, and the UCR datasets the README quotes.
+bench: install
+	$(BIN)/pip install -q -e ".[dev,bench]"
+	$(BIN)/python bench/render.py
+	for d in GunPoint ArrowHead ItalyPowerDemand Coffee; do $(BIN)/python bench/ucr.py $$d; done
 
 clean-venv:
 	rm -rf $(VENV)

@@ -59,3 +59,20 @@ def test_multi_mode_runs_through_papermill(tmp_path):
     nb = nbformat.read(tmp_path / 'out.ipynb', as_version=4)
     text = json.dumps([c.get('outputs', []) for c in nb.cells])
     assert 'fused (image + series)' in text and 'series only' in text and 'image only' in text
+
+
+def test_series_source_through_papermill(tmp_path):
+    "data_source: series from a real OHLCV file given in the -y YAML: no PNG is written, the report is complete."
+    market = ROOT.parent / 'shared' / 'data' / 'market' / 'btcusd_30m_2014.csv'
+    if not market.exists():
+        import pytest; pytest.skip(f"{market} is absent (the shared market data)")
+    run, data = tmp_path / 'run', tmp_path / 'data'
+    proc = run_papermill(tmp_path / 'out.ipynb', '-p', 'config', 'configs/demo.yaml', '-p', 'data_source', 'series',
+                         '-p', 'data_dir', str(data), '-p', 'max_epochs', '1',
+                         '-p', 'image_size', '48', '-p', 'model_architecture_name', 'resnet18', '-p', 'pretrained', 'False',
+                         '-p', 'check_data', 'True', '-p', 'sample_limit', '60', '-p', 'run_dir', str(run),
+                         '-y', f'datasets: [btc]\nbuild: {{sources: {{btc: {market}}}, timeframe: 30m, chart: area, label_rule: quantile}}')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((run / 'metrics.json').read_text())
+    assert report['test']['support'] == 60
+    assert not list(data.rglob('*.png')) and list((data / '.tsic-cache').glob('series-btc-48px-*.npy'))
