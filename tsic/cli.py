@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse, dataclasses, json, logging, re, sys, typing
 from pathlib import Path
 from .config import BuildConfig, CsvConfig, ConfigError, load_config
-from .datasets import BarsError, ChartDatasetSpec, build_chart_dataset, check_bars, load_bars, BUILTIN_DATASETS
+from .datasets import BarsError, ChartDatasetSpec, build_chart_dataset, dataset_bars
 
 # %% auto #0
 __all__ = ['build_parser', 'build_command', 'main']
@@ -69,10 +69,7 @@ def build_command(args) -> list[Path]:
     folders = []
     for name in cfg.datasets:
         spec = ChartDatasetSpec.from_config(cfg, name)
-        if name in cfg.build.sources: bars, source, repairs = load_bars(cfg.build.sources[name], spec)
-        elif name in BUILTIN_DATASETS:
-            (bars, repairs), source = check_bars(BUILTIN_DATASETS[name](), spec.repair, name), {'builtin': name}
-        else: raise ConfigError(f"dataset '{name}' has no OHLCV file: pass one, or add build.sources: {{{name}: <csv>}} to the config")
+        bars, source, repairs = dataset_bars(name, spec)
         folder = cfg.dataset_dirs.get(name) or cfg.dataset_dirs.get(f'dataset_{name}') or Path(cfg.data_dir) / spec.folder_name
         folder = build_chart_dataset(bars, cfg.data_dir, spec, source=source, repairs=repairs, folder=folder,
                                      workers=args.workers, chunk=args.chunk, compress_level=args.compress_level, rebuild=args.rebuild)

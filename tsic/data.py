@@ -14,8 +14,7 @@ from fastai.vision.all import (DataLoader, DataLoaders, Callback, Pipeline, Tens
                                progress_bar)
 from .config import TsicConfig
 from .encodings import encode_series
-from .datasets import (BUILTIN_DATASETS, ChartDatasetSpec, bars_sha256, chart_filename, check_bars, labelled_windows,
-                           load_bars, render_windows)
+from .datasets import ChartDatasetSpec, chart_filename, dataset_bars, labelled_windows, render_windows
 
 log = logging.getLogger(__name__)
 
@@ -221,16 +220,6 @@ def image_cache(paths: list[str], cfg: TsicConfig) -> np.ndarray:
     return _open_cache(target, cfg)
 
 # %% ../nbs/03_data.ipynb #8691522b
-def _series_bars(name: str, cfg: TsicConfig, spec: ChartDatasetSpec) -> tuple[pd.DataFrame, str]:
-    "Bars of dataset `name` for in-memory rendering, and the hash identifying their source."
-    if name in cfg.build.sources:
-        bars, source, _ = load_bars(cfg.build.sources[name], spec)
-        return bars, source['sha256']
-    if name in BUILTIN_DATASETS:
-        bars, _ = check_bars(BUILTIN_DATASETS[name](), spec.repair, name)
-        return bars, bars_sha256(bars)
-    raise ChartDataError(f"data_source: series, but dataset '{name}' has no OHLCV file: add build.sources: {{{name}: <csv path>}}")
-
 def rendered_windows(bars: pd.DataFrame, windows: pd.DataFrame, spec: ChartDatasetSpec, source_sha: str, cfg: TsicConfig,
                      chunk: int = 1024) -> np.ndarray:
     "Images of `windows` rendered from `bars`, through a cache file keyed by the source and every option."
@@ -249,9 +238,9 @@ def series_samples(cfg: TsicConfig) -> tuple[pd.DataFrame, np.ndarray]:
     parts, arrays, offset = [], [], 0
     for name in cfg.datasets:
         spec = ChartDatasetSpec.from_config(cfg, name)
-        bars, sha = _series_bars(name, cfg, spec)
+        bars, source, _ = dataset_bars(name, spec)
         windows, _ = labelled_windows(bars, spec)
-        arrays.append(rendered_windows(bars, windows, spec, sha, cfg))
+        arrays.append(rendered_windows(bars, windows, spec, source['sha256'], cfg))
         paths = [f"{spec.folder_name}/{s}/{c}/{chart_filename(name, spec.timeframe, t, k)}" for s, c, t, k in
                  windows[['split', 'class_name', 'timestamp', 'label']].itertuples(index=False)]  # where `tsic build` puts it
         parts.append(pd.DataFrame({'path': paths, 'class_name': windows.class_name, 'label': windows.label,

@@ -23,7 +23,7 @@ __all__ = ['log', 'OHLCV', 'FEATURE_WARMUP', 'DEMO_CLASSES', 'BUILD_MARKER', 'BU
            'read_bars', 'check_bars', 'timeframe_offset', 'resample_bars', 'forward_returns', 'forward_zscores',
            'three_classes', 'purged_split', 'window_span', 'bar_features', 'chart_filename', 'ChartDatasetSpec',
            'labelled_windows', 'render_windows', 'BuildMismatchError', 'bars_sha256', 'file_sha256',
-           'build_chart_dataset', 'load_bars', 'build_from_csv', 'ensure_demo_dataset']
+           'build_chart_dataset', 'load_bars', 'build_from_csv', 'ensure_demo_dataset', 'dataset_bars']
 
 # %% ../nbs/02_datasets.ipynb #e8507d6d
 OHLCV = ['open', 'high', 'low', 'close', 'volume']
@@ -389,3 +389,12 @@ BUILTIN_DATASETS = {'msft': load_msft}
 def ensure_demo_dataset(data_dir: str | Path, image_size: int = 128) -> Path:
     "Build the MSFT demo dataset under `data_dir` unless it is already complete; returns its folder."
     return build_chart_dataset(load_msft(), data_dir, ChartDatasetSpec(image_size=image_size), rebuild=True)
+
+def dataset_bars(name: str, spec: ChartDatasetSpec) -> tuple[pd.DataFrame, dict, dict]:
+    "Checked bars of dataset `name` (its file in `spec.sources`, else the built-in dataset), its source and the repairs."
+    if name in spec.sources: return load_bars(spec.sources[name], spec)
+    if name in BUILTIN_DATASETS:
+        bars, repairs = check_bars(BUILTIN_DATASETS[name](), spec.repair, name)
+        return bars, {'builtin': name, 'sha256': bars_sha256(bars)}, repairs
+    raise BarsError(f"dataset '{name}' has no OHLCV file: add build.sources: {{{name}: <csv path>}} to the config "
+                    "(or give the file to tsic build)")
