@@ -93,6 +93,7 @@ def check_bars(bars: pd.DataFrame, repair: bool = False, name: str = 'bars') -> 
     bad = {'non_finite_dropped': (~np.isfinite(values).all(1), 'bars with NaN or infinite values'),
            'inconsistent_dropped': (np.isfinite(values).all(1) & ((h < np.maximum(o, c)) | (l > np.minimum(o, c))),
                                     'bars with high below open/close or low above them'),
+           'non_positive_dropped': (np.isfinite(values).all(1) & (values[:, :4] <= 0).any(1), 'bars with a zero or negative price'),
            'negative_volume_dropped': (v < 0, 'bars with negative volume')}
     drop = np.zeros(len(bars), bool)
     for key, (mask, what) in bad.items(): drop |= mask if problem(key, mask, what) else False
