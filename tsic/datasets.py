@@ -223,7 +223,10 @@ def labelled_windows(bars: pd.DataFrame, spec: ChartDatasetSpec) -> tuple[pd.Dat
     close = bars.close.to_numpy()
     r, z = forward_returns(close, spec.horizon), forward_zscores(close, spec.window, spec.horizon)
     score = z if spec.label_rule == 'zscore' else r
-    ends = np.flatnonzero(np.isfinite(score)); ends = ends[ends >= spec.window - 1 + spec.warmup]
+    ends = np.arange(spec.window - 1 + spec.warmup, len(bars) - spec.horizon)  # full history and horizon
+    undefined = int((~np.isfinite(score[ends])).sum())
+    if undefined: log.warning("%s: %d windows left out: their label is undefined (no price change inside the window)", spec.dataset, undefined)
+    ends = ends[np.isfinite(score[ends])]
     if len(ends) < 3:
         raise BarsError(f"{spec.dataset}: {len(bars)} bars give {len(ends)} labelled windows of {spec.window} bars "
                         f"(plus {spec.warmup} warm-up and {spec.horizon} horizon bars); use more bars or a shorter window")
@@ -236,7 +239,7 @@ def labelled_windows(bars: pd.DataFrame, spec: ChartDatasetSpec) -> tuple[pd.Dat
     w['forward_return'], w['zscore'] = r[w.end], z[w.end]
     w['label'] = three_classes(score[w.end], *cuts)
     w['class_name'] = np.asarray(spec.class_names)[w.label]
-    return w, {'rule': spec.label_rule, 'cut_points': [float(c) for c in cuts]}
+    return w, {'rule': spec.label_rule, 'cut_points': [float(c) for c in cuts], 'left_out_undefined': undefined}
 
 # %% ../nbs/02_datasets.ipynb #a1ee342b
 def render_windows(bars: pd.DataFrame, ends: np.ndarray, spec: ChartDatasetSpec, workers: int | None = None) -> np.ndarray:
