@@ -70,7 +70,7 @@ def build_command(args) -> list[Path]:
     for name in cfg.datasets:
         spec = ChartDatasetSpec.from_config(cfg, name)
         bars, source, repairs = dataset_bars(name, spec)
-        folder = cfg.dataset_dirs.get(name) or cfg.dataset_dirs.get(f'dataset_{name}') or Path(cfg.data_dir) / spec.folder_name
+        folder = cfg.dataset_dir(name, default=Path(cfg.data_dir) / spec.folder_name)  # the configured folder, if any
         folder = build_chart_dataset(bars, cfg.data_dir, spec, source=source, repairs=repairs, folder=folder,
                                      workers=args.workers, chunk=args.chunk, compress_level=args.compress_level, rebuild=args.rebuild)
         manifest = json.loads((folder / 'manifest.json').read_text())

@@ -139,10 +139,10 @@ class TsicConfig:
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
 
-    def dataset_dir(self, name: str) -> Path:
-        "Folder of dataset `name`: key `{name}_dir` or `dataset_{name}_dir`, else `{data_dir}/{name}`."
+    def dataset_dir(self, name: str, default: str | Path | None = None) -> Path:
+        "Folder of dataset `name`: key `{name}_dir` or `dataset_{name}_dir`, else `default` (None: `{data_dir}/{name}`)."
         folder = self.dataset_dirs.get(name) or self.dataset_dirs.get(f'dataset_{name}')
-        return Path(folder) if folder else Path(self.data_dir) / name
+        return Path(folder) if folder else Path(default) if default else Path(self.data_dir) / name
 
 # %% ../nbs/00_config.ipynb #b3d25c55
 _CHOICES = {'model_mode': ('single', 'multi'), 'precision': ('32', '16-mixed', 'bf16-mixed'),
