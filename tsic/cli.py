@@ -59,8 +59,9 @@ def _config_of(args):
         overrides['datasets'] = [name]; build['sources'] = {name: args.source}
     if csv: build['csv'] = csv
     if build: overrides['build'] = build
-    if 'image_size' not in overrides and not args.config: overrides['image_size'] = 128
-    if 'class_names' not in overrides and not args.config: overrides.update(class_names=['down', 'flat', 'up'], num_classes=3)
+    if not args.config:  # without a config, the builder's own defaults, not the training config's GPU-sized ones
+        overrides.setdefault('image_size', ChartDatasetSpec.image_size)
+        overrides.setdefault('class_names', list(ChartDatasetSpec.class_names)); overrides['num_classes'] = 3
     return load_config(args.config, **overrides)
 
 def build_command(args) -> list[Path]:

@@ -14,7 +14,7 @@ from fastai.vision.all import (DataLoader, DataLoaders, Callback, Pipeline, Tens
                                progress_bar)
 from .config import TsicConfig
 from .encodings import encode_series
-from .datasets import ChartDatasetSpec, chart_filename, dataset_bars, labelled_windows, render_windows
+from .datasets import ChartDatasetSpec, dataset_bars, labelled_windows, render_windows
 
 log = logging.getLogger(__name__)
 
@@ -241,9 +241,8 @@ def series_samples(cfg: TsicConfig) -> tuple[pd.DataFrame, np.ndarray]:
         bars, source, _ = dataset_bars(name, spec)
         windows, _ = labelled_windows(bars, spec)
         arrays.append(rendered_windows(bars, windows, spec, source['sha256'], cfg))
-        paths = [f"{spec.folder_name}/{s}/{c}/{chart_filename(name, spec.timeframe, t, k)}" for s, c, t, k in
-                 windows[['split', 'class_name', 'timestamp', 'label']].itertuples(index=False)]  # where `tsic build` puts it
-        parts.append(pd.DataFrame({'path': paths, 'class_name': windows.class_name, 'label': windows.label,
+        parts.append(pd.DataFrame({'path': spec.folder_name + '/' + windows.file,  # where `tsic build` writes it
+                                   'class_name': windows.class_name, 'label': windows.label,
                                    'timestamp': windows.timestamp, 'split': windows.split, 'dataset': name,
                                    'image_row': offset + np.arange(len(windows))}))
         offset += len(windows)

@@ -219,7 +219,7 @@ class ChartDatasetSpec(BuildConfig):
 
 # %% ../nbs/02_datasets.ipynb #5e809712
 def labelled_windows(bars: pd.DataFrame, spec: ChartDatasetSpec) -> tuple[pd.DataFrame, dict]:
-    "One row per labelled window (end, timestamp, split, forward_return, zscore, label, class_name), and the label cut points."
+    "One row per labelled window (end, timestamp, split, forward_return, zscore, label, class_name, file), and the label cut points."
     close = bars.close.to_numpy()
     r, z = forward_returns(close, spec.horizon), forward_zscores(close, spec.window, spec.horizon)
     score = z if spec.label_rule == 'zscore' else r
@@ -239,6 +239,8 @@ def labelled_windows(bars: pd.DataFrame, spec: ChartDatasetSpec) -> tuple[pd.Dat
     w['forward_return'], w['zscore'] = r[w.end], z[w.end]
     w['label'] = three_classes(score[w.end], *cuts)
     w['class_name'] = np.asarray(spec.class_names)[w.label]
+    w['file'] = [f"{s}/{c}/{chart_filename(spec.dataset, spec.timeframe, t, k)}" for s, c, t, k in
+                 w[['split', 'class_name', 'timestamp', 'label']].itertuples(index=False)]  # inside the dataset folder
     return w, {'rule': spec.label_rule, 'cut_points': [float(c) for c in cuts], 'left_out_undefined': undefined}
 
 # %% ../nbs/02_datasets.ipynb #a1ee342b
@@ -355,8 +357,6 @@ def _build(bars, folder: Path, spec, source: dict, repairs: dict, workers: int, 
     windows, cuts = labelled_windows(bars, spec)
     for split, name in windows[['split', 'class_name']].drop_duplicates().itertuples(index=False):
         (folder / split / name).mkdir(parents=True, exist_ok=True)  # only folders that get images: empty ones are errors
-    windows['file'] = [f"{s}/{c}/{chart_filename(spec.dataset, spec.timeframe, t, k)}" for s, c, t, k in
-                       windows[['split', 'class_name', 'timestamp', 'label']].itertuples(index=False)]
     written = _write_images(bars, windows, [str(folder / f) for f in windows.file], spec, workers, chunk, compress_level)
     log.info("%s: wrote %d images, kept %d finished ones", folder, written, len(windows) - written)
     stem = f"{spec.dataset}_{spec.timeframe}"
@@ -374,12 +374,12 @@ def _build(bars, folder: Path, spec, source: dict, repairs: dict, workers: int, 
     return folder
 
 # %% ../nbs/02_datasets.ipynb #c7b61eb2
-def load_bars(path: str | Path, spec: ChartDatasetSpec, csv: CsvConfig | None = None) -> tuple[pd.DataFrame, dict, dict]:
+def load_bars(path: str | Path, spec: ChartDatasetSpec) -> tuple[pd.DataFrame, dict, dict]:
     "Bars of the CSV at `path`, checked (or repaired) and aggregated as `spec` says; with the source description and repair counts."
-    raw = read_bars(path, csv or spec.csv)
+    raw = read_bars(path, spec.csv)
     bars, repairs = check_bars(raw, spec.repair, name=str(path))
     if spec.resample: bars = resample_bars(bars, spec.timeframe)
-    source = {'path': str(path), 'sha256': file_sha256(path), 'rows': len(raw), 'csv': asdict(csv or spec.csv)}
+    source = {'path': str(path), 'sha256': file_sha256(path), 'rows': len(raw), 'csv': asdict(spec.csv)}
     return bars.drop(columns='line', errors='ignore'), source, repairs
 
 def build_from_csv(path: str | Path, data_dir: str | Path, spec: ChartDatasetSpec, **kwargs) -> Path:
