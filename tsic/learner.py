@@ -225,8 +225,7 @@ class TrainingTracker(Callback):
         else: self.wait += 1
         payload = checkpoint_payload(self.model, self.cfg, epoch=epoch, val_loss=scores['valid_loss'], val_f1=scores['f1_score'],
                                      tracker=self.state(), training=training_state(self.learn),
-                                     **({'window_scaler': self.learn.window_scaler.state_dict()}
-                                        if getattr(self.learn, 'window_scaler', None) else {}))
+                                     **getattr(self.learn, 'checkpoint_extras', {}))  # e.g. the window scaler, the renderer
         data = checkpoint_bytes(payload)  # serialised once, written to both files
         atomic_write_bytes(self.folder / 'last.ckpt', data)
         if improved:

@@ -22,8 +22,8 @@ from .learner import chart_learner, load_checkpoint, resolve_checkpoint
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'check_supported', 'numeric_windows', 'ensure_builtin_datasets', 'classification_scores', 'baseline_scores',
-           'plot_history', 'plot_confusion', 'TrainResult', 'new_run_dir', 'train']
+__all__ = ['log', 'check_supported', 'numeric_windows', 'ensure_builtin_datasets', 'rendering', 'classification_scores',
+           'baseline_scores', 'plot_history', 'plot_confusion', 'TrainResult', 'new_run_dir', 'train']
 
 # %% ../nbs/06_train.ipynb #dae2b856
 def check_supported(cfg: TsicConfig):
@@ -53,6 +53,16 @@ def ensure_builtin_datasets(cfg: TsicConfig):
         ensure_demo_dataset(folder.parent)
 
 # %% ../nbs/06_train.ipynb #4245d24f
+def rendering(cfg: TsicConfig) -> dict:
+    "Per dataset, the build options its charts were drawn with; None for a folder that tsic did not build."
+    out = {}
+    for name in cfg.datasets:
+        if cfg.data_source == 'series': out[name] = ChartDatasetSpec.from_config(cfg, name).options(); continue
+        manifest = cfg.dataset_dir(name) / 'manifest.json'
+        out[name] = json.loads(manifest.read_text())['options'] if manifest.is_file() else None
+    return out
+
+# %% ../nbs/06_train.ipynb #7872adc2
 def classification_scores(y_true, y_pred, class_names: list[str]) -> dict:
     "Macro and weighted F1, accuracy and per-class F1 of `y_pred` against `y_true`."
     labels = list(range(len(class_names)))
@@ -70,7 +80,7 @@ def baseline_scores(samples: pd.DataFrame, class_names: list[str], split: str = 
     return {'majority': classification_scores(target.label, np.full(len(target), majority), class_names),
             'persistence': classification_scores(target.label, persistence, class_names)}
 
-# %% ../nbs/06_train.ipynb #4b15db81
+# %% ../nbs/06_train.ipynb #99d5de4c
 def plot_history(history: pd.DataFrame, path: str | Path) -> Path:
     "Loss and validation F1/accuracy per epoch, saved to `path`."
     fig = Figure(figsize=(10, 3.5), layout='constrained')
@@ -85,7 +95,7 @@ def plot_confusion(cm: np.ndarray, class_names: list[str], path: str | Path, tit
     "Confusion matrix as counts and row-normalised shares (`confusion_figure`), saved to `path`."
     confusion_figure(cm, class_names, title).savefig(path, dpi=100); return Path(path)
 
-# %% ../nbs/06_train.ipynb #99d5de4c
+# %% ../nbs/06_train.ipynb #690b5652
 @dataclass
 class TrainResult:
     "What a run produced; the files are in `run_dir`."
@@ -103,7 +113,7 @@ class TrainResult:
         "Whether test macro F1 is above every baseline's."
         return all(self.test['macro_f1'] > b['macro_f1'] for b in self.baselines.values())
 
-# %% ../nbs/06_train.ipynb #48f76c1a
+# %% ../nbs/06_train.ipynb #5d9c2e70
 def new_run_dir(root: str | Path = 'runs') -> Path:
     "A fresh timestamped run folder under `root`."
     path = Path(root) / datetime.now().strftime('%Y%m%d-%H%M%S-%f')
@@ -124,7 +134,7 @@ def _fresh_checkpoint_dir(ckpt_dir: Path):
     if old: raise FileExistsError(f"{ckpt_dir} already holds checkpoints ({', '.join(old)}): set resume_from_checkpoint: "
                                   "last.ckpt to continue that run, or use a new run_dir")
 
-# %% ../nbs/06_train.ipynb #690b5652
+# %% ../nbs/06_train.ipynb #6853126a
 def train(cfg: TsicConfig, run_dir: str | Path | None = None, sample_limit: int | None = None,
           data: tuple[pd.DataFrame, np.ndarray] | None = None) -> TrainResult:
     "Train on `cfg`'s datasets (or on `data`: samples and their images, e.g. from `array_samples`), keep the best-validation-F1 weights, score the test split, and write the run folder."
@@ -150,7 +160,8 @@ def train(cfg: TsicConfig, run_dir: str | Path | None = None, sample_limit: int 
         saved = ckpt.get('window_scaler')
         samples, windows, scaler = numeric_windows(samples, cfg, WindowScaler.from_state(saved) if saved else None)
     learn = chart_learner(chart_dataloaders(samples, cfg, device=default_device(), windows=windows, images=images), cfg, ckpt_dir, log_dir)
-    learn.window_scaler = scaler
+    learn.checkpoint_extras = {'renderer': rendering(cfg) if data is None else {},
+                               **({'window_scaler': scaler.state_dict()} if scaler else {})}
     if resume_from: learn.resume(resume_from, ckpt)
     learn.fit_run()
     tracker = learn.tracker()
