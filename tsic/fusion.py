@@ -34,7 +34,7 @@ class SeriesEncoder(nn.Module):
         self.encoder, self.norm = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False), nn.LayerNorm(dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = torch.cat([self.cls.expand(len(x), -1, -1), self.proj(x)], 1) + self.positions[:x.shape[1] + 1]
+        h = torch.cat([self.cls.expand(x.shape[0], -1, -1), self.proj(x)], 1) + self.positions[:x.shape[1] + 1]
         return self.norm(self.encoder(h)[:, 0])
 
 # %% ../nbs/04b_fusion.ipynb #be7d62eb
