@@ -227,8 +227,8 @@ def _builder_features(bars: pd.DataFrame, columns: list[str], dataset: str) -> p
 
 # %% ../nbs/07_predict.ipynb #ea352527
 def predict(checkpoint: str | Path, source: str | Path, out: str | Path | None = None, features: str | None = None,
-            dataset: str | None = None, thresholds: bool = False, last: int | None = None, batch_size: int = 256,
-            device: str = 'cpu') -> pd.DataFrame:
+            dataset: str | None = None, thresholds: bool = False, last: int | None = None, csv: CsvConfig | None = None,
+            batch_size: int = 256, device: str = 'cpu') -> pd.DataFrame:
     "Predictions of the model in `checkpoint` for the charts in folder/image `source`, or for the windows of the OHLCV CSV `source`."
     source = Path(source)
     if not source.exists(): raise FileNotFoundError(f"{source}: no such file or folder")
@@ -236,7 +236,7 @@ def predict(checkpoint: str | Path, source: str | Path, out: str | Path | None =
     if source.is_dir() or source.suffix.lower() in IMAGE_SUFFIXES:
         table = model.predict_images(source, features, dataset, thresholds, batch_size)
     elif source.suffix.lower() in ('.csv', '.txt'):
-        table = model.predict_bars(source, dataset, features, thresholds, last=last, batch_size=batch_size)
+        table = model.predict_bars(source, dataset, features, thresholds, csv, last, batch_size)
     else: raise PredictError(f"{source}: give a folder of charts, an image file or an OHLCV CSV file")
     if out: atomic_write_bytes(out, table.to_csv(index=False).encode())
     return table

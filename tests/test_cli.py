@@ -1,0 +1,62 @@
+"""`tsic predict` and `tsic export` as processes, on a checkpoint trained here (tiny, random-init ResNet-18)."""
+import subprocess, warnings
+from pathlib import Path
+import numpy as np, pandas as pd, pytest
+from conftest import BIN, config_for
+
+
+@pytest.fixture(scope='module')
+def checkpoint(small_dataset, tmp_path_factory) -> Path:
+    from tsic.train import train
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        return train(config_for(small_dataset, tensorboard=False), run_dir=tmp_path_factory.mktemp('run')).best_checkpoint
+
+
+def tsic(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / 'tsic'), *map(str, args)], capture_output=True, text=True, timeout=300)
+
+
+def test_predict_from_a_csv_of_bars_and_from_images(checkpoint, small_dataset, tmp_path):
+    from tsic.datasets import load_msft
+    bars = load_msft().iloc[300:420]  # bars the model never saw, in a ';' file with another time format
+    src = tmp_path / 'latest.csv'
+    bars.to_csv(src, sep=';', index_label='Date', date_format='%d.%m.%Y')
+    proc = tsic('predict', checkpoint, src, '--sep', ';', '--time-format', '%d.%m.%Y', '--last', '25', '-o', tmp_path / 'p.csv')
+    assert proc.returncode == 0, proc.stderr
+    table = pd.read_csv(tmp_path / 'p.csv', parse_dates=['timestamp'])
+    assert len(table) == 25 and table.timestamp.iloc[-1] == bars.index[-1]
+    probs = table[['prob_down', 'prob_flat', 'prob_up']].to_numpy()
+    assert np.allclose(probs.sum(1), 1, atol=1e-5)
+    assert (table.predicted == np.array(['down', 'flat', 'up'])[probs.argmax(1)]).all()
+    images = tsic('predict', checkpoint, small_dataset / 'test')  # printed to stdout
+    assert images.returncode == 0, images.stderr
+    printed = pd.read_csv(__import__('io').StringIO(images.stdout))
+    assert len(printed) == len(list((small_dataset / 'test').rglob('*.png'))) and printed.true.notna().all()
+
+
+def test_predict_errors_name_the_problem(checkpoint, tmp_path):
+    (tmp_path / 'short.csv').write_text('timestamp,open,high,low,close,volume\n2020-01-01,1,1,1,1,1\n')
+    proc = tsic('predict', checkpoint, tmp_path / 'short.csv')
+    assert proc.returncode == 2 and '1 bars; the first window needs 60' in proc.stderr
+    proc = tsic('predict', checkpoint, small := tmp_path / 'missing')
+    assert proc.returncode == 2 and f'{small}: no such file or folder' in proc.stderr
+    from tsic.datasets import load_msft
+    load_msft().iloc[:100].to_csv(tmp_path / 'ok.csv')
+    proc = tsic('predict', checkpoint, tmp_path / 'ok.csv', '--thresholds')  # none fitted yet: an error, not a silent argmax
+    assert proc.returncode == 2 and 'has no decision offsets' in proc.stderr
+    (tmp_path / 'bad.ckpt').write_bytes(b'\0' * 10)
+    proc = tsic('predict', tmp_path / 'bad.ckpt', tmp_path / 'short.csv')
+    assert proc.returncode == 2 and 'bad.ckpt: not a readable checkpoint' in proc.stderr
+
+
+def test_export_agrees_with_the_checkpoint(checkpoint, small_dataset, tmp_path):
+    from tsic.predict import Predictor, load_exported
+    from tsic.data import decode_chart
+    for name in ('model.pt', 'model.onnx'):
+        proc = tsic('export', checkpoint, tmp_path / name)
+        assert proc.returncode == 0, proc.stderr
+        run, meta = load_exported(tmp_path / name)
+        p = Predictor.from_checkpoint(checkpoint)
+        images = np.stack([decode_chart(f, meta['image_size']) for f in sorted((small_dataset / 'val').rglob('*.png'))[:7]])
+        assert np.allclose(run(np.ascontiguousarray(images.transpose(0, 3, 1, 2))), p.probabilities(images), atol=1e-5)
