@@ -26,3 +26,13 @@ def config_for(folder: Path, **overrides):
                     pretrained=False, image_size=32, batch_size=16, max_epochs=1, check_data=False,
                     use_progressive_unfreezing=False, cache_dir=str(Path(folder).parent / 'tsic-cache'))
     return load_config(ROOT / 'configs' / 'demo.yaml', **{**settings, **overrides})
+
+
+@pytest.fixture(scope='session')
+def checkpoint(small_dataset, tmp_path_factory) -> Path:
+    "The best checkpoint of a one-epoch run on `small_dataset` (random-init ResNet-18, 32 px). Copy it before changing it."
+    import warnings
+    from tsic.train import train
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        return train(config_for(small_dataset, tensorboard=False), run_dir=tmp_path_factory.mktemp('run')).best_checkpoint

@@ -1,16 +1,8 @@
 """`tsic predict` and `tsic export` as processes, on a checkpoint trained here (tiny, random-init ResNet-18)."""
-import subprocess, warnings
+import subprocess
 from pathlib import Path
-import numpy as np, pandas as pd, pytest
-from conftest import BIN, config_for
-
-
-@pytest.fixture(scope='module')
-def checkpoint(small_dataset, tmp_path_factory) -> Path:
-    from tsic.train import train
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')
-        return train(config_for(small_dataset, tensorboard=False), run_dir=tmp_path_factory.mktemp('run')).best_checkpoint
+import numpy as np, pandas as pd
+from conftest import BIN
 
 
 def tsic(*args) -> subprocess.CompletedProcess:

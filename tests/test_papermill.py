@@ -5,8 +5,8 @@ import nbformat
 from conftest import ROOT, BIN
 
 
-def run_papermill(out: Path, *params: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(BIN / 'papermill'), 'nbs/train.ipynb', str(out), *params],
+def run_papermill(out: Path, *params: str, notebook: str = 'nbs/train.ipynb') -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / 'papermill'), notebook, str(out), *params],
                           cwd=ROOT, capture_output=True, text=True, timeout=900)
 
 
@@ -76,3 +76,41 @@ def test_series_source_through_papermill(tmp_path):
     report = json.loads((run / 'metrics.json').read_text())
     assert report['test']['support'] == 60
     assert not list(data.rglob('*.png')) and list((data / '.tsic-cache').glob('series-btc-48px-*.npy'))
+
+
+def test_evaluate_report_through_papermill(checkpoint, small_dataset, tmp_path):
+    "The evaluation report of a checkpoint: files, scores equal to scikit-learn's, offsets stored and used by tsic predict."
+    import shutil
+    import numpy as np, pandas as pd
+    from sklearn.metrics import f1_score, precision_recall_fscore_support
+    classes = ['down', 'flat', 'up']  # macro averages over all classes, as training reports them
+    ckpt = Path(shutil.copy(checkpoint, tmp_path / 'model.ckpt'))  # the evaluation writes its offsets into it
+    out = tmp_path / 'evaluation'
+    proc = run_papermill(tmp_path / 'report.ipynb', '-p', 'checkpoint', str(ckpt), '-p', 'out_dir', str(out),
+                         '-p', 'n_gradcam', '4', notebook='nbs/evaluate.ipynb')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    metrics = json.loads((out / 'metrics.json').read_text())
+    preds = pd.read_csv(out / 'predictions.csv')
+    assert len(preds) == len(list((small_dataset / 'test').rglob('*.png'))) == metrics['scores']['support']
+    assert np.isclose(f1_score(preds.true, preds.predicted, labels=classes, average='macro', zero_division=0), metrics['scores']['macro_f1'])
+    per_class = pd.read_csv(out / 'per_class.csv', index_col=0)
+    p, r, f, n = precision_recall_fscore_support(preds.true, preds.predicted, labels=classes, zero_division=0)
+    assert np.allclose(per_class.loc[['down', 'flat', 'up'], ['precision', 'recall', 'f1']].to_numpy(), np.c_[p, r, f])
+    assert np.isclose(f1_score(preds.true, preds.predicted_with_offsets, labels=classes, average='macro', zero_division=0),
+                      metrics['decision_offsets']['test_scores']['macro_f1'])
+    for name in ('confusion_matrix.png', 'top_losses.png', 'gradcam.png'): assert (out / name).stat().st_size > 1000
+    nb = nbformat.read(tmp_path / 'report.ipynb', as_version=4)
+    text = json.dumps([c.get('outputs', []) for c in nb.cells])
+    assert 'with the offsets (saved into the checkpoint)' in text and text.count('image/png') >= 3
+    # tsic predict --thresholds now uses the stored offsets
+    folder = small_dataset / 'test'
+    got = subprocess.run([str(BIN / 'tsic'), 'predict', str(ckpt), str(folder), '--thresholds', '-o', str(tmp_path / 'p.csv')],
+                         capture_output=True, text=True)
+    assert got.returncode == 0, got.stderr
+    tuned = pd.read_csv(tmp_path / 'p.csv').set_index('file').loc[preds.file]
+    assert (tuned.predicted.to_numpy() == preds.predicted_with_offsets.to_numpy()).all()
+
+
+def test_evaluate_without_a_checkpoint_says_so(tmp_path):
+    proc = run_papermill(tmp_path / 'report.ipynb', notebook='nbs/evaluate.ipynb')
+    assert proc.returncode != 0 and 'give the checkpoint to evaluate' in proc.stdout + proc.stderr

@@ -14,7 +14,7 @@ from .predict import Predictor, PredictError
 from .tensorboard import figure_array
 
 # %% auto #0
-__all__ = ['feature_extractor', 'grad_cam', 'gradcam_figure', 'log_figure']
+__all__ = ['feature_extractor', 'grad_cam', 'chart_grid', 'gradcam_figure', 'log_figure']
 
 # %% ../nbs/07a_gradcam.ipynb #1b5d2c13
 def feature_extractor(model: torch.nn.Module) -> torch.nn.Module:
@@ -43,15 +43,19 @@ def grad_cam(p: Predictor, images: np.ndarray, windows: np.ndarray | None = None
     return cam.float().cpu().numpy(), target.cpu().numpy()
 
 # %% ../nbs/07a_gradcam.ipynb #f3b8ff08
-def gradcam_figure(images: np.ndarray, cams: np.ndarray, titles: list[str], columns: int = 4) -> Figure:
-    "Charts with their Grad-CAM maps overlaid (jet, half transparent), one titled panel each."
+def chart_grid(images: np.ndarray, titles: list[str], heat: np.ndarray | None = None, columns: int = 4) -> Figure:
+    "A grid of chart images, one titled panel each, with the maps `heat` overlaid (jet, half transparent) when given."
     rows = -(-len(images) // columns)
     fig = Figure(figsize=(2.6 * columns, 2.8 * rows), layout='constrained')
-    for ax, im, cam, title in zip(fig.subplots(rows, columns, squeeze=False).flat, images, cams, titles):
-        ax.imshow(im); ax.imshow(cam, cmap='jet', alpha=0.45, vmin=0, vmax=1)
-        ax.set_title(title, fontsize=8)
+    for i, (ax, im, title) in enumerate(zip(fig.subplots(rows, columns, squeeze=False).flat, images, titles)):
+        ax.imshow(im); ax.set_title(title, fontsize=8)
+        if heat is not None: ax.imshow(heat[i], cmap='jet', alpha=0.45, vmin=0, vmax=1)
     for ax in fig.axes: ax.axis('off')
     return fig
+
+def gradcam_figure(images: np.ndarray, cams: np.ndarray, titles: list[str], columns: int = 4) -> Figure:
+    "Charts with their Grad-CAM maps overlaid."
+    return chart_grid(images, titles, cams, columns)
 
 def log_figure(log_dir: str | Path, tag: str, fig: Figure, step: int = 0) -> Path:
     "Write `fig` to the TensorBoard events in `log_dir` under `tag`."
