@@ -114,3 +114,24 @@ def test_evaluate_report_through_papermill(checkpoint, small_dataset, tmp_path):
 def test_evaluate_without_a_checkpoint_says_so(tmp_path):
     proc = run_papermill(tmp_path / 'report.ipynb', notebook='nbs/evaluate.ipynb')
     assert proc.returncode != 0 and 'give the checkpoint to evaluate' in proc.stdout + proc.stderr
+
+
+def test_walk_forward_report_through_papermill(tmp_path):
+    "Two folds on the demo, tiny model: fold table, plot, pooled scores, and each fold's test block after its training data."
+    import pandas as pd
+    run = tmp_path / 'run'
+    proc = run_papermill(tmp_path / 'wf.ipynb', '-p', 'config', 'configs/demo.yaml', '-p', 'folds', '2', '-p', 'max_epochs', '1',
+                         '-p', 'image_size', '32', '-p', 'model_architecture_name', 'resnet18', '-p', 'pretrained', 'False',
+                         '-p', 'sample_limit', '40', '-p', 'run_dir', str(run), '-p', 'mode', 'sliding',
+                         notebook='nbs/walk_forward.ipynb')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    folds = pd.read_csv(run / 'walk_forward.csv', parse_dates=['test_from', 'test_to'])
+    assert list(folds.fold) == [0, 1] and (folds.n_test == 40).all()
+    assert folds.test_from[1] > folds.test_to[0]
+    report = json.loads((run / 'walk_forward.json').read_text())
+    assert report['mode'] == 'sliding' and report['purge'] == 45 and sum(map(sum, report['pooled_confusion']['model'])) == 80
+    for k in (0, 1):
+        metrics = json.loads((run / f'fold{k}' / 'metrics.json').read_text())
+        assert metrics['images_per_split']['test'] == 40
+    text = json.dumps([c.get('outputs', []) for c in nbformat.read(tmp_path / 'wf.ipynb', as_version=4).cells])
+    assert 'Pooled test macro F1' in text and 'image/png' in text

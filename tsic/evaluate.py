@@ -12,7 +12,7 @@ from .config import TsicConfig, load_config, atomic_write_bytes
 from .data import collect_samples, series_samples, limit_samples, image_cache
 from .windows import read_feature_table, align_windows
 from .learner import save_checkpoint
-from .train import ensure_builtin_datasets, baseline_scores, plot_confusion
+from .train import ensure_builtin_datasets, baseline_scores, classification_scores
 from .predict import Predictor, PredictError, prediction_table, apply_offsets
 from .gradcam import grad_cam, gradcam_figure, chart_grid, log_figure
 from .tensorboard import confusion_figure
@@ -20,8 +20,8 @@ from .tensorboard import confusion_figure
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'data_config', 'split_samples', 'score_samples', 'classification_table', 'summary_scores',
-           'fit_decision_offsets', 'store_offsets', 'top_losses', 'Evaluation', 'per_dataset_scores', 'evaluate']
+__all__ = ['log', 'data_config', 'split_samples', 'score_samples', 'classification_table', 'fit_decision_offsets',
+           'store_offsets', 'top_losses', 'Evaluation', 'per_dataset_scores', 'evaluate']
 
 # %% ../nbs/08_evaluate.ipynb #8328967d
 _DATA_KEYS = ('datasets', 'dataset_dirs', 'data_dir', 'data_source', 'build', 'cache_dir', 'val_fraction', 'purge_gap')
@@ -72,13 +72,6 @@ def classification_table(y_true, y_pred, class_names: list[str]) -> pd.DataFrame
     table.loc['accuracy'] = [np.nan, np.nan, acc, len(y_true)]
     return table.astype({'support': int})
 
-def summary_scores(table: pd.DataFrame) -> dict:
-    "Accuracy, macro and weighted F1, and per-class F1 from a `classification_table`."
-    classes = table.index[:-3]
-    return {'accuracy': float(table.loc['accuracy', 'f1']), 'macro_f1': float(table.loc['macro avg', 'f1']),
-            'weighted_f1': float(table.loc['weighted avg', 'f1']), 'per_class_f1': {c: float(table.loc[c, 'f1']) for c in classes},
-            'support': int(table.loc['accuracy', 'support'])}
-
 # %% ../nbs/08_evaluate.ipynb #d0a45d2f
 def fit_decision_offsets(probs: np.ndarray, y_true, grid=np.linspace(-2, 2, 41), rounds: int = 3) -> tuple[np.ndarray, dict]:
     "Per-class log-probability offsets that maximise macro F1 of `probs` against `y_true`, and the F1 before/after."
@@ -123,7 +116,7 @@ def per_dataset_scores(predictions: pd.DataFrame, class_names: list[str], column
     "Support, accuracy, macro and weighted F1 of each dataset."
     rows = {}
     for name, g in predictions.groupby('dataset'):
-        s = summary_scores(classification_table(g.true.map(class_names.index), g[column].map(class_names.index), class_names))
+        s = classification_scores(g.true.map(class_names.index), g[column].map(class_names.index), class_names)
         rows[name] = {'support': s['support'], 'accuracy': s['accuracy'], 'macro_f1': s['macro_f1'], 'weighted_f1': s['weighted_f1']}
     return pd.DataFrame(rows).T.astype({'support': int})
 
@@ -146,7 +139,7 @@ def evaluate(checkpoint: str | Path, data: str | Path | None = None, split: str 
     y_true, y_pred = samples.label.to_numpy(), probs.argmax(1)
     table = classification_table(y_true, y_pred, p.class_names)
     metrics = {'checkpoint': str(checkpoint), 'split': split, 'data': str(data) if data else 'checkpoint config',
-               'scores': summary_scores(table), 'per_class': table.iloc[:-3].to_dict('index'),
+               'scores': classification_scores(y_true, y_pred, p.class_names), 'per_class': table.iloc[:-3].to_dict('index'),
                'baselines': baseline_scores(all_samples, p.class_names, split) if split != 'train' else None}
     meta = samples.rename(columns={'path': 'file', 'label': 'true'})[['file', 'timestamp', 'dataset', 'true']]
     predictions = prediction_table(meta, probs, y_pred, p.class_names)
@@ -156,7 +149,7 @@ def evaluate(checkpoint: str | Path, data: str | Path | None = None, split: str 
         tuned = apply_offsets(probs, offsets)
         predictions['predicted_with_offsets'] = np.asarray(p.class_names)[tuned]
         metrics['decision_offsets'] = {'offsets': dict(zip(p.class_names, offsets.tolist())), 'fit_on_val': fit,
-                                       f'{split}_scores': summary_scores(classification_table(y_true, tuned, p.class_names)),
+                                       f'{split}_scores': classification_scores(y_true, tuned, p.class_names),
                                        'stored_in_checkpoint': store_thresholds}
         if store_thresholds: store_offsets(checkpoint, offsets, fit)
     per_dataset = per_dataset_scores(predictions, p.class_names)

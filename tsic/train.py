@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'check_supported', 'numeric_windows', 'ensure_builtin_datasets', 'rendering', 'classification_scores',
-           'baseline_scores', 'plot_history', 'plot_confusion', 'TrainResult', 'new_run_dir', 'train']
+           'baseline_predictions', 'baseline_scores', 'plot_history', 'plot_confusion', 'TrainResult', 'new_run_dir',
+           'train']
 
 # %% ../nbs/06_train.ipynb #dae2b856
 def check_supported(cfg: TsicConfig):
@@ -72,13 +73,17 @@ def classification_scores(y_true, y_pred, class_names: list[str]) -> dict:
             'accuracy': float(accuracy_score(y_true, y_pred)),
             'per_class_f1': {n: float(f) for n, f in zip(class_names, per_class)}, 'support': int(len(y_true))}
 
-def baseline_scores(samples: pd.DataFrame, class_names: list[str], split: str = 'test') -> dict:
-    "Scores of the majority-class and previous-label baselines on `split`."
+def baseline_predictions(samples: pd.DataFrame, split: str = 'test') -> dict[str, np.ndarray]:
+    "Predictions for the rows of `split` of the majority class (of the training split) and of the previous label."
     majority = int(samples[samples.split == 'train'].label.mode()[0])
     target = samples[samples.split == split]
-    persistence = target.prev_label.fillna(majority).astype(int)
-    return {'majority': classification_scores(target.label, np.full(len(target), majority), class_names),
-            'persistence': classification_scores(target.label, persistence, class_names)}
+    return {'majority': np.full(len(target), majority),
+            'persistence': target.prev_label.fillna(majority).astype(int).to_numpy()}
+
+def baseline_scores(samples: pd.DataFrame, class_names: list[str], split: str = 'test') -> dict:
+    "Scores of the majority-class and previous-label baselines on `split`."
+    y_true = samples[samples.split == split].label
+    return {name: classification_scores(y_true, pred, class_names) for name, pred in baseline_predictions(samples, split).items()}
 
 # %% ../nbs/06_train.ipynb #99d5de4c
 def plot_history(history: pd.DataFrame, path: str | Path) -> Path:
