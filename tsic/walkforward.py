@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from sklearn.metrics import confusion_matrix
 from .config import TsicConfig, save_config, atomic_write_bytes
 from .data import SPLITS, limit_samples
-from .train import train, new_run_dir, baseline_predictions, classification_scores
+from .train import train, new_run_dir, rendering, baseline_predictions, classification_scores
 from .evaluate import split_samples
 
 log = logging.getLogger(__name__)
@@ -87,6 +87,9 @@ def walk_forward(cfg: TsicConfig, folds: int = 4, purge: int | None = None, mode
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run_dir / 'config.yaml')
     purge = cfg.build.window + cfg.build.horizon if purge is None else purge
+    fitted = [n for n, o in rendering(cfg).items() if o and o['label_rule'] == 'quantile']
+    if fitted: raise ValueError(f"datasets {fitted} use label_rule: quantile, whose cut points were fitted on the build's "
+                                "training split, which later folds test on; use label_rule zscore or threshold for walk-forward")
     samples, images = split_samples(cfg)
     names, rows, pooled = list(cfg.class_names), [], {}
     for k, fs in enumerate(fold_samples(samples, folds, purge, val_fraction or cfg.val_fraction, mode)):

@@ -1,0 +1,73 @@
+"""Inference latency and throughput on this machine (issue 6), side by side in one run.
+
+One window, the way a live system scores the newest bar: raw OHLCV bars (the last window + warm-up) → checked →
+drawn → resized → resnet18 → probabilities table (`Predictor.predict_bars(bars, last=1)`), timed per call;
+p50 and p95 over `--calls` calls after warm-up. Also the parts (drawing alone, network alone, eager and TorchScript)
+and batch throughput (every window of the MSFT daily history, windows/s).
+
+The network has random weights (latency does not depend on them); the checkpoint is written by tsic itself.
+    python bench/predict.py [--size 128] [--arch resnet18] [--calls 300] [--threads N] [--json out.json]
+"""
+import argparse, json, statistics, tempfile, time, warnings
+from pathlib import Path
+import numpy as np, torch
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def percentiles(times: list[float]) -> dict:
+    ms = np.array(times) * 1e3
+    return {'p50_ms': float(np.percentile(ms, 50)), 'p95_ms': float(np.percentile(ms, 95)), 'mean_ms': float(ms.mean())}
+
+
+def timed(fn, calls: int, warmup: int = 10) -> dict:
+    for _ in range(warmup): fn()
+    times = []
+    for _ in range(calls):
+        t = time.perf_counter(); fn(); times.append(time.perf_counter() - t)
+    return percentiles(times)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('--arch', default='resnet18'); ap.add_argument('--size', type=int, default=128)
+    ap.add_argument('--calls', type=int, default=300); ap.add_argument('--threads', type=int, default=None)
+    ap.add_argument('--json')
+    args = ap.parse_args()
+    if args.threads: torch.set_num_threads(args.threads)
+    warnings.simplefilter('ignore')
+    from tsic.config import load_config
+    from tsic.models import create_classifier
+    from tsic.learner import checkpoint_payload, save_checkpoint
+    from tsic.datasets import ChartDatasetSpec, load_msft, render_windows
+    from tsic.predict import Predictor, export_model, load_exported
+
+    cfg = load_config(ROOT / 'configs' / 'demo.yaml', model_architecture_name=args.arch, pretrained=False, image_size=args.size)
+    spec = ChartDatasetSpec(image_size=args.size)
+    tmp = Path(tempfile.mkdtemp())
+    ckpt = save_checkpoint(tmp / 'model.ckpt', checkpoint_payload(create_classifier(cfg), cfg, renderer={'msft': spec.options()}))
+    p = Predictor.from_checkpoint(ckpt)
+    bars = load_msft()
+    tail = bars.iloc[-(spec.window + spec.warmup):]  # exactly what the newest window needs
+    image = render_windows(tail, np.array([len(tail) - 1]), spec)
+
+    out = {'device': 'cpu', 'threads': torch.get_num_threads(), 'arch': args.arch, 'image_size': args.size}
+    out['one_window_end_to_end'] = timed(lambda: p.predict_bars(tail, last=1), args.calls)
+    out['one_window_drawing'] = timed(lambda: render_windows(tail, np.array([len(tail) - 1]), spec), args.calls)
+    out['one_window_network_eager'] = timed(lambda: p.probabilities(image), args.calls)
+    run, _ = load_exported(export_model(p, tmp / 'model.pt'))
+    nchw = np.ascontiguousarray(image.transpose(0, 3, 1, 2))
+    out['one_window_network_torchscript'] = timed(lambda: run(nchw), args.calls)
+
+    t = time.perf_counter(); table = p.predict_bars(bars); elapsed = time.perf_counter() - t
+    out['batch'] = {'windows': len(table), 'seconds': elapsed, 'windows_per_s': len(table) / elapsed}
+    print(json.dumps(out, indent=1))
+    e2e = out['one_window_end_to_end']
+    print(f"\none window, raw bars -> probabilities ({args.arch}, {args.size} px, {out['threads']} threads): "
+          f"p50 {e2e['p50_ms']:.1f} ms, p95 {e2e['p95_ms']:.1f} ms (goal p50 <= 30 ms: {'met' if e2e['p50_ms'] <= 30 else 'missed'})")
+    print(f"batch: {out['batch']['windows']} windows in {elapsed:.1f} s = {out['batch']['windows_per_s']:.0f} windows/s")
+    if args.json: Path(args.json).write_text(json.dumps(out, indent=1))
+
+
+if __name__ == '__main__':
+    main()
