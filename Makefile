@@ -37,10 +37,11 @@ test: install export
 	$(BIN)/nbdev_test --do_print
 	$(BIN)/pytest tests -q
 
-# Benchmarks (not tests): rendering speed against mplfinance/pyts, and the UCR datasets the README quotes.
+# Benchmarks (not tests): rendering speed against mplfinance/pyts, prediction latency, and the UCR datasets the README quotes.
 bench: install
 	$(BIN)/pip install -q -e ".[dev,bench]"
 	$(BIN)/python bench/render.py
+	$(BIN)/python bench/predict.py
 	for d in GunPoint ArrowHead ItalyPowerDemand Coffee; do $(BIN)/python bench/ucr.py $$d; done
 
 clean-venv:
