@@ -109,8 +109,8 @@ def image_files(folder: str | Path) -> list[Path]:
     "Image files under `folder`, sorted; other files are an error, hidden ones are skipped (counted in the log)."
     folder = Path(folder)
     files = sorted(f for f in folder.rglob('*') if f.is_file())
-    hidden = [f for f in files if any(part.startswith('.') for part in f.relative_to(folder).parts)]
-    files = [f for f in files if f not in set(hidden)]
+    hidden = {f for f in files if any(part.startswith('.') for part in f.relative_to(folder).parts)}
+    files = [f for f in files if f not in hidden]
     other = [f for f in files if f.suffix.lower() not in IMAGE_SUFFIXES]
     if other: raise PredictError(f"{folder}: {len(other)} files are not images ({', '.join(IMAGE_SUFFIXES)}), e.g. {other[0]}; "
                                  "move them out or point at a folder of charts")
