@@ -46,8 +46,8 @@ def split_samples(cfg: TsicConfig, split: str | None = None, sample_limit: int |
 
 # %% ../nbs/08_evaluate.ipynb #3f989f5a
 def score_samples(p: Predictor, samples: pd.DataFrame, cfg: TsicConfig, images: np.ndarray | None = None,
-                  batch_size: int = 256) -> tuple[pd.DataFrame, np.ndarray]:
-    "The samples that were scored and their class probabilities (n, k)."
+                  batch_size: int = 256) -> tuple[pd.DataFrame, np.ndarray, np.ndarray | None]:
+    "The samples that were scored, their class probabilities (n, k) and, in multi mode, their scaled windows."
     windows = None
     if p.needs_windows:
         table = read_feature_table(cfg.timeseries.data_path, cfg.timeseries.feature_columns, cfg.datasets)
@@ -57,7 +57,7 @@ def score_samples(p: Predictor, samples: pd.DataFrame, cfg: TsicConfig, images: 
     else: rows = samples.image_row.to_numpy()
     probs = [p.probabilities(np.asarray(images[rows[s:s + batch_size]]), None if windows is None else windows[s:s + batch_size], batch_size)
              for s in range(0, len(samples), batch_size)]
-    return samples, np.concatenate(probs) if probs else np.zeros((0, p.cfg.num_classes), np.float32)
+    return samples, np.concatenate(probs) if probs else np.zeros((0, p.cfg.num_classes), np.float32), windows
 
 # %% ../nbs/08_evaluate.ipynb #47b677a3
 def classification_table(y_true, y_pred, class_names: list[str]) -> pd.DataFrame:
@@ -134,8 +134,8 @@ def evaluate(checkpoint: str | Path, data: str | Path | None = None, split: str 
     out = Path(out_dir) if out_dir else _default_out(checkpoint, split)
     out.mkdir(parents=True, exist_ok=True)
     all_samples, images = split_samples(cfg, None)
-    samples, probs = score_samples(p, limit_samples(all_samples[all_samples.split == split], sample_limit), cfg, images)
-    if not len(samples): raise ValueError(f"split '{split}' has no samples")
+    samples, probs, windows = score_samples(p, limit_samples(all_samples[all_samples.split == split], sample_limit), cfg, images)
+    if not len(samples): raise ValueError(f"split '{split}' has no samples; the data has {sorted(set(all_samples.split))}")
     y_true, y_pred = samples.label.to_numpy(), probs.argmax(1)
     table = classification_table(y_true, y_pred, p.class_names)
     metrics = {'checkpoint': str(checkpoint), 'split': split, 'data': str(data) if data else 'checkpoint config',
@@ -144,7 +144,7 @@ def evaluate(checkpoint: str | Path, data: str | Path | None = None, split: str 
     meta = samples.rename(columns={'path': 'file', 'label': 'true'})[['file', 'timestamp', 'dataset', 'true']]
     predictions = prediction_table(meta, probs, y_pred, p.class_names)
     if fit_thresholds:
-        val, val_probs = score_samples(p, limit_samples(all_samples[all_samples.split == 'val'], sample_limit), cfg, images)
+        val, val_probs, _ = score_samples(p, limit_samples(all_samples[all_samples.split == 'val'], sample_limit), cfg, images)
         offsets, fit = fit_decision_offsets(val_probs, val.label.to_numpy())
         tuned = apply_offsets(probs, offsets)
         predictions['predicted_with_offsets'] = np.asarray(p.class_names)[tuned]
@@ -153,7 +153,7 @@ def evaluate(checkpoint: str | Path, data: str | Path | None = None, split: str 
                                        'stored_in_checkpoint': store_thresholds}
         if store_thresholds: store_offsets(checkpoint, offsets, fit)
     per_dataset = per_dataset_scores(predictions, p.class_names)
-    _write_report(out, p, samples, images, cfg, probs, table, predictions, per_dataset, metrics, n_top_losses, n_gradcam)
+    _write_report(out, p, samples, images, windows, cfg, probs, table, predictions, per_dataset, metrics, n_top_losses, n_gradcam)
     return Evaluation(out, table, predictions, per_dataset, metrics)
 
 # %% ../nbs/08_evaluate.ipynb #3d7b68a6
@@ -161,7 +161,7 @@ def _charts(samples: pd.DataFrame, images: np.ndarray | None, cfg: TsicConfig, i
     if images is not None: return np.asarray(images[samples.image_row.to_numpy()[idx]])
     return np.asarray(image_cache(samples.path.tolist(), cfg)[idx])
 
-def _write_report(out: Path, p: Predictor, samples, images, cfg, probs, table, predictions, per_dataset, metrics,
+def _write_report(out: Path, p: Predictor, samples, images, windows, cfg, probs, table, predictions, per_dataset, metrics,
                   n_top_losses: int, n_gradcam: int):
     "The files of an evaluation, and its figures in TensorBoard when the model's config enables it."
     names, y_true = np.asarray(p.class_names), samples.label.to_numpy()
@@ -179,11 +179,8 @@ def _write_report(out: Path, p: Predictor, samples, images, cfg, probs, table, p
             for i in worst])
     if n_gradcam and p.cfg.model.inputs != 'series':
         idx = np.linspace(0, len(samples) - 1, min(n_gradcam, len(samples))).round().astype(int)  # spread over the split
-        charts, windows = _charts(samples, images, cfg, idx), None
-        if p.needs_windows:
-            table_ = read_feature_table(cfg.timeseries.data_path, cfg.timeseries.feature_columns, cfg.datasets)
-            windows = p.scaler.transform(align_windows(samples.iloc[idx], table_, cfg)[1])
-        cams, cls = grad_cam(p, charts, windows)
+        charts = _charts(samples, images, cfg, idx)
+        cams, cls = grad_cam(p, charts, None if windows is None else windows[idx])
         figures['gradcam'] = gradcam_figure(charts, cams, [_title(names[y_true[i]], names[c], probs[i, c]) for i, c in zip(idx, cls)])
     for name, fig in figures.items(): fig.savefig(out / f'{name}.png', dpi=100)
     if p.cfg.tensorboard:
