@@ -13,7 +13,7 @@ import yaml
 # %% auto #0
 __all__ = ['ConfigError', 'AutoUnfreezeConfig', 'TimeseriesConfig', 'CsvConfig', 'BuildConfig', 'TransformerConfig',
            'ClassifierConfig', 'ModelConfig', 'TsicConfig', 'load_config', 'config_to_dict', 'atomic_write_bytes',
-           'save_config']
+           'save_config', 'update_config_file']
 
 # %% ../nbs/00_config.ipynb #830162a0
 class ConfigError(ValueError):
@@ -274,3 +274,37 @@ def atomic_write_bytes(path: str | Path, data: bytes):
 def save_config(cfg: TsicConfig, path: str | Path):
     "Write `cfg` as YAML to `path`, atomically."
     atomic_write_bytes(path, yaml.safe_dump(config_to_dict(cfg), sort_keys=False).encode())
+
+# %% ../nbs/00_config.ipynb #28c46377
+def _set_dotted(doc, key: str, value):
+    "Set `a.b.c` in the ruamel mapping `doc`, keeping the old value's flow style for lists."
+    from ruamel.yaml.comments import CommentedSeq
+    *parents, last = key.split('.')
+    for part in parents:
+        if part not in doc: raise ConfigError(f"{key}: the file has no section '{part}'")
+        doc = doc[part]
+    old = doc.get(last)
+    if isinstance(value, (list, tuple)):
+        seq = CommentedSeq(value)
+        if isinstance(old, CommentedSeq) and old.fa.flow_style(): seq.fa.set_flow_style()
+        value = seq
+    doc[last] = value
+
+def update_config_file(path: str | Path, updates: dict, backup: bool = True) -> str:
+    "Set the dotted keys of `updates` in the YAML file `path`, keeping comments and order; returns the diff."
+    import difflib as _difflib, io
+    from datetime import datetime
+    from ruamel.yaml import YAML
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f"Config file not found: {path}")
+    old_text = path.read_text()
+    rt = YAML(); rt.preserve_quotes = True; rt.width = 4096
+    doc = rt.load(old_text)
+    for key, value in updates.items(): _set_dotted(doc, key, value)
+    out = io.StringIO(); rt.dump(doc, out); new_text = out.getvalue()
+    check = yaml.safe_load(new_text) or {}
+    _validate(_build(TsicConfig, check))  # a bad value is refused before the file changes
+    if new_text != old_text:
+        if backup: atomic_write_bytes(path.with_name(f"{path.name}.{datetime.now():%Y%m%d-%H%M%S-%f}.bak"), old_text.encode())
+        atomic_write_bytes(path, new_text.encode())
+    return ''.join(_difflib.unified_diff(old_text.splitlines(True), new_text.splitlines(True), str(path), f"{path} (updated)"))
