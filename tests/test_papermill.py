@@ -135,3 +135,55 @@ def test_walk_forward_report_through_papermill(tmp_path):
         assert metrics['images_per_split']['test'] == 40
     text = json.dumps([c.get('outputs', []) for c in nbformat.read(tmp_path / 'wf.ipynb', as_version=4).cells])
     assert 'Pooled test macro F1' in text and 'image/png' in text
+
+
+def test_feature_analysis_through_papermill(tmp_path):
+    "The demo: report files, hold-out scores, and the selection written into a copy of the config with every comment kept."
+    import shutil, pandas as pd
+    from tsic.config import load_config
+    cfg_path = Path(shutil.copy(ROOT / 'configs' / 'demo.yaml', tmp_path / 'demo.yaml'))
+    comments = [l.strip() for l in cfg_path.read_text().splitlines() if '#' in l]
+    out = tmp_path / 'report'
+    proc = run_papermill(tmp_path / 'fa.ipynb', '-p', 'config', str(cfg_path), '-p', 'n_trials', '3', '-p', 'folds', '2',
+                         '-p', 'top_k', '6', '-p', 'out_dir', str(out), '-p', 'features_csv', str(tmp_path / 'sel.csv'),
+                         notebook='nbs/feature_analysis.ipynb')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    selected = (out / 'selected_features.txt').read_text().split()
+    assert len(selected) == 6 and len(pd.read_csv(out / 'folds.csv')) == 2 and len(pd.read_csv(out / 'trials.csv')) == 3
+    for f in ('importance.png', 'cumulative_importance.png', 'optuna_history.png', 'optuna.db'): assert (out / f).exists()
+    holdout = json.loads((out / 'holdout.json').read_text())
+    assert set(holdout['selected']) >= {'lgbm', 'majority', 'persistence'}
+    cfg = load_config(cfg_path)
+    assert cfg.timeseries.feature_columns == selected and cfg.timeseries.data_path == str(tmp_path / 'sel.csv')
+    assert [l.strip() for l in cfg_path.read_text().splitlines() if '#' in l] == comments  # every comment line kept
+    assert list(tmp_path.glob('demo.yaml.*.bak'))
+    csv = pd.read_csv(tmp_path / 'sel.csv')
+    assert list(csv.columns) == ['timestamp', *selected, 'dataset_id'] and (csv.dataset_id == 'msft').all()
+    text = json.dumps([c.get('outputs', []) for c in nbformat.read(tmp_path / 'fa.ipynb', as_version=4).cells])
+    assert 'feature_columns' in text and 'image/png' in text and 'tuned LightGBM, selected features' in text
+    # the study resumes: two more trials asked for, two more run
+    proc = run_papermill(tmp_path / 'fa2.ipynb', '-p', 'config', str(cfg_path), '-p', 'n_trials', '5', '-p', 'folds', '2',
+                         '-p', 'top_k', '6', '-p', 'out_dir', str(out), '-p', 'update_config', 'False',
+                         '-p', 'features_csv', str(tmp_path / 'sel.csv'), notebook='nbs/feature_analysis.ipynb')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert len(pd.read_csv(out / 'trials.csv')) == 5 and load_config(cfg_path).timeseries.feature_columns == selected
+
+
+def test_feature_analysis_on_spy_minutes_resampled(tmp_path):
+    "SPY 1-minute bars aggregated to 15 minutes, read with the file's own format; the config is left alone."
+    market = ROOT.parent / 'shared' / 'data' / 'market' / 'spy_1m_2011-03.csv'
+    if not market.exists():
+        import pytest; pytest.skip(f"{market} is absent (the shared market data)")
+    cfg_text = (ROOT / 'configs' / 'demo.yaml').read_text()
+    out = tmp_path / 'report'
+    proc = run_papermill(tmp_path / 'fa.ipynb', '-p', 'config', 'configs/demo.yaml', '-p', 'data_path', str(market),
+                         '-p', 'dataset', 'spy', '-p', 'n_trials', '2', '-p', 'folds', '3', '-p', 'out_dir', str(out),
+                         '-p', 'update_config', 'False', '-p', 'features_csv', str(tmp_path / 'spy.csv'),
+                         '-y', "build: {csv: {sep: ';', names: [timestamp, open, high, low, close, volume], time_format: '%Y%m%d %H%M%S'}, timeframe: 15m, resample: true}",
+                         notebook='nbs/feature_analysis.ipynb')
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    holdout = json.loads((out / 'holdout.json').read_text())
+    assert holdout['selected']['lgbm']['support'] == holdout['periods']['test'][2] > 100
+    assert (ROOT / 'configs' / 'demo.yaml').read_text() == cfg_text
+    import pandas as pd
+    assert (pd.read_csv(tmp_path / 'spy.csv').dataset_id == 'spy').all()
