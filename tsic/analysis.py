@@ -4,11 +4,11 @@
 
 # %% ../nbs/13_analysis.ipynb #0c8d2efa
 from __future__ import annotations
-import dataclasses, json, logging, re
+import dataclasses, json, logging
 from pathlib import Path
 import numpy as np, pandas as pd
 from .config import TsicConfig, atomic_write_bytes, update_config_file
-from .datasets import ChartDatasetSpec, dataset_bars, load_bars
+from .datasets import ChartDatasetSpec, dataset_bars, dataset_name, load_bars
 from .features import causal_features, feature_table
 from .walkforward import walk_forward_folds
 from .importance import development, fold_importance, select_features, plot_importance, plot_cumulative
@@ -22,7 +22,7 @@ __all__ = ['log', 'analysis_bars', 'FeatureAnalysis', 'analyse_features', 'write
 # %% ../nbs/13_analysis.ipynb #d4fd6bf0
 def analysis_bars(cfg: TsicConfig, data_path: str | Path | None = None, dataset: str | None = None) -> tuple[pd.DataFrame, ChartDatasetSpec]:
     "The checked bars to analyse and the dataset spec (labels, splits) they are cut with."
-    name = dataset or (re.sub(r'\W+', '_', Path(data_path).stem).strip('_').lower() if data_path else cfg.datasets[0])
+    name = dataset or (dataset_name(data_path) if data_path else cfg.datasets[0])
     spec = dataclasses.replace(ChartDatasetSpec.from_config(cfg, name), image_size=max(cfg.image_size, cfg.build.window))
     bars = load_bars(data_path, spec)[0] if data_path else dataset_bars(name, spec)[0]
     return bars, spec

@@ -4,10 +4,10 @@
 
 # %% ../nbs/09_cli.ipynb #7943730e
 from __future__ import annotations
-import argparse, dataclasses, json, logging, re, sys, typing
+import argparse, dataclasses, json, logging, sys, typing
 from pathlib import Path
 from .config import BuildConfig, CsvConfig, ConfigError, load_config
-from .datasets import BarsError, ChartDatasetSpec, build_chart_dataset, dataset_bars
+from .datasets import BarsError, ChartDatasetSpec, build_chart_dataset, dataset_bars, dataset_name
 
 # %% auto #0
 __all__ = ['build_parser', 'build_command', 'predict_command', 'export_command', 'main']
@@ -70,7 +70,7 @@ def _config_of(args):
     csv = {k: given[k] for k in csv_names if k in given}
     overrides = {k: given[k] for k in ('data_dir', 'image_size', 'class_names') if k in given}
     if args.source:
-        name = args.dataset or re.sub(r'\W+', '_', Path(args.source).stem).strip('_').lower()
+        name = args.dataset or dataset_name(args.source)
         overrides['datasets'] = [name]; build['sources'] = {name: args.source}
     if csv: build['csv'] = csv
     if build: overrides['build'] = build

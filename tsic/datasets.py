@@ -23,7 +23,7 @@ __all__ = ['log', 'OHLCV', 'FEATURE_WARMUP', 'DEMO_CLASSES', 'BUILD_MARKER', 'BU
            'read_bars', 'check_bars', 'timeframe_offset', 'resample_bars', 'forward_returns', 'forward_zscores',
            'three_classes', 'purged_split', 'window_span', 'bar_features', 'chart_filename', 'ChartDatasetSpec',
            'labelled_windows', 'render_windows', 'BuildMismatchError', 'bars_sha256', 'file_sha256',
-           'build_chart_dataset', 'load_bars', 'build_from_csv', 'ensure_demo_dataset', 'dataset_bars']
+           'build_chart_dataset', 'dataset_name', 'load_bars', 'build_from_csv', 'ensure_demo_dataset', 'dataset_bars']
 
 # %% ../nbs/02_datasets.ipynb #e8507d6d
 OHLCV = ['open', 'high', 'low', 'close', 'volume']
@@ -374,6 +374,11 @@ def _build(bars, folder: Path, spec, source: dict, repairs: dict, workers: int, 
     return folder
 
 # %% ../nbs/02_datasets.ipynb #c7b61eb2
+def dataset_name(path: str | Path) -> str:
+    "The dataset name a file gives when none is set: its stem in lower case, other characters as '_'."
+    return re.sub(r'\W+', '_', Path(path).stem).strip('_').lower()
+
+# %% ../nbs/02_datasets.ipynb #4678f5e9
 def load_bars(path: str | Path, spec: ChartDatasetSpec) -> tuple[pd.DataFrame, dict, dict]:
     "Bars of the CSV at `path`, checked (or repaired) and aggregated as `spec` says; with the source description and repair counts."
     raw = read_bars(path, spec.csv)
@@ -387,7 +392,7 @@ def build_from_csv(path: str | Path, data_dir: str | Path, spec: ChartDatasetSpe
     bars, source, repairs = load_bars(path, spec)
     return build_chart_dataset(bars, data_dir, spec, source=source, repairs=repairs, **kwargs)
 
-# %% ../nbs/02_datasets.ipynb #e86ec97f
+# %% ../nbs/02_datasets.ipynb #7b3a133d
 BUILTIN_DATASETS = {'msft': load_msft}
 
 def ensure_demo_dataset(data_dir: str | Path, image_size: int = 128) -> Path:
