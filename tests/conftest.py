@@ -10,7 +10,9 @@ BIN = Path(sys.executable).parent
 @pytest.fixture(scope='session')
 def small_dataset(tmp_path_factory) -> Path:
     "A 48-px chart dataset from the first 400 real MSFT bars (train/val/test, three classes)."
-    from tsic.datasets import build_chart_dataset, load_msft, ChartDatasetSpec
+    from tsic.bars import load_msft
+    from tsic.labels import ChartDatasetSpec
+    from tsic.build import build_chart_dataset
     return build_chart_dataset(load_msft().iloc[:400], tmp_path_factory.mktemp('data'), ChartDatasetSpec(image_size=48))
 
 

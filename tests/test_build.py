@@ -122,8 +122,8 @@ def test_build_from_config_then_read_for_training(tmp_path):
     "`tsic build --config` builds every dataset of the config where the training run then reads it."
     import yaml
     from tsic.config import load_config
-    from tsic.data import collect_samples
-    from tsic.datasets import load_msft
+    from tsic.sources import collect_samples
+    from tsic.bars import load_msft
     csv = tmp_path / 'm.csv'; load_msft().iloc[:500].to_csv(csv)
     cfg_path = tmp_path / 'cfg.yaml'
     cfg_path.write_text(yaml.safe_dump({'datasets': ['m'], 'data_dir': str(tmp_path), 'image_size': 48,

@@ -1,7 +1,7 @@
 """`tsic predict` and `tsic export` as processes, on a checkpoint trained here (tiny, random-init ResNet-18)."""
 import subprocess
 from pathlib import Path
-import numpy as np, pandas as pd
+import numpy as np, pandas as pd, pytest
 from conftest import BIN
 
 
@@ -10,7 +10,7 @@ def tsic(*args) -> subprocess.CompletedProcess:
 
 
 def test_predict_from_a_csv_of_bars_and_from_images(checkpoint, small_dataset, tmp_path):
-    from tsic.datasets import load_msft
+    from tsic.bars import load_msft
     bars = load_msft().iloc[300:420]  # bars the model never saw, in a ';' file with another time format
     src = tmp_path / 'latest.csv'
     bars.to_csv(src, sep=';', index_label='Date', date_format='%d.%m.%Y')
@@ -27,16 +27,21 @@ def test_predict_from_a_csv_of_bars_and_from_images(checkpoint, small_dataset, t
     assert len(printed) == len(list((small_dataset / 'test').rglob('*.png'))) and printed.true.notna().all()
 
 
-def test_predict_errors_name_the_problem(checkpoint, tmp_path):
+def test_predict_errors_name_the_problem(checkpoint, tmp_path, capsys):
+    "Each error in-process through `tsic.cli.main` (the exit code and message a shell sees), one as a real process."
+    from tsic.cli import main
+    def run(*args):
+        with pytest.raises(SystemExit) as exit: main([str(a) for a in args])
+        return exit.value.code, capsys.readouterr().err
     (tmp_path / 'short.csv').write_text('timestamp,open,high,low,close,volume\n2020-01-01,1,1,1,1,1\n')
-    proc = tsic('predict', checkpoint, tmp_path / 'short.csv')
-    assert proc.returncode == 2 and '1 bars; the first window needs 60' in proc.stderr
-    proc = tsic('predict', checkpoint, small := tmp_path / 'missing')
-    assert proc.returncode == 2 and f'{small}: no such file or folder' in proc.stderr
-    from tsic.datasets import load_msft
+    code, err = run('predict', checkpoint, tmp_path / 'short.csv')
+    assert code == 2 and '1 bars; the first window needs 60' in err
+    code, err = run('predict', checkpoint, missing := tmp_path / 'missing')
+    assert code == 2 and f'{missing}: no such file or folder' in err
+    from tsic.bars import load_msft
     load_msft().iloc[:100].to_csv(tmp_path / 'ok.csv')
-    proc = tsic('predict', checkpoint, tmp_path / 'ok.csv', '--thresholds')  # none fitted yet: an error, not a silent argmax
-    assert proc.returncode == 2 and 'has no decision offsets' in proc.stderr
+    code, err = run('predict', checkpoint, tmp_path / 'ok.csv', '--thresholds')  # none fitted yet: an error, not a silent argmax
+    assert code == 2 and 'has no decision offsets' in err
     (tmp_path / 'bad.ckpt').write_bytes(b'\0' * 10)
     proc = tsic('predict', tmp_path / 'bad.ckpt', tmp_path / 'short.csv')
     assert proc.returncode == 2 and 'bad.ckpt: not a readable checkpoint' in proc.stderr
@@ -44,7 +49,7 @@ def test_predict_errors_name_the_problem(checkpoint, tmp_path):
 
 def test_export_agrees_with_the_checkpoint(checkpoint, small_dataset, tmp_path):
     from tsic.predict import Predictor, load_exported
-    from tsic.data import decode_chart
+    from tsic.sources import decode_chart
     for name in ('model.pt', 'model.onnx'):
         proc = tsic('export', checkpoint, tmp_path / name)
         assert proc.returncode == 0, proc.stderr

@@ -3,7 +3,7 @@ import re
 from pathlib import Path
 import pandas as pd, pytest, yaml
 from tsic.config import load_config, ConfigError
-from tsic.data import collect_samples, check_images, ChartDataError
+from tsic.sources import collect_samples, check_images, ChartDataError
 from tsic.train import train
 from conftest import ROOT, config_for
 
@@ -39,7 +39,7 @@ def test_corrupt_png_found_by_check_data(dataset_copy):
 
 def test_corrupt_png_during_training_names_the_file(dataset_copy, tmp_path):
     bad = first_png(dataset_copy, 'val'); bad.write_bytes(b'\x89PNG\r\n\x1a\nbroken')
-    with pytest.raises(Exception, match=re.escape(bad.name)):
+    with pytest.raises(ChartDataError, match=re.escape(bad.name)):
         train(config_for(dataset_copy), run_dir=tmp_path / 'run')
 
 
@@ -104,6 +104,6 @@ def test_missing_val_is_carved_from_train_with_purge_gap(dataset_copy):
 def test_pretrained_without_weights_is_an_error_not_random_init():
     import huggingface_hub.constants
     huggingface_hub.constants.HF_HUB_OFFLINE = True  # offline as here: fail at once
-    from tsic.models import create_classifier, PretrainedWeightsError
+    from tsic.backbones import create_classifier, PretrainedWeightsError
     with pytest.raises(PretrainedWeightsError, match='pretrained_path.*pretrained: false'):
         create_classifier(load_config(model_architecture_name='resnet18'))

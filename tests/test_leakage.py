@@ -1,7 +1,9 @@
 """The demo dataset's splits never share a bar: windows and label horizons of different splits are disjoint."""
 import json
 import numpy as np, pandas as pd, pytest
-from tsic.datasets import load_msft, build_chart_dataset, ChartDatasetSpec
+from tsic.bars import load_msft
+from tsic.labels import ChartDatasetSpec
+from tsic.build import build_chart_dataset
 
 
 @pytest.fixture(scope='module')
@@ -32,7 +34,7 @@ def test_files_match_labels_csv(demo):
 
 
 def test_labels_use_future_bars_only():
-    from tsic.datasets import forward_zscores
+    from tsic.labels import forward_zscores
     close = load_msft().close.to_numpy()
     z = forward_zscores(close, 40, 5)
     for t in (500, 3000, 7000):

@@ -2,7 +2,8 @@
 import shutil
 from pathlib import Path
 import numpy as np, pandas as pd, pytest
-from tsic.train import train, numeric_windows
+from tsic.train import train
+from tsic.sources import collect_samples, load_data
 from tsic.windows import WindowError
 from conftest import config_for
 
@@ -23,10 +24,8 @@ def two_datasets(small_dataset: Path, tmp_path: Path):
 
 def test_windows_never_cross_datasets(small_dataset, tmp_path):
     cfg, _ = two_datasets(small_dataset, tmp_path)
-    from tsic.data import collect_samples
-    samples, windows, scaler = numeric_windows(collect_samples(cfg), cfg)
-    raw = windows * scaler.std.astype(np.float32) + scaler.mean.astype(np.float32)
-    copy = (samples.dataset == 'copy').to_numpy()
+    data = load_data(cfg)
+    raw, copy = data.windows[data.samples.window_row], (data.samples.dataset == 'copy').to_numpy()
     # every value of a `copy` window is from the +100 rows, every `msft` value from the original rows
     assert (raw[copy][..., 1] > 50).all() and (raw[~copy][..., 1] < 50).all()
 
@@ -44,7 +43,6 @@ def test_missing_timestamps_stop_or_are_counted(small_dataset, tmp_path, caplog)
     with pytest.raises(WindowError, match='with no row at their timestamp'):
         train(cfg, run_dir=tmp_path / 'a')
     cfg.timeseries.skip_invalid = True
-    from tsic.data import collect_samples
     total = len(collect_samples(cfg))
     result = train(cfg, run_dir=tmp_path / 'b')
     assert 'Skipped' in caplog.text and 'with no row at their timestamp' in caplog.text

@@ -31,7 +31,7 @@ def multi_settings(dataset: Path) -> dict:
                 transformer={'dim': 16, 'layers': 1, 'heads': 2, 'dropout': 0.1, 'ff_dim': 32})
 
 
-@pytest.mark.parametrize('mode', ['single', 'multi'])
+@pytest.mark.parametrize('mode', ['single', pytest.param('multi', marks=pytest.mark.slow)])
 def test_sigkill_then_resume_matches_uninterrupted_run(small_dataset, tmp_path, mode):
     extra = multi_settings(small_dataset) if mode == 'multi' else {}
     cfg = config_for(small_dataset, **SETTINGS, **extra)
@@ -57,6 +57,9 @@ def test_sigkill_then_resume_matches_uninterrupted_run(small_dataset, tmp_path, 
     a, b = (json.loads((run / 'metrics.json').read_text()) for run in (straight, killed))
     assert b['resumed_from'].endswith('last.ckpt') and a['resumed_from'] is None
     assert [e['epoch'] for e in b['epochs']] == list(range(SETTINGS['max_epochs']))
+    # the resumed process trained only the epochs after the kill (a resume that restarted would train them all)
+    assert a['epochs_this_run'] == list(range(SETTINGS['max_epochs']))
+    assert b['epochs_this_run'] == list(range(killed_after + 1, SETTINGS['max_epochs']))
     for ea, eb in zip(a['epochs'], b['epochs']):
         assert ea.keys() == eb.keys()
         for k in ea: assert ea[k] == pytest.approx(eb[k], abs=1e-5), (ea['epoch'], k)
@@ -91,7 +94,7 @@ for i in range(10**6):
 """
 
 
-@pytest.mark.parametrize('delay', [0.8, 1.3, 1.7, 2.2])
+@pytest.mark.parametrize('delay', [0.8, 1.7, pytest.param(1.3, marks=pytest.mark.slow), pytest.param(2.2, marks=pytest.mark.slow)])
 def test_kill_during_checkpoint_writes_never_leaves_a_corrupt_file(tmp_path, delay):
     "A process saving 16 MB checkpoints back to back, killed at an arbitrary moment: last.ckpt is always whole."
     target = tmp_path / 'last.ckpt'

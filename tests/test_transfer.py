@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np, pytest
 from PIL import Image
 from tsic.charts import render_chart
-from tsic.datasets import load_msft, chart_filename
+from tsic.bars import load_msft
+from tsic.labels import chart_filename
 from tsic.train import train
 from conftest import config_for
 
@@ -34,6 +35,7 @@ def fit(folder: Path, tmp_path: Path, pretrained: bool) -> float:
         return train(cfg, run_dir=tmp_path / ('pre' if pretrained else 'rand'), sample_limit=200).test['macro_f1']
 
 
+@pytest.mark.slow
 def test_pretrained_weights_transfer(trend_dataset, tmp_path):
     pretrained, scratch = fit(trend_dataset, tmp_path, True), fit(trend_dataset, tmp_path, False)
     print(f"test macro F1 after 3 epochs on 200 charts: pretrained {pretrained:.3f}, random init {scratch:.3f}")

@@ -13,7 +13,7 @@ import yaml
 # %% auto #0
 __all__ = ['ConfigError', 'AutoUnfreezeConfig', 'TimeseriesConfig', 'CsvConfig', 'BuildConfig', 'TransformerConfig',
            'ClassifierConfig', 'ModelConfig', 'TsicConfig', 'load_config', 'config_to_dict', 'atomic_write_bytes',
-           'save_config', 'update_config_file']
+           'save_config', 'notebook_config', 'update_config_file']
 
 # %% ../nbs/00_config.ipynb #830162a0
 class ConfigError(ValueError):
@@ -143,6 +143,11 @@ class TsicConfig:
         "Folder of dataset `name`: key `{name}_dir` or `dataset_{name}_dir`, else `default` (None: `{data_dir}/{name}`)."
         folder = self.dataset_dirs.get(name) or self.dataset_dirs.get(f'dataset_{name}')
         return Path(folder) if folder else Path(default) if default else Path(self.data_dir) / name
+
+    @property
+    def uses_windows(self) -> bool:
+        "Whether every chart is paired with its numeric window: multi mode, whatever `model.inputs` reads (so ablations score the same charts)."
+        return self.model_mode == 'multi'
 
 # %% ../nbs/00_config.ipynb #b3d25c55
 _CHOICES = {'model_mode': ('single', 'multi'), 'precision': ('32', '16-mixed', 'bf16-mixed'),
@@ -274,6 +279,15 @@ def atomic_write_bytes(path: str | Path, data: bytes):
 def save_config(cfg: TsicConfig, path: str | Path):
     "Write `cfg` as YAML to `path`, atomically."
     atomic_write_bytes(path, yaml.safe_dump(config_to_dict(cfg), sort_keys=False).encode())
+
+# %% ../nbs/00_config.ipynb #8b75e254
+def notebook_config(config: str | Path, namespace: dict, defined: set) -> TsicConfig:
+    "`config` loaded with every public name of `namespace` missing from `defined` (what papermill injected) as an override."
+    overrides = {k: v for k, v in namespace.items() if k not in defined and not k.startswith('_')}
+    if not Path(config).exists() and (Path('..') / config).exists(): os.chdir('..')  # opened from nbs/ in Jupyter
+    cfg = load_config(config, **overrides)
+    print(f"config {config} with overrides {overrides}")
+    return cfg
 
 # %% ../nbs/00_config.ipynb #28c46377
 def _set_dotted(doc, key: str, value):

@@ -7,7 +7,9 @@ from __future__ import annotations
 import itertools, logging
 from pathlib import Path
 import numpy as np, pandas as pd
-from .datasets import OHLCV, FEATURE_WARMUP, ChartDatasetSpec, bar_features, labelled_windows
+from .bars import OHLCV, FEATURE_WARMUP, bar_features
+from .labels import ChartDatasetSpec, labelled_windows, label_known_at
+from .metrics import with_baseline_labels
 
 log = logging.getLogger(__name__)
 
@@ -58,19 +60,19 @@ def causal_features(bars: pd.DataFrame, columns: list[str] | None = None, window
 
 # %% ../nbs/10_features.ipynb #ee156dbb
 def feature_table(bars: pd.DataFrame, spec: ChartDatasetSpec, labels: str | Path | None = None, **feature_options) -> tuple[pd.DataFrame, list[str]]:
-    "One row per labelled window: timestamp, split, label, prev_label and the causal features of its last bar; and the feature names."
+    "One row per labelled window (timestamp, known_at, split, label, the baselines' labels) with the causal features of its last bar; and the feature names."
     feats = causal_features(bars, **feature_options)
-    if labels is None: windows = labelled_windows(bars, spec)[0][['timestamp', 'split', 'label']]
-    else: windows = _read_labels(labels)
+    if labels is None: windows = labelled_windows(bars, spec)[0]
+    else: windows = _read_labels(labels).assign(known_at=lambda w: label_known_at(bars.index, bars.index.get_indexer(w.timestamp), spec.horizon))
+    windows = windows[['timestamp', 'known_at', 'split', 'label']]
     rows = feats.reindex(pd.DatetimeIndex(windows.timestamp))
     bad = rows.isna().any(axis=1).to_numpy()
     if bad.any():
         first = windows.timestamp[bad].iloc[0]
         raise ValueError(f"{int(bad.sum())} windows have no complete features at their last bar (first at {first}): "
                          "the labels do not fit these bars (another source or timeframe?)")
-    table = pd.concat([windows.reset_index(drop=True), rows.reset_index(drop=True)], axis=1).sort_values('timestamp', kind='stable')
-    table['prev_label'] = table.label.shift(1).astype('Int64')
-    return table.reset_index(drop=True), list(feats.columns)
+    table = pd.concat([windows.reset_index(drop=True), rows.reset_index(drop=True)], axis=1)
+    return with_baseline_labels(table), list(feats.columns)
 
 def _read_labels(path: str | Path) -> pd.DataFrame:
     "`timestamp`, `split`, `label` of a labels CSV, checked."

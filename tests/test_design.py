@@ -1,0 +1,49 @@
+"""The shape of the code: one place decides the model kind, and the LightGBM side never loads torch."""
+import re, subprocess, sys
+import nbformat
+from conftest import ROOT
+
+MODE_BRANCH = re.compile(r"model_mode\s*(==|!=|\bin\b|\bnot in\b)|isinstance\([^)]*(MultiModalNet|ImageClassifier)")
+ALLOWED = {'config.py', 'models.py', 'fusion.py'}
+
+
+def test_model_kind_is_decided_only_in_config_and_models():
+    "No module or report notebook asks which network it holds: only config and the model chapters may."
+    hits = [f"{p.name}:{i}: {line.strip()}" for p in sorted((ROOT / 'tsic').glob('*.py')) if p.name not in ALLOWED
+            for i, line in enumerate(p.read_text().splitlines(), 1) if MODE_BRANCH.search(line)]
+    for nb in sorted((ROOT / 'nbs').glob('*.ipynb')):
+        if nb.stem in ('00_config', '05a_fusion', '05b_models'): continue
+        for cell in nbformat.read(nb, as_version=4).cells:
+            if cell.cell_type == 'code':
+                hits += [f"{nb.name}: {line.strip()}" for line in cell.source.splitlines() if MODE_BRANCH.search(line)]
+    assert not hits, "a model_mode branch outside config/models:\n" + '\n'.join(hits)
+
+
+def test_the_check_itself_finds_a_branch():
+    "The pattern above catches the forms the old code used."
+    for line in ("if cfg.model_mode == 'multi':", "x if p.cfg.model_mode != 'single' else y", "isinstance(model, MultiModalNet)"):
+        assert MODE_BRANCH.search(line), line
+    assert not MODE_BRANCH.search("'model_mode': cfg.model_mode,")
+
+
+def test_lightgbm_modules_do_not_load_torch():
+    "The feature analysis (features, importance, tune_lgbm, analysis) and metrics import without torch or fastai."
+    code = ("import sys; import tsic.analysis, tsic.importance, tsic.tune_lgbm, tsic.features, tsic.metrics; "
+            "print(sorted(m for m in ('torch', 'fastai', 'timm') if m in sys.modules))")
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == '[]', out.stdout
+
+
+def test_input_normalisation_is_written_once():
+    "Training, prediction and export normalise through `loaders.Normalize`: the arithmetic appears in one module."
+    uses = {p.name for p in (ROOT / 'tsic').glob('*.py') if p.name != '_modidx.py'
+            for line in p.read_text().splitlines() if re.search(r'addcmul|255 \*|/ 255|std\)\.view', line)}
+    assert uses == {'loaders.py'}, uses
+    from tsic.loaders import Normalize
+    from tsic.predict import ChartProbabilities
+    import torch
+    norm = Normalize((0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+    x = torch.randint(0, 256, (2, 3, 4, 4), dtype=torch.uint8)
+    export = ChartProbabilities(torch.nn.Flatten(), norm)   # the exported module normalises with the same object
+    torch.testing.assert_close(export(x), torch.softmax(norm(x.float()).flatten(1), 1))
