@@ -3,7 +3,7 @@ import re, subprocess, sys
 import nbformat
 from conftest import ROOT
 
-MODE_BRANCH = re.compile(r"model_mode\s*(==|!=|\bin\b|\bnot in\b)|isinstance\([^)]*(MultiModalNet|ImageClassifier)")
+MODE_BRANCH = re.compile(r"model_mode\s*(==|!=|\bin\b|\bnot in\b)|model\.inputs\s*(==|!=)|isinstance\([^)]*(MultiModalNet|ImageClassifier)")
 ALLOWED = {'config.py', 'models.py', 'fusion.py'}
 
 
@@ -21,7 +21,8 @@ def test_model_kind_is_decided_only_in_config_and_models():
 
 def test_the_check_itself_finds_a_branch():
     "The pattern above catches the forms the old code used."
-    for line in ("if cfg.model_mode == 'multi':", "x if p.cfg.model_mode != 'single' else y", "isinstance(model, MultiModalNet)"):
+    for line in ("if cfg.model_mode == 'multi':", "x if p.cfg.model_mode != 'single' else y", "isinstance(model, MultiModalNet)",
+                 "if cfg.model.inputs != 'both':"):
         assert MODE_BRANCH.search(line), line
     assert not MODE_BRANCH.search("'model_mode': cfg.model_mode,")
 

@@ -46,7 +46,7 @@ class CsvConfig:
 
 @dataclass
 class BuildConfig:
-    "How OHLCV bars become labelled chart windows, for `tsic build` and for `data_source: series` (`datasets`)."
+    "How OHLCV bars become labelled chart windows, for `tsic build` and for `data_source: series` (`bars`, `labels`, `build`)."
     sources: dict[str, str] = field(default_factory=dict)  # dataset name -> OHLCV CSV (the built-in 'msft' needs none)
     csv: CsvConfig = field(default_factory=CsvConfig)
     timeframe: str = '1d'               # bar size in names ('15m', '1h', '1d'); with `resample`, what bars are aggregated to
@@ -148,6 +148,12 @@ class TsicConfig:
     def uses_windows(self) -> bool:
         "Whether every chart is paired with its numeric window: multi mode, whatever `model.inputs` reads (so ablations score the same charts)."
         return self.model_mode == 'multi'
+
+    @property
+    def model_inputs(self) -> tuple[str, ...]:
+        "What the network reads: ('image',) in single mode; in multi mode ('image', 'series'), or one of them for an ablation."
+        if self.model_mode == 'single': return ('image',)
+        return {'both': ('image', 'series'), 'image': ('image',), 'series': ('series',)}[self.model.inputs]
 
 # %% ../nbs/00_config.ipynb #b3d25c55
 _CHOICES = {'model_mode': ('single', 'multi'), 'precision': ('32', '16-mixed', 'bf16-mixed'),

@@ -20,8 +20,8 @@ from .gradcam import grad_cam, gradcam_figure
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'data_config', 'fit_decision_offsets', 'store_offsets', 'top_losses', 'Evaluation', 'per_dataset_scores',
-           'evaluate']
+__all__ = ['log', 'data_config', 'evaluation_data', 'fit_decision_offsets', 'store_offsets', 'top_losses', 'Evaluation',
+           'per_dataset_scores', 'evaluate']
 
 # %% ../nbs/09_evaluate.ipynb #331590dc
 _DATA_KEYS = ('datasets', 'dataset_dirs', 'data_dir', 'data_source', 'build', 'cache_dir', 'val_fraction', 'purge_gap')
@@ -34,6 +34,16 @@ def data_config(p: Predictor, data: str | Path | None = None) -> TsicConfig:
     other = load_config(data)
     return dataclasses.replace(p.cfg, **{k: getattr(other, k) for k in _DATA_KEYS},
                                timeseries=dataclasses.replace(p.cfg.timeseries, data_path=other.timeseries.data_path))
+
+def evaluation_data(p: Predictor, data: str | Path | ChartData | None = None, sample_limit: int | None = None) -> ChartData:
+    "The charts to score `p` on: `data` when it is a `ChartData`; else its config's data (see `data_config`), as its own fold for a walk-forward checkpoint."
+    if isinstance(data, ChartData): return data.limit(sample_limit)
+    if p.data.get('source') == 'arrays':
+        raise PredictError(f"{p.source} was trained on arrays of series, which no config describes: "
+                           "pass them as data (a ChartData from sources.array_data)")
+    fold = p.data.get('fold') if data is None else None
+    charts = load_data(data_config(p, data), None if fold else sample_limit)
+    return charts.fold(**fold).limit(sample_limit) if fold else charts
 
 # %% ../nbs/09_evaluate.ipynb #68c223dd
 def fit_decision_offsets(probs: np.ndarray, y_true, grid=np.linspace(-2, 2, 41), rounds: int = 3) -> tuple[np.ndarray, dict]:
@@ -87,13 +97,13 @@ def _default_out(checkpoint: Path, split: str) -> Path:
     run = checkpoint.resolve().parents[3] if len(checkpoint.resolve().parents) > 3 else checkpoint.parent
     return run / f'evaluation-{split}'
 
-def evaluate(checkpoint: str | Path, data: str | Path | None = None, split: str = 'test', out_dir: str | Path | None = None,
+def evaluate(checkpoint: str | Path, data: str | Path | ChartData | None = None, split: str = 'test', out_dir: str | Path | None = None,
              fit_thresholds: bool = True, store_thresholds: bool = False, sample_limit: int | None = None,
              n_top_losses: int = 12, n_gradcam: int = 8) -> Evaluation:
     "Score `checkpoint` on `split` of its data (or of `data`) and write the report files to `out_dir`."
     checkpoint = Path(checkpoint)
     p = Predictor.from_checkpoint(checkpoint)
-    charts = load_data(data_config(p, data), sample_limit)
+    charts = evaluation_data(p, data, sample_limit)
     out = Path(out_dir) if out_dir else _default_out(checkpoint, split)
     out.mkdir(parents=True, exist_ok=True)
     rows = charts.rows(split)
@@ -101,7 +111,8 @@ def evaluate(checkpoint: str | Path, data: str | Path | None = None, split: str 
     y_true, y_pred = rows.label.to_numpy(), probs.argmax(1)
     table = classification_table(y_true, y_pred, p.class_names)
     judged = split != 'train'  # baselines take the majority class of the training rows
-    metrics = {'checkpoint': str(checkpoint), 'split': split, 'data': str(data) if data else 'checkpoint config',
+    metrics = {'checkpoint': str(checkpoint), 'split': split, 'data': str(data) if data is not None else 'checkpoint config',
+               'fold': charts.provenance.get('fold'),
                'scores': classification_scores(y_true, y_pred, p.class_names), 'per_class': table.iloc[:-3].to_dict('index'),
                'baselines': baseline_scores(charts.samples, p.class_names, split) if judged else None,
                'lookahead_reference': lookahead_scores(charts.samples, p.class_names, split) if judged and 'prev_label' in rows else None}

@@ -8,7 +8,7 @@ import io, logging, math, random, tempfile, warnings
 from pathlib import Path
 import numpy as np, torch
 from torch.amp import GradScaler, autocast
-from fastai.vision.all import (Learner, Callback, Recorder, F1Score, AccumMetric, accuracy, ParamScheduler, MixedPrecision, combined_cos, SchedCos, CancelBatchException,
+from fastai.vision.all import (Learner, Callback, Recorder, F1Score, AccumMetric, accuracy, ParamScheduler, default_device, MixedPrecision, combined_cos, SchedCos, CancelBatchException,
                                CancelFitException, patch, L)
 from timm.utils import adaptive_clip_grad
 from sklearn.metrics import f1_score
@@ -256,7 +256,8 @@ def loss_weights(cfg: TsicConfig, train_labels) -> torch.Tensor | None:
 
 def chart_learner(data: ChartData, cfg: TsicConfig, checkpoint_dir: str | Path, log_dir: str | Path | None = None,
                   device=None) -> Learner:
-    "A `Learner` for `cfg` on `data`: checkpoints (with the data's provenance) into `checkpoint_dir`, TensorBoard events into `log_dir`."
+    "A `Learner` for `cfg` on `data` on `device` (None: the GPU when there is one): checkpoints (with the data's provenance) into `checkpoint_dir`, TensorBoard events into `log_dir`."
+    device = device or default_device()  # fastai moves the model to the loaders' device; None would leave it on the CPU
     model = create_model(cfg)
     if cfg.channels_last: model = model.to(memory_format=torch.channels_last)
     cbs = [ChartInput.from_config(cfg), TrainingTracker(checkpoint_dir, cfg, data.checkpoint_info())]

@@ -55,6 +55,9 @@ def chart_dataloaders(data: ChartData, cfg: TsicConfig, device=None) -> DataLoad
     "Train, validation and (when there are test rows) test loaders over `data`, with its scaled numeric windows when it has them."
     if data.class_names != list(cfg.class_names):
         raise ChartDataError(f"the data's classes {data.class_names} are not the config's class_names {cfg.class_names}")
+    if cfg.uses_windows and data.windows is None:
+        raise ChartDataError("model_mode: multi pairs every chart with its numeric window, and this data has none: "
+                             "load it with sources.load_data(cfg) from a config with timeseries.data_path")
     samples, windows = data.samples, data.scaled_windows()
     def dl(split, train=False):
         rows = np.flatnonzero(samples.split == split); labels = samples.label.to_numpy()[rows]

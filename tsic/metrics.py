@@ -4,12 +4,15 @@
 
 # %% ../nbs/03_metrics.ipynb #a1df3d6f
 from __future__ import annotations
+import logging
 import numpy as np, pandas as pd
 from matplotlib.figure import Figure
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 
+log = logging.getLogger(__name__)
+
 # %% auto #0
-__all__ = ['classification_scores', 'macro_f1', 'scores_from_confusion', 'classification_table', 'scores_table',
+__all__ = ['log', 'classification_scores', 'macro_f1', 'scores_from_confusion', 'classification_table', 'scores_table',
            'confusion_figure', 'with_baseline_labels', 'majority_class', 'baseline_predictions', 'lookahead_prediction',
            'baseline_scores', 'lookahead_scores', 'beats_baselines', 'baseline_verdict']
 
@@ -79,9 +82,13 @@ def with_baseline_labels(table: pd.DataFrame) -> pd.DataFrame:
     table = table.sort_values(keys, kind='stable').reset_index(drop=True)
     groups = table.groupby('dataset', sort=False) if 'dataset' in table else [(None, table)]
     table['prev_label'] = pd.concat([g.label.shift(1) for _, g in groups]).astype('Int64')
-    if 'known_at' in table and table.known_at.notna().any():
-        latest = pd.concat([pd.Series(_latest_known(g), index=g.index) for _, g in groups])
-        table['persistence_label'] = latest.where(latest >= 0).astype('Int64')
+    if 'known_at' not in table or table.known_at.isna().all(): return table
+    untimed = [name for name, g in groups if g.known_at.isna().all()]
+    if untimed:  # a baseline for some datasets only would be compared as if it were one for all
+        log.warning("datasets %s have no label times, so there is no persistence baseline for any dataset", untimed)
+        return table
+    latest = pd.concat([pd.Series(_latest_known(g), index=g.index) for _, g in groups])
+    table['persistence_label'] = latest.where(latest >= 0).astype('Int64')
     return table
 
 # %% ../nbs/03_metrics.ipynb #7111b3b5
@@ -125,7 +132,8 @@ def beats_baselines(scores: dict, baselines: dict) -> bool:
 
 def baseline_verdict(scores: dict, baselines: dict) -> str:
     "One sentence for a report: does the model beat the causal baselines, and which one it does not."
+    note = '' if 'persistence' in baselines else ' (no persistence baseline: these charts carry no label times)'
     if beats_baselines(scores, baselines):
-        return "beats the causal baselines (" + ', '.join(f"{k} {v['macro_f1']:.4f}" for k, v in baselines.items()) + ")"
+        return "beats the causal baselines (" + ', '.join(f"{k} {v['macro_f1']:.4f}" for k, v in baselines.items()) + ")" + note
     best = max(baselines, key=lambda b: baselines[b]['macro_f1'])
-    return f"does **not** beat the {best} baseline ({baselines[best]['macro_f1']:.4f})"
+    return f"does **not** beat the {best} baseline ({baselines[best]['macro_f1']:.4f})" + note

@@ -57,13 +57,11 @@ class ImageClassifier(ChartModel, nn.Sequential):
         return self[1](self[0](image))
 
 # %% ../nbs/05b_models.ipynb #be7d62eb
-_INPUTS = {'both': ('image', 'series'), 'image': ('image',), 'series': ('series',)}
-
 class MultiModalNet(ChartModel, nn.Module):
     "Multi mode: image encoder + series encoder → reasoning layer → classifier, with optional auxiliary per-modality heads."
     def __init__(self, cfg: TsicConfig):
         nn.Module.__init__(self)
-        t, n_classes, self.inputs = cfg.transformer, cfg.num_classes, _INPUTS[cfg.model.inputs]
+        t, n_classes, self.inputs = cfg.transformer, cfg.num_classes, cfg.model_inputs
         n_img = n_ts = 0
         if 'image' in self.inputs:
             single = create_classifier(cfg)  # the backbone exactly as in single mode (weights, drop path)

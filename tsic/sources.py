@@ -12,10 +12,11 @@ import numpy as np, pandas as pd
 from PIL import Image, UnidentifiedImageError
 import psutil
 from fastprogress.fastprogress import progress_bar
+from fastcore.basics import patch
 from matplotlib.figure import Figure
 from .config import TsicConfig
 from .bars import BUILTIN_DATASETS, dataset_bars
-from .labels import ChartDatasetSpec, labelled_windows, label_known_at
+from .labels import ChartDatasetSpec, labelled_windows, label_known_at, walk_forward_folds
 from .build import BUILD_MARKER, ensure_demo_dataset, render_windows
 from .encodings import encode_series
 from .metrics import with_baseline_labels
@@ -27,7 +28,7 @@ log = logging.getLogger(__name__)
 __all__ = ['log', 'IMAGE_SUFFIXES', 'SPLITS', 'CACHE_VERSION', 'ChartDataError', 'parse_chart_name', 'collect_dataset',
            'collect_samples', 'limit_samples', 'open_image', 'check_images', 'cache_fingerprint', 'decode_chart',
            'image_cache', 'rendered_windows', 'series_samples', 'chart_grid', 'ChartData', 'pair_windows',
-           'ensure_builtin_datasets', 'folder_provenance', 'load_data', 'array_data']
+           'ensure_builtin_datasets', 'folder_provenance', 'load_data', 'array_data', 'fold_samples']
 
 # %% ../nbs/04a_sources.ipynb #aab3e690
 class ChartDataError(ValueError):
@@ -106,7 +107,10 @@ def _manifest(folder: Path) -> dict | None:
 def _label_times(folder: Path, timestamps: pd.Series) -> pd.DatetimeIndex | None:
     "When the label of each chart (by its timestamp) of a tsic-built `folder` became known; None for other folders."
     manifest = _manifest(folder)
-    if manifest is None: return None
+    if manifest is None:
+        log.warning("%s was not built by tsic: the times its labels became known are unknown, so there is no "
+                    "persistence baseline", folder)
+        return None
     options = manifest['options']
     clock_file = folder.parent / f"{options['dataset']}_{options['timeframe']}_features.csv"
     if not clock_file.is_file():
@@ -294,6 +298,8 @@ class ChartData:
         self.samples, self.class_names = self.samples.reset_index(drop=True), list(self.class_names)
         if len(self.samples) and self.samples.image_row.max() >= len(self.images):
             raise ChartDataError(f"image_row {self.samples.image_row.max()} is past the {len(self.images)} images")
+        if self.windows is not None and len(self.samples) and self.samples.window_row.max() >= len(self.windows):
+            raise ChartDataError(f"window_row {self.samples.window_row.max()} is past the {len(self.windows)} windows")
         if self.windows is not None and self.scaler is None:
             train = self.samples[self.samples.split == 'train']
             self.scaler = WindowScaler.fit(self.windows[train.window_row.to_numpy()], self.provenance['windows']['impute'])
@@ -413,3 +419,19 @@ def array_data(X_train: np.ndarray, y_train, X_test: np.ndarray, y_test, encodin
                             'split': split, 'dataset': name, 'image_row': np.arange(n)})
     provenance = {'source': 'arrays', 'renderer': {}, 'encoding': encoding, 'image_size': size, 'shape': list(X.shape[1:])}
     return ChartData(samples, encode_series(X, size, encoding), [str(c) for c in classes], provenance)
+
+# %% ../nbs/04a_sources.ipynb #0cb11e85
+def fold_samples(samples: pd.DataFrame, folds: int, purge: int, val_fraction: float = 0.15, mode: str = 'expanding') -> list[pd.DataFrame]:
+    "For each fold, the samples of every dataset with `split` reassigned by `walk_forward_folds` (purged rows left out)."
+    parts = [[] for _ in range(folds)]
+    for _, g in samples.sort_values(['dataset', 'timestamp'], kind='stable').groupby('dataset', sort=False):
+        for k, positions in enumerate(walk_forward_folds(len(g), folds, purge, val_fraction, mode)):
+            for split, pos in positions.items(): parts[k].append(g.iloc[pos].assign(split=split))
+    return [pd.concat(p, ignore_index=True) for p in parts]
+
+@patch
+def fold(self: ChartData, k: int, folds: int, purge: int, val_fraction: float = 0.15, mode: str = 'expanding') -> ChartData:
+    "Walk-forward fold `k` of `folds` of this data: its rows re-split, the scaler refitted, the fold recorded in the provenance."
+    data = self.select(fold_samples(self.samples, folds, purge, val_fraction, mode)[k])
+    data.provenance = {**self.provenance, 'fold': {'k': k, 'folds': folds, 'purge': purge, 'val_fraction': val_fraction, 'mode': mode}}
+    return data

@@ -16,15 +16,15 @@ from sklearn.metrics import confusion_matrix
 from .config import TsicConfig, save_config, atomic_write_bytes
 from .sources import ChartData, load_data
 from .windows import WindowScaler
-from .metrics import (classification_scores, baseline_scores, lookahead_scores, beats_baselines, confusion_figure,
-                          scores_table)
+from .metrics import (scores_from_confusion, baseline_predictions, lookahead_prediction, beats_baselines,
+                          confusion_figure, scores_table)
 from .learner import chart_learner, load_checkpoint, resolve_checkpoint
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'new_run_dir', 'RunFolder', 'run_folder', 'resume_point', 'saved_scaler', 'TrainResult', 'score_run',
-           'plot_history', 'plot_lr_find', 'write_report', 'train', 'train_ablations']
+__all__ = ['log', 'new_run_dir', 'RunFolder', 'run_folder', 'resume_point', 'saved_scaler', 'TrainResult', 'predict_test_split',
+           'score_run', 'plot_history', 'plot_lr_find', 'write_report', 'train', 'train_ablations']
 
 # %% ../nbs/07_train.ipynb #5d9c2e70
 def new_run_dir(root: str | Path = 'runs') -> Path:
@@ -65,38 +65,53 @@ def saved_scaler(ckpt: dict) -> WindowScaler | None:
 # %% ../nbs/07_train.ipynb #690b5652
 @dataclass
 class TrainResult:
-    "What a run produced; the files are in `run_dir`."
+    "What a run produced; the files are in `run_dir`. `confusions`: test confusion matrix of the model, of each causal baseline, and of the look-ahead reference."
     run_dir: Path
     learn: Learner
     history: pd.DataFrame
-    test: dict
-    baselines: dict
-    lookahead: dict
+    confusions: dict[str, np.ndarray]
     best_checkpoint: Path
-    confusion: np.ndarray
     data: ChartData
     log_dir: Path | None = None
     resumed_from: Path | None = None
 
+    def _scores(self, names) -> dict: return {n: scores_from_confusion(self.confusions[n], self.data.class_names) for n in names}
     @property
     def samples(self) -> pd.DataFrame: return self.data.samples
+    @property
+    def confusion(self) -> np.ndarray: return self.confusions['model']
+    @property
+    def test(self) -> dict: return self._scores(['model'])['model']
+    @property
+    def baselines(self) -> dict:
+        "Test scores of the causal baselines."
+        return self._scores([n for n in self.confusions if n not in ('model', 'previous_label')])
+    @property
+    def lookahead(self) -> dict:
+        "Test scores of the look-ahead reference (the previous window's label), where the data has time order."
+        return self._scores([n for n in self.confusions if n == 'previous_label'])
     @property
     def beats_baselines(self) -> bool:
         "Whether test macro F1 is above every causal baseline's."
         return beats_baselines(self.test, self.baselines)
 
+def predict_test_split(learn: Learner, data: ChartData) -> dict[str, np.ndarray]:
+    "Test-split predictions of the learner's model, of the causal baselines and (with time order) of the look-ahead reference."
+    probs, targets = learn.get_preds(ds_idx=2)  # the test loader, in sample-table order
+    test, n = data.rows('test'), len(data.class_names)
+    assert np.array_equal(targets.numpy(), test.label.to_numpy()), "test loader out of order"
+    train_labels = data.rows('train').label
+    out = {'model': probs.argmax(1).numpy(), **baseline_predictions(train_labels, test, n)}
+    if 'prev_label' in test: out['previous_label'] = lookahead_prediction(train_labels, test, n)
+    return out
+
 def score_run(learn: Learner, data: ChartData, run: RunFolder, resumed_from: Path | None = None) -> TrainResult:
     "The run's best checkpoint scored on the test split of `data`, beside the causal baselines and the look-ahead reference."
-    tracker, names = learn.tracker(), data.class_names
+    tracker = learn.tracker()
     learn.model.load_state_dict(load_checkpoint(tracker.best_path)['model'])
-    probs, targets = learn.get_preds(ds_idx=2)  # the test loader, in sample-table order
-    y_true = data.rows('test').label.to_numpy()
-    assert np.array_equal(targets.numpy(), y_true), "test loader out of order"
-    y_pred = probs.argmax(1).numpy()
-    lookahead = lookahead_scores(data.samples, names) if 'prev_label' in data.samples else {}
-    return TrainResult(run.path, learn, pd.DataFrame(tracker.history), classification_scores(y_true, y_pred, names),
-                       baseline_scores(data.samples, names), lookahead, tracker.best_path,
-                       confusion_matrix(y_true, y_pred, labels=range(len(names))), data,
+    y_true, labels = data.rows('test').label.to_numpy(), range(len(data.class_names))
+    confusions = {name: confusion_matrix(y_true, pred, labels=labels) for name, pred in predict_test_split(learn, data).items()}
+    return TrainResult(run.path, learn, pd.DataFrame(tracker.history), confusions, tracker.best_path, data,
                        run.logs if learn.cfg.tensorboard else None, resumed_from)
 
 # %% ../nbs/07_train.ipynb #99d5de4c
@@ -153,7 +168,7 @@ def train(cfg: TsicConfig, run_dir: str | Path | None = None, sample_limit: int 
 # %% ../nbs/07_train.ipynb #adefa120
 def train_ablations(cfg: TsicConfig, fused: TrainResult) -> pd.DataFrame:
     "Scores of the `fused` run of `cfg` beside its image-only and series-only variants (trained on the same data) and the causal baselines."
-    if not cfg.uses_windows or cfg.model.inputs != 'both':
+    if cfg.model_inputs != ('image', 'series'):
         raise ValueError("ablations compare a fused model with its image-only and series-only variants: "
                          "use model_mode: multi with model.inputs: both")
     scores = {'fused (image + series)': fused.test}

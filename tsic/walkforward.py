@@ -6,28 +6,17 @@
 from __future__ import annotations
 import dataclasses, json, logging
 from pathlib import Path
-import numpy as np, pandas as pd
+import pandas as pd
 from matplotlib.figure import Figure
-from sklearn.metrics import confusion_matrix
 from .config import TsicConfig, save_config, atomic_write_bytes
-from .labels import walk_forward_folds
 from .sources import SPLITS, ChartData, load_data
-from .metrics import baseline_predictions, lookahead_prediction, scores_from_confusion, scores_table
+from .metrics import scores_from_confusion
 from .train import train, new_run_dir
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'fold_samples', 'WalkForwardResult', 'plot_walk_forward', 'walk_forward']
-
-# %% ../nbs/09a_walkforward.ipynb #6fe8aace
-def fold_samples(samples: pd.DataFrame, folds: int, purge: int, val_fraction: float = 0.15, mode: str = 'expanding') -> list[pd.DataFrame]:
-    "For each fold, the samples of every dataset with `split` reassigned by `walk_forward_folds` (purged rows left out)."
-    parts = [[] for _ in range(folds)]
-    for _, g in samples.sort_values(['dataset', 'timestamp'], kind='stable').groupby('dataset', sort=False):
-        for k, positions in enumerate(walk_forward_folds(len(g), folds, purge, val_fraction, mode)):
-            for split, pos in positions.items(): parts[k].append(g.iloc[pos].assign(split=split))
-    return [pd.concat(p, ignore_index=True) for p in parts]
+__all__ = ['log', 'WalkForwardResult', 'plot_walk_forward', 'default_purge', 'walk_forward']
 
 # %% ../nbs/09a_walkforward.ipynb #0f9e7f70
 @dataclasses.dataclass
@@ -71,39 +60,37 @@ def plot_walk_forward(result: WalkForwardResult) -> Figure:
     return fig
 
 # %% ../nbs/09a_walkforward.ipynb #044d9e19
+def default_purge(data: ChartData, cfg: TsicConfig) -> int:
+    "Windows dropped before validation and test: the largest window + horizon the datasets were built with (else the config's)."
+    spans = [o['window'] + o['horizon'] for o in data.provenance.get('renderer', {}).values() if o]
+    return max(spans) if spans else cfg.build.window + cfg.build.horizon
+
 def walk_forward(cfg: TsicConfig, folds: int = 4, purge: int | None = None, mode: str = 'expanding',
                  val_fraction: float | None = None, run_dir: str | Path | None = None, sample_limit: int | None = None) -> WalkForwardResult:
-    "Train and test `cfg`'s model on `folds` chronological folds of its data; `purge` defaults to `build.window + build.horizon`."
+    "Train and test `cfg`'s model on `folds` chronological folds of its data (`ChartData.fold`); `purge` defaults to `default_purge`."
     run_dir = Path(run_dir) if run_dir else new_run_dir()
     run_dir.mkdir(parents=True, exist_ok=True)
     save_config(cfg, run_dir / 'config.yaml')
-    purge = cfg.build.window + cfg.build.horizon if purge is None else purge
     data = load_data(cfg)
     fitted = [n for n, o in data.provenance['renderer'].items() if o and o['label_rule'] == 'quantile']
     if fitted: raise ValueError(f"datasets {fitted} use label_rule: quantile, whose cut points were fitted on the build's "
                                 "training split, which later folds test on; use label_rule zscore or threshold for walk-forward")
-    names, n, rows, pooled, causal = data.class_names, len(data.class_names), [], {}, []
-    for k, fs in enumerate(fold_samples(data.samples, folds, purge, val_fraction or cfg.val_fraction, mode)):
-        fold = data.select(fs).limit(sample_limit)
-        test = fold.rows('test')
-        fold = dataclasses.replace(fold, provenance={**fold.provenance, 'fold': {'index': k, 'folds': folds, 'mode': mode, 'purge': purge,
-                                   'test': [str(test.timestamp.min()), str(test.timestamp.max())]}})
+    purge = default_purge(data, cfg) if purge is None else purge
+    rows, pooled = [], {}
+    for k in range(folds):
+        fold = data.fold(k, folds, purge, val_fraction or cfg.val_fraction, mode).limit(sample_limit)
         log.info("walk-forward fold %d/%d: %s", k + 1, folds, fold.samples.split.value_counts().to_dict())
         result = train(cfg, run_dir=run_dir / f'fold{k}', data=fold)
-        train_labels = fold.rows('train').label
-        baselines = baseline_predictions(train_labels, test, n)
-        predictions = {'model': result.confusion, **{b: confusion_matrix(test.label, pred, labels=range(n)) for b, pred in baselines.items()}}
-        if 'prev_label' in test:
-            predictions['previous_label'] = confusion_matrix(test.label, lookahead_prediction(train_labels, test, n), labels=range(n))
-        causal = list(baselines)
+        test = fold.rows('test')
         row = {'fold': k, 'test_from': test.timestamp.min(), 'test_to': test.timestamp.max(),
                **{f'n_{s}': int((fold.samples.split == s).sum()) for s in SPLITS}, 'best_epoch': result.learn.tracker().best_epoch}
-        for name, cm in predictions.items():
-            scores = scores_from_confusion(cm, names)
+        for name, cm in result.confusions.items():
+            scores = scores_from_confusion(cm, data.class_names)
             row[f'{name}_macro_f1'], row[f'{name}_accuracy'] = scores['macro_f1'], scores['accuracy']
             pooled[name] = pooled.get(name, 0) + cm
         rows.append(row)
-    result = WalkForwardResult(run_dir, pd.DataFrame(rows), {k: scores_from_confusion(cm, names) for k, cm in pooled.items()}, causal)
+    causal = list(result.baselines)
+    result = WalkForwardResult(run_dir, pd.DataFrame(rows), {k: scores_from_confusion(cm, data.class_names) for k, cm in pooled.items()}, causal)
     result.folds.to_csv(run_dir / 'walk_forward.csv', index=False)
     plot_walk_forward(result).savefig(run_dir / 'walk_forward.png', dpi=100)
     report = {'folds': folds, 'mode': mode, 'purge': purge, 'per_fold': json.loads(result.folds.to_json(orient='records', date_format='iso')),
