@@ -20,12 +20,15 @@ SLOW_NBS = $(shell grep -l '"\#| slow' nbs/*.ipynb | xargs -n1 basename | sed 's
 .PHONY: install train test test-slow export bench clean-venv
 
 # torch/torchvision first and pinned exactly: the CUDA wheels these machines keep locally (see ENVIRONMENT.md).
-# --no-compile: byte-compiling every installed module (torch alone has thousands) takes about a minute; Python
-# compiles what it imports on first use instead.
+# pip byte-compiles what it installs one file at a time (about a minute for torch alone); compileall does it on
+# every core in half the time. The byte code matters: where PYTHONDONTWRITEBYTECODE is set, nothing is compiled
+# later, and every process would spend 15 s instead of 6 s importing tsic.train. (compileall's exit status is
+# ignored: a package's deliberately broken test file just stays uncompiled.)
 $(STAMP): settings.ini setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --no-compile torch==2.14.1 torchvision==0.29.1
 	$(BIN)/pip install -q --no-compile -e ".[dev]"
+	-$(BIN)/python -m compileall -q -j 0 $(VENV)/lib > /dev/null 2>&1
 	$(BIN)/pip check
 	touch $(STAMP)
 
