@@ -44,7 +44,7 @@ def test_predict_errors_name_the_problem(checkpoint, tmp_path, capsys):
     assert code == 2 and 'has no decision offsets' in err
     (tmp_path / 'bad.ckpt').write_bytes(b'\0' * 10)
     proc = tsic('predict', tmp_path / 'bad.ckpt', tmp_path / 'short.csv')
-    assert proc.returncode == 2 and 'bad.ckpt: not a readable checkpoint' in proc.stderr
+    assert proc.returncode == 2 and 'bad.ckpt: not a tsic checkpoint (unreadable bytes)' in proc.stderr
 
 
 def test_export_agrees_with_the_checkpoint(checkpoint, small_dataset, tmp_path):

@@ -39,11 +39,12 @@ def test_multi_dataset_training(small_dataset, tmp_path):
 
 def test_missing_timestamps_stop_or_are_counted(small_dataset, tmp_path, caplog):
     cfg, csv = two_datasets(small_dataset, tmp_path)
-    feats = pd.read_csv(csv); feats.iloc[::2].to_csv(csv, index=False)  # every other bar gone
-    with pytest.raises(WindowError, match='with no row at their timestamp'):
+    feats = pd.read_csv(csv)
+    feats[~(feats.bar.between(200, 239) & (feats.bar % 2 == 0))].to_csv(csv, index=False)  # every other bar of 40 gone
+    with pytest.raises(WindowError, match='with no row at their timestamp.*with rows missing inside their window'):
         train(cfg, run_dir=tmp_path / 'a')
     cfg.timeseries.skip_invalid = True
     total = len(collect_samples(cfg))
     result = train(cfg, run_dir=tmp_path / 'b')
-    assert 'Skipped' in caplog.text and 'with no row at their timestamp' in caplog.text
+    assert 'Skipped' in caplog.text and 'with no row at their timestamp' in caplog.text and 'with rows missing inside' in caplog.text
     assert 0 < len(result.samples) < total

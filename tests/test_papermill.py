@@ -159,7 +159,8 @@ def test_feature_analysis_through_papermill(tmp_path):
     assert [l.strip() for l in cfg_path.read_text().splitlines() if '#' in l] == comments  # every comment line kept
     assert list(tmp_path.glob('demo.yaml.*.bak'))
     csv = pd.read_csv(tmp_path / 'sel.csv')
-    assert list(csv.columns) == ['timestamp', *selected, 'dataset_id'] and (csv.dataset_id == 'msft').all()
+    assert list(csv.columns) == ['timestamp', *selected, 'dataset_id', 'bar'] and (csv.dataset_id == 'msft').all()
+    assert (csv.bar == range(len(csv))).all()  # bar numbers, so holes inside a window show (windows.align_windows)
     text = json.dumps([c.get('outputs', []) for c in nbformat.read(tmp_path / 'fa.ipynb', as_version=4).cells])
     assert 'feature_columns' in text and 'image/png' in text and 'tuned LightGBM, selected features' in text
     # the study resumes: two more trials asked for, two more run

@@ -25,6 +25,7 @@ def analysis_bars(cfg: TsicConfig, data_path: str | Path | None = None, dataset:
     name = dataset or (dataset_name(data_path) if data_path else cfg.datasets[0])
     spec = dataclasses.replace(ChartDatasetSpec.from_config(cfg, name), image_size=max(cfg.image_size, cfg.build.window))
     bars = load_bars(data_path, spec)[0] if data_path else dataset_bars(name, spec)[0]
+    spec = spec.for_bars(bars)
     return bars, spec
 
 # %% ../nbs/10c_analysis.ipynb #1d14bae9
@@ -76,7 +77,7 @@ def _write_files(r: FeatureAnalysis, threshold: float | None):
 def write_selection(bars: pd.DataFrame, spec: ChartDatasetSpec, selected: list[str], csv_path: str | Path,
                     config_path: str | Path | None = None, **feature_options) -> str:
     "Write the selected features of every bar to `csv_path`; with `config_path`, point its `timeseries` keys at them. Returns the diff."
-    feats = causal_features(bars, **feature_options)[selected].assign(dataset_id=spec.dataset)
+    feats = causal_features(bars, **feature_options)[selected].assign(dataset_id=spec.dataset, bar=np.arange(len(bars)))  # `bar`: see `windows`
     atomic_write_bytes(csv_path, feats.to_csv(index_label='timestamp').encode())
     if config_path is None: return ''
     return update_config_file(config_path, {'timeseries.feature_columns': list(selected), 'timeseries.data_path': str(csv_path)})

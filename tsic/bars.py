@@ -13,8 +13,9 @@ from .config import BuildConfig, CsvConfig
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'OHLCV', 'FEATURE_WARMUP', 'BUILTIN_DATASETS', 'BarsError', 'load_msft', 'read_bars', 'check_bars',
-           'timeframe_offset', 'resample_bars', 'bar_features', 'bars_sha256', 'file_sha256', 'load_bars',
+__all__ = ['log', 'OHLCV', 'FEATURE_WARMUP', 'BUILTIN_DATASETS', 'BarsError', 'load_msft', 'check_layout', 'read_bars',
+           'check_bars', 'timeframe_offset', 'resample_bars', 'infer_timeframe', 'check_timeframe', 'default_max_gap',
+           'bar_segments', 'bar_features', 'bar_feature_table', 'bars_sha256', 'file_sha256', 'load_bars',
            'dataset_bars', 'dataset_name']
 
 # %% ../nbs/02_bars.ipynb #e8507d6d
@@ -40,12 +41,62 @@ def _lines(mask, line: pd.Series, limit: int = 5) -> str:
     shown = ', '.join(map(str, hit.iloc[:limit].tolist()))
     return f"line{'s' if len(hit) > 1 else ''} {shown}{' …' if len(hit) > limit else ''}"
 
+_SEPARATORS = (',', ';', '\t', '|')
+
+def _fields(line: str, sep: str) -> list[str]:
+    "The fields of `line` split as pandas splits it (a separator longer than one character is a regular expression)."
+    return re.split(sep, line) if len(sep) > 1 else line.split(sep)
+
+def _numeric(field: str) -> bool:
+    return pd.notna(pd.to_numeric(field.strip(), errors='coerce'))
+
+def _sep_hint(line: str, sep: str) -> str:
+    "A suggestion of the separator `line` seems to use, or ''."
+    best = max(_SEPARATORS, key=line.count)
+    return f"; the line has {line.count(best)} {best!r}: use csv.sep {best!r} (--sep '{best}')" if best != sep and line.count(best) else ''
+
+def check_layout(path: Path, lines: list[str], csv: CsvConfig):
+    "Raise `BarsError` when the text `lines` of the CSV at `path` do not fit `csv`: separator, header row, fields per line."
+    if not lines: raise BarsError(f"{path}: the file is empty; give a CSV of OHLCV bars")
+    counts = np.array([len(_fields(l, csv.sep)) for l in lines])
+    if csv.names:
+        first = _fields(lines[0], csv.sep)
+        if len(first) > 1 and not any(map(_numeric, first[1:])) and len(lines) > 1 and any(map(_numeric, _fields(lines[1], csv.sep)[1:])):
+            raise BarsError(f"{path}: line 1 looks like a header row ({lines[0][:80]!r}) but csv.names (--names) says the file "
+                            "has none; drop csv.names to use the header, or delete the line")
+        expected, whose = len(csv.names), f"csv.names (--names) lists {len(csv.names)} columns ({', '.join(csv.names)})"
+        data, first_line = counts, 1
+    else:
+        expected, whose = counts[0], f"the header (line 1: {lines[0][:80]!r}) has {counts[0]}"
+        data, first_line = counts[1:], 2
+        if counts[0] > 1 and sum(map(_numeric, _fields(lines[0], csv.sep)[1:])) >= 4:
+            raise BarsError(f"{path}: line 1 ({lines[0][:60]!r}) is data, not a header row: name the columns with csv.names, "
+                            "e.g. --names timestamp open high low close volume")
+        if not len(data): raise BarsError(f"{path}: a header row and no bars")
+    if expected == 1 or (data == 1).all():
+        at = 1 if expected == 1 else first_line
+        line = lines[at - 1]
+        raise BarsError(f"{path}: csv.sep {csv.sep!r} (--sep) does not split line {at} into fields ({line[:60]!r})"
+                        + _sep_hint(line, csv.sep))
+    wrong = data != expected
+    if wrong.any():
+        shown = ', '.join(str(i + first_line) for i in np.flatnonzero(wrong)[:5])
+        raise BarsError(f"{path}: {wrong.sum()} lines have a field count other than {expected} (lines {shown}, e.g. "
+                        f"{data[wrong][0]} fields in {lines[np.flatnonzero(wrong)[0] + first_line - 1][:60]!r}) where {whose}; "
+                        "a column is missing or extra: fix the file or csv.names / csv.sep")
+
+def _text_lines(path: Path) -> list[str]:
+    try: text = path.read_text()
+    except UnicodeDecodeError: raise BarsError(f"{path}: not a text file; give a CSV of OHLCV bars") from None
+    return [l for l in text.splitlines() if l.strip()]
+
 def read_bars(path: str | Path, csv: CsvConfig = CsvConfig()) -> pd.DataFrame:
     "OHLCV bars from the CSV at `path`, indexed by timestamp, in file order, with each bar's CSV `line`."
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"OHLCV file not found: {path.resolve()}")
+    check_layout(path, _text_lines(path), csv)
     raw = pd.read_csv(path, sep=csv.sep, header=None if csv.names else 'infer', names=csv.names, dtype=str,
-                      skipinitialspace=True)
+                      skipinitialspace=True, skip_blank_lines=True, engine='python' if len(csv.sep) > 1 else 'c')
     by_name = {str(c).strip().lower(): c for c in raw.columns}
     missing = [c for c in OHLCV if c not in by_name]
     if missing:
@@ -112,6 +163,41 @@ def resample_bars(bars: pd.DataFrame, timeframe: str) -> pd.DataFrame:
     out.index.name = 'timestamp'
     return out
 
+# %% ../nbs/02_bars.ipynb #5bd88b92
+def infer_timeframe(index: pd.DatetimeIndex, name: str = 'bars') -> str:
+    "The timeframe of bars at `index`: their median spacing, as '1m', '15m', '1h', '1d' or '1w'."
+    step = pd.Series(index).diff().median()
+    if pd.isna(step): raise BarsError(f"{name}: fewer than two bars, so the timeframe cannot be inferred; set build.timeframe (--timeframe)")
+    minutes = step / pd.Timedelta(minutes=1)
+    if minutes < 1 or minutes != int(minutes):
+        raise BarsError(f"{name}: bars are {step} apart (median), not a whole number of minutes; set build.timeframe "
+                        "(--timeframe) and build.resample (--resample) to aggregate them")
+    unit, size = next((u, n) for u, n in (('w', 10080), ('d', 1440), ('h', 60), ('m', 1)) if minutes % n == 0)
+    return f"{int(minutes // size)}{unit}"
+
+def check_timeframe(bars: pd.DataFrame, timeframe: str | None, name: str = 'bars') -> str:
+    "`timeframe`, or the bars' own when it is None, after checking that the bars' spacing agrees with it."
+    inferred = infer_timeframe(bars.index, name)
+    if timeframe is None: return inferred
+    period, step = timeframe_offset(timeframe), timeframe_offset(inferred)
+    if step < period:
+        raise BarsError(f"{name}: bars are {inferred} apart (median spacing), not '{timeframe}': set build.resample "
+                        f"(--resample) to aggregate them to '{timeframe}', or leave build.timeframe (--timeframe) unset to use '{inferred}'")
+    if pd.Series(bars.index).diff().quantile(0.05) > period:
+        raise BarsError(f"{name}: bars are {inferred} apart (median spacing), sparser than '{timeframe}': leave "
+                        f"build.timeframe (--timeframe) unset to use '{inferred}'")
+    return timeframe
+
+def default_max_gap(timeframe: str) -> pd.Timedelta:
+    "The longest pause between two bars of one segment when `build.max_gap` is not set (see above)."
+    period = timeframe_offset(timeframe)
+    if period < pd.Timedelta(days=1): return pd.Timedelta(days=4)
+    return pd.Timedelta(days=14) if period < pd.Timedelta(days=7) else 5 * period
+
+def bar_segments(index: pd.DatetimeIndex, max_gap: pd.Timedelta) -> np.ndarray:
+    "Segment number of each bar: it grows by one after every pause longer than `max_gap` between consecutive bars."
+    return np.r_[0, np.cumsum(np.diff(index.to_numpy()) > np.timedelta64(max_gap))].astype(int)
+
 # %% ../nbs/02_bars.ipynb #7201bbf6
 FEATURE_WARMUP = 20
 
@@ -129,6 +215,12 @@ def bar_features(bars: pd.DataFrame) -> pd.DataFrame:
         'volatility20': ret.rolling(FEATURE_WARMUP).std(),
     }, index=bars.index)
 
+# %% ../nbs/02_bars.ipynb #1dfb9669
+def bar_feature_table(bars: pd.DataFrame, dataset: str) -> pd.DataFrame:
+    "The features CSV of `bars`: timestamp, dataset_id, `bar` (the bar's position in its dataset, so a missing row shows) and the features."
+    ids = pd.DataFrame({'timestamp': bars.index, 'dataset_id': dataset, 'bar': np.arange(len(bars))})
+    return pd.concat([ids, bar_features(bars).reset_index(drop=True)], axis=1)
+
 # %% ../nbs/02_bars.ipynb #efef159e
 def bars_sha256(bars: pd.DataFrame) -> str:
     "SHA-256 of the bars' timestamps and OHLCV values."
@@ -145,7 +237,9 @@ def load_bars(path: str | Path, build: BuildConfig) -> tuple[pd.DataFrame, dict,
     "Bars of the CSV at `path`, checked (or repaired) and aggregated as `build` says; with the source description and repair counts."
     raw = read_bars(path, build.csv)
     bars, repairs = check_bars(raw, build.repair, name=str(path))
-    if build.resample: bars = resample_bars(bars, build.timeframe)
+    if build.resample:
+        if not build.timeframe: raise BarsError(f"{path}: build.resample (--resample) needs build.timeframe (--timeframe), e.g. '15m'")
+        bars = resample_bars(bars, build.timeframe)
     source = {'path': str(path), 'sha256': file_sha256(path), 'rows': len(raw), 'csv': asdict(build.csv)}
     return bars.drop(columns='line', errors='ignore'), source, repairs
 

@@ -4,15 +4,15 @@
 
 # %% ../nbs/02b_build.ipynb #553cf8f0
 from __future__ import annotations
-import contextlib, fcntl, json, logging, os, re, shutil
+import contextlib, ctypes, fcntl, json, logging, os, re, shutil, signal, threading, time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 import numpy as np, pandas as pd
 from PIL import Image
-from fastprogress.fastprogress import progress_bar
 import tsic
 from .config import atomic_write_bytes
-from .bars import OHLCV, bar_features, bars_sha256, load_bars, load_msft
+from .progress import progress
+from .bars import OHLCV, bar_feature_table, bars_sha256, load_bars, load_msft
 from .labels import ChartDatasetSpec, labelled_windows
 from .charts import CHART_KINDS, render_chart
 from .encodings import encode_series
@@ -20,8 +20,8 @@ from .encodings import encode_series
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'BUILD_MARKER', 'render_windows', 'BuildMismatchError', 'build_chart_dataset', 'build_from_csv',
-           'ensure_demo_dataset']
+__all__ = ['log', 'BUILD_MARKER', 'render_windows', 'BuildMismatchError', 'BuildLockedError', 'build_lock', 'build_chart_dataset',
+           'build_from_csv', 'ensure_demo_dataset']
 
 # %% ../nbs/02b_build.ipynb #a1ee342b
 def render_windows(bars: pd.DataFrame, ends: np.ndarray, spec: ChartDatasetSpec, workers: int | None = None) -> np.ndarray:
@@ -39,16 +39,39 @@ BUILD_MARKER = '.tsic-build'  # identity of a build in progress
 class BuildMismatchError(FileExistsError):
     "The folder holds a build from another source or with other options."
 
+class BuildLockedError(TimeoutError):
+    "Another process builds the same folder and did not finish within the lock timeout."
+
 def _read_json(path: Path) -> dict | None:
     try: return json.loads(path.read_text())
     except (FileNotFoundError, json.JSONDecodeError): return None
 
+def _holder(lock_path: Path) -> str:
+    "Who holds the lock: the PID its holder wrote, and whether that process still runs."
+    pid = lock_path.read_text().strip() if lock_path.exists() else ''
+    if not pid.isdigit(): return 'an unknown process'
+    try: os.kill(int(pid), 0)
+    except ProcessLookupError: return f"PID {pid}, which no longer runs (a process it started may still hold the lock)"
+    except PermissionError: pass
+    return f"PID {pid}"
+
 @contextlib.contextmanager
-def _exclusive(lock_path: Path):
-    "Hold an exclusive lock on `lock_path` (blocking) for the duration of the block."
+def build_lock(folder: Path, timeout: float = 600):
+    "Hold the exclusive build lock of `folder`; wait at most `timeout` seconds for another holder, saying who it is."
+    lock_path = folder.parent / f'.{folder.name}.lock'
     lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, 'w') as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
+    with open(lock_path, 'a+') as f:
+        start, told = time.monotonic(), False
+        while True:
+            try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB); break
+            except BlockingIOError:
+                if time.monotonic() - start >= timeout:
+                    raise BuildLockedError(f"{folder}: another build ({_holder(lock_path)}) holds the lock {lock_path}; gave up "
+                                           f"after {timeout:g} s. Wait for it to finish, or stop that process, then run again "
+                                           "(or raise the wait with lock_timeout / --lock-timeout)") from None
+                if not told: log.warning("%s: waiting for another build (%s) to finish, at most %g s", folder, _holder(lock_path), timeout)
+                told = True; time.sleep(0.2)
+        f.seek(0); f.truncate(); f.write(f"{os.getpid()}\n"); f.flush()
         try: yield
         finally: fcntl.flock(f, fcntl.LOCK_UN)
 
@@ -62,7 +85,8 @@ def _prepare_folder(folder: Path, identity: dict, rebuild: bool) -> bool:
     manifest, marker = _read_json(folder / 'manifest.json'), _read_json(folder / BUILD_MARKER)
     previous = manifest or marker
     if previous is not None:
-        same = {k: previous.get(k) for k in identity} == identity
+        same = (previous.get('source_sha256') == identity['source_sha256']
+                and not _differences(previous.get('options', {}), identity['options']))  # a new option at its default is no change
         if same and manifest: log.info("%s is complete (manifest matches); nothing to do", folder); return False
         if not same:
             if not rebuild:
@@ -82,6 +106,16 @@ def _prepare_folder(folder: Path, identity: dict, rebuild: bool) -> bool:
 
 # %% ../nbs/02b_build.ipynb #7cc69057
 _job: dict = {}
+
+def _exit_with_parent(parent: int):
+    "End this worker process when `parent` dies (Linux: the kernel's parent-death signal; elsewhere a watching thread)."
+    try: ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        def watch():
+            while os.getppid() == parent: time.sleep(0.5)
+            os._exit(1)
+        threading.Thread(target=watch, daemon=True).start()
+    if os.getppid() != parent: os._exit(1)  # it died before the signal was set up
 
 def _start_writer(bars: pd.DataFrame, ends: np.ndarray, paths: list[str], spec: ChartDatasetSpec, compress_level: int):
     _job.update(bars=bars, ends=ends, paths=paths, spec=spec, compress_level=compress_level)
@@ -103,21 +137,26 @@ def _write_images(bars, windows: pd.DataFrame, paths: list[str], spec, workers: 
     "Write every missing image of `windows` to `paths` with `workers` processes; returns the number written."
     ranges = [(s, min(s + chunk, len(windows))) for s in range(0, len(windows), chunk)]
     job = (bars[OHLCV], windows.end.to_numpy(), paths, spec, compress_level)
-    bar = progress_bar(ranges, leave=False); bar.comment = f'writing {spec.folder_name}'
+    comment = f'writing {spec.folder_name}'
     if workers <= 1:
         _start_writer(*job)
-        try: return sum(_write_rows(r) for r in bar)
+        try: return sum(_write_rows(r) for r in progress(ranges, comment=comment))
         finally: _job.clear()
-    with ProcessPoolExecutor(workers, initializer=_start_writer, initargs=job) as pool:
-        return sum(progress_bar(pool.map(_write_rows, ranges), total=len(ranges), leave=False))
+    with ProcessPoolExecutor(workers, initializer=_init_worker, initargs=(os.getpid(), *job)) as pool:
+        return sum(progress(pool.map(_write_rows, ranges), total=len(ranges), comment=comment))
+
+def _init_worker(parent: int, *job):
+    _exit_with_parent(parent); _start_writer(*job)
 
 # %% ../nbs/02b_build.ipynb #1fe5873d
 def build_chart_dataset(bars: pd.DataFrame, data_dir: str | Path, spec: ChartDatasetSpec = ChartDatasetSpec(),
                         source: dict | None = None, repairs: dict | None = None, folder: str | Path | None = None,
-                        workers: int | None = None, chunk: int = 256, compress_level: int = 1, rebuild: bool = False) -> Path:
+                        workers: int | None = None, chunk: int = 256, compress_level: int = 1, rebuild: bool = False,
+                        lock_timeout: float = 600) -> Path:
     "Render the labelled windows of `bars` into `folder` (default `data_dir/{spec.folder_name}`, original layout) plus features and labels CSVs."
+    spec = spec.for_bars(bars)
     folder = Path(folder) if folder else Path(data_dir) / spec.folder_name
-    with _exclusive(folder.parent / f'.{folder.name}.lock'):
+    with build_lock(folder, lock_timeout):
         return _build(bars, folder, spec, source or {}, repairs or {}, workers or os.cpu_count(), chunk, compress_level, rebuild)
 
 def _build(bars, folder: Path, spec, source: dict, repairs: dict, workers: int, chunk: int, compress_level: int, rebuild: bool) -> Path:
@@ -129,8 +168,8 @@ def _build(bars, folder: Path, spec, source: dict, repairs: dict, workers: int, 
     written = _write_images(bars, windows, [str(folder / f) for f in windows.file], spec, workers, chunk, compress_level)
     log.info("%s: wrote %d images, kept %d finished ones", folder, written, len(windows) - written)
     stem = f"{spec.dataset}_{spec.timeframe}"
-    feats = bar_features(bars).assign(dataset_id=spec.dataset)
-    atomic_write_bytes(folder.parent / f"{stem}_features.csv", feats.to_csv(index_label='timestamp').encode())
+    feats = bar_feature_table(bars, spec.dataset)
+    atomic_write_bytes(folder.parent / f"{stem}_features.csv", feats.to_csv(index=False).encode())
     labels = windows.drop(columns='end').assign(dataset_id=spec.dataset)
     atomic_write_bytes(folder.parent / f"fix_labeled_data_{stem}.csv", labels.to_csv(index=False).encode())
     counts = windows.groupby(['split', 'class_name']).size()

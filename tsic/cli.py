@@ -5,49 +5,65 @@
 # %% ../nbs/11_cli.ipynb #7943730e
 from __future__ import annotations
 import argparse, dataclasses, json, logging, sys, typing
+from fastcore.docments import docments
 from pathlib import Path
 from .config import BuildConfig, CsvConfig, ConfigError, load_config
 from .bars import BarsError, dataset_bars, dataset_name
 from .labels import ChartDatasetSpec
-from .build import build_chart_dataset
+from .build import BuildLockedError, build_chart_dataset
 
 # %% auto #0
 __all__ = ['build_parser', 'build_command', 'predict_command', 'export_command', 'main']
 
 # %% ../nbs/11_cli.ipynb #ae53bb11
-def _add_fields(parser: argparse.ArgumentParser, cls, skip=()):
-    "One flag per field of dataclass `cls` (default: not given, so the config decides)."
-    hints = typing.get_type_hints(cls)
+class _Help(argparse.HelpFormatter):
+    "Help that shows a default only where there is one worth saying, and never twice."
+    def _get_help_string(self, action):
+        text = action.help or ''
+        if 'default' in text or action.default in (None, False, argparse.SUPPRESS) or action.option_strings == []: return text
+        return f"{text} (default: %(default)s)"
+
+def _add_fields(parser, cls, section: str, skip=()):
+    "One flag per field of dataclass `cls`, documented by the field's comment (default: not given, so the config decides)."
+    hints, notes = typing.get_type_hints(cls), docments(cls)
     for f in dataclasses.fields(cls):
         if f.name in skip: continue
         tp = hints[f.name]
         args = typing.get_args(tp)
         base = next((a for a in args if a is not type(None)), tp) if args and typing.get_origin(tp) is not list else tp
-        flag, kwargs = '--' + f.name.replace('_', '-'), dict(default=argparse.SUPPRESS, dest=f.name)
+        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        help = f"{notes.get(f.name) or ''} [{section}.{f.name}; default {default!r}]".strip()
+        flag, kwargs = '--' + f.name.replace('_', '-'), dict(default=argparse.SUPPRESS, dest=f.name, help=help.replace('%', '%%'))
         if base is bool: parser.add_argument(flag, action='store_true', **kwargs)
-        elif typing.get_origin(base) is list: parser.add_argument(flag, nargs='+', type=typing.get_args(base)[0], **kwargs)
+        elif typing.get_origin(base) is list:
+            n = len(default) if f.name in ('fractions', 'quantiles') else '+'
+            parser.add_argument(flag, nargs=n, type=typing.get_args(base)[0], metavar=f.name[:-1].upper() if f.name.endswith('s') else 'X', **kwargs)
         else: parser.add_argument(flag, type=base, **kwargs)
 
 def build_parser() -> argparse.ArgumentParser:
     "The `tsic` command's argument parser."
     parser = argparse.ArgumentParser(prog='tsic', description='Time-series image classification toolkit')
     sub = parser.add_subparsers(dest='command', required=True)
-    b = sub.add_parser('build', help='OHLCV bars -> labelled chart dataset (PNG layout of the original project)',
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    b = sub.add_parser('build', help='OHLCV bars -> labelled chart dataset (PNG layout of the original project)', formatter_class=_Help,
+                       description='Draw and label the windows of an OHLCV file (or of every dataset of --config) into the '
+                                   "original project's folder layout. Precedence: defaults, then --config, then flags.")
     b.add_argument('source', nargs='?', help='OHLCV CSV file; without it, every dataset of --config is built')
     b.add_argument('--config', help='YAML config whose build section (and image_size, class_names, data_dir) to use')
-    b.add_argument('--dataset', help='dataset name used in folder and file names (default: the file name)')
-    b.add_argument('--data-dir', dest='data_dir', default=argparse.SUPPRESS, help='where the dataset folder and CSVs go')
-    b.add_argument('--image-size', dest='image_size', type=int, default=argparse.SUPPRESS)
-    b.add_argument('--class-names', dest='class_names', nargs=3, default=argparse.SUPPRESS)
+    b.add_argument('--dataset', help='dataset name used in folder and file names (default: from the file name)')
+    b.add_argument('--data-dir', dest='data_dir', default=argparse.SUPPRESS, help="where the dataset folder and CSVs go [data_dir; default './data']")
+    b.add_argument('--image-size', dest='image_size', type=int, default=argparse.SUPPRESS,
+                   help=f'chart size in pixels [image_size; default {ChartDatasetSpec.image_size} without --config]')
+    b.add_argument('--class-names', dest='class_names', nargs=3, default=argparse.SUPPRESS, metavar='NAME',
+                   help=f"names of the down, flat and up classes [class_names; default {' '.join(ChartDatasetSpec.class_names)}]")
     b.add_argument('--workers', type=int, default=None, help='PNG-writing processes (default: all cores)')
     b.add_argument('--chunk', type=int, default=256, help='windows rendered per task')
-    b.add_argument('--compress-level', dest='compress_level', type=int, default=1, choices=range(10), help='PNG zlib level')
+    b.add_argument('--compress-level', dest='compress_level', type=int, default=1, choices=range(10), help='PNG zlib level, 0-9')
     b.add_argument('--rebuild', action='store_true', help='replace a build made from another source or with other options')
-    _add_fields(b.add_argument_group('build options (config: build.*)'), BuildConfig, skip=('sources', 'csv'))
-    _add_fields(b.add_argument_group('CSV format (config: build.csv.*)'), CsvConfig)
-    p = sub.add_parser('predict', help='checkpoint + chart folder or OHLCV CSV -> CSV of class probabilities',
-                       formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    b.add_argument('--lock-timeout', dest='lock_timeout', type=float, default=600,
+                   help='seconds to wait while another process builds the same folder, then give up')
+    _add_fields(b.add_argument_group('build options (config: build.*)'), BuildConfig, 'build', skip=('sources', 'csv'))
+    _add_fields(b.add_argument_group('CSV format (config: build.csv.*)'), CsvConfig, 'build.csv')
+    p = sub.add_parser('predict', help='checkpoint + chart folder or OHLCV CSV -> CSV of class probabilities', formatter_class=_Help)
     p.add_argument('checkpoint', help='a tsic checkpoint (.ckpt); it holds everything predicting needs')
     p.add_argument('source', help='a folder of chart images, one image, or an OHLCV CSV file')
     p.add_argument('--out', '-o', help='CSV to write (default: print the table)')
@@ -55,11 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--dataset', help='which of the checkpoint\'s datasets the input belongs to (when it has several)')
     p.add_argument('--thresholds', action='store_true', help='use the decision offsets fitted on validation data')
     p.add_argument('--last', type=int, help='OHLCV input: score only the last N windows')
-    p.add_argument('--batch-size', dest='batch_size', type=int, default=256)
+    p.add_argument('--batch-size', dest='batch_size', type=int, default=256, help='windows per forward pass')
     p.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
-    _add_fields(p.add_argument_group('CSV format of an OHLCV source (default: as the dataset was built)'), CsvConfig)
-    e = sub.add_parser('export', help='checkpoint -> TorchScript (.pt) or ONNX (.onnx) model: uint8 images in, probabilities out')
-    e.add_argument('checkpoint'); e.add_argument('out', help='output file; .onnx selects ONNX unless --format says otherwise')
+    _add_fields(p.add_argument_group('CSV format of an OHLCV source (default: as the dataset was built)'), CsvConfig, 'build.csv')
+    e = sub.add_parser('export', help='checkpoint -> TorchScript (.pt) or ONNX (.onnx) model: uint8 images in, probabilities out',
+                       formatter_class=_Help)
+    e.add_argument('checkpoint', help='a tsic checkpoint (.ckpt)')
+    e.add_argument('out', help='output file; .onnx selects ONNX unless --format says otherwise')
     e.add_argument('--format', choices=('torchscript', 'onnx'), help='default: from the file suffix')
     return parser
 
@@ -88,9 +106,11 @@ def build_command(args) -> list[Path]:
     for name in cfg.datasets:
         spec = ChartDatasetSpec.from_config(cfg, name)
         bars, source, repairs = dataset_bars(name, spec)
+        spec = spec.for_bars(bars)  # the bars' timeframe when none is given; an error when a given one disagrees
         folder = cfg.dataset_dir(name, default=Path(cfg.data_dir) / spec.folder_name)  # the configured folder, if any
         folder = build_chart_dataset(bars, cfg.data_dir, spec, source=source, repairs=repairs, folder=folder,
-                                     workers=args.workers, chunk=args.chunk, compress_level=args.compress_level, rebuild=args.rebuild)
+                                     workers=args.workers, chunk=args.chunk, compress_level=args.compress_level, rebuild=args.rebuild,
+                                     lock_timeout=args.lock_timeout)
         manifest = json.loads((folder / 'manifest.json').read_text())
         print(f"{folder}: {manifest['n_images']} images ({manifest['written_this_run']} written by the run that finished it); "
               f"counts {json.dumps(manifest['counts'])}; repairs {manifest['repairs'] or 'none'}")
@@ -116,7 +136,7 @@ def export_command(args):
     print(f"{export_model(Predictor.from_checkpoint(args.checkpoint), args.out, fmt)}: {fmt}")
 
 # %% ../nbs/11_cli.ipynb #94782317
-_USER_ERRORS = (BarsError, ConfigError, FileExistsError, FileNotFoundError, ValueError, ImportError)
+_USER_ERRORS = (BarsError, BuildLockedError, ConfigError, FileExistsError, FileNotFoundError, ValueError, ImportError)
 
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `tsic` command."

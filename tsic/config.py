@@ -49,7 +49,7 @@ class BuildConfig:
     "How OHLCV bars become labelled chart windows, for `tsic build` and for `data_source: series` (`bars`, `labels`, `build`)."
     sources: dict[str, str] = field(default_factory=dict)  # dataset name -> OHLCV CSV (the built-in 'msft' needs none)
     csv: CsvConfig = field(default_factory=CsvConfig)
-    timeframe: str = '1d'               # bar size in names ('15m', '1h', '1d'); with `resample`, what bars are aggregated to
+    timeframe: Optional[str] = None     # bar size in names ('15m', '1h', '1d'); None: the bars' median spacing; with `resample`, what bars are aggregated to
     resample: bool = False              # aggregate the source's bars to `timeframe` (only periods that have bars)
     window: int = 40                    # bars per chart
     horizon: int = 5                    # bars ahead that decide the label
@@ -63,8 +63,21 @@ class BuildConfig:
     volume: bool = False                # volume panel under the chart
     ma: list[int] = field(default_factory=list)  # moving averages of the close drawn over the chart, e.g. [5, 20]
     scaling: str = 'window'             # 'window' (each chart its own range) or 'fixed' (±fixed_range around the last close)
-    fixed_range: float = 0.05
+    fixed_range: float = 0.05          # 'fixed' scaling: the chart spans ± this fraction around the window's last close
     repair: bool = False                # sort, drop duplicate / NaN / inconsistent bars (counted) instead of stopping
+    max_gap: Optional[str] = None       # a longer pause between bars splits the series (no window crosses it), e.g. '4d'; None: by timeframe
+
+    def check(self):
+        "Raise `ConfigError` naming the `build.*` key whose value is out of range."
+        f = self.fractions
+        if len(f) != 3 or min(f) <= 0 or abs(sum(f) - 1) > 1e-6:
+            raise ConfigError(f"build.fractions (--fractions): three positive numbers (train, val, test) that sum to 1, "
+                              f"got {f} (sum {sum(f):g})")
+        if self.purge is not None and self.purge < self.window + self.horizon:
+            raise ConfigError(f"build.purge is {self.purge}: at least window + horizon = {self.window + self.horizon} keeps splits apart")
+        if not (len(self.quantiles) == 2 and 0 < self.quantiles[0] < self.quantiles[1] < 1):
+            raise ConfigError(f"build.quantiles: two increasing numbers in (0, 1), got {self.quantiles}")
+        if any(p < 2 for p in self.ma): raise ConfigError(f"build.ma: moving-average periods must be >= 2, got {self.ma}")
 
 @dataclass
 class TransformerConfig:
@@ -241,14 +254,7 @@ def _validate(cfg: TsicConfig) -> TsicConfig:
     if feature_dim is not None and n_features and feature_dim != n_features:
         raise ConfigError(f"model.feature_dim is {feature_dim} but timeseries.feature_columns lists {n_features} columns; "
                           "remove model.feature_dim (it is derived from the columns) or make them agree")
-    b = cfg.build
-    if len(b.fractions) != 3 or min(b.fractions) <= 0:
-        raise ConfigError(f"build.fractions: three positive numbers (train, val, test), got {b.fractions}")
-    if b.purge is not None and b.purge < b.window + b.horizon:
-        raise ConfigError(f"build.purge is {b.purge}: at least window + horizon = {b.window + b.horizon} keeps splits apart")
-    if not (len(b.quantiles) == 2 and 0 < b.quantiles[0] < b.quantiles[1] < 1):
-        raise ConfigError(f"build.quantiles: two increasing numbers in (0, 1), got {b.quantiles}")
-    if any(p < 2 for p in b.ma): raise ConfigError(f"build.ma: moving-average periods must be >= 2, got {b.ma}")
+    cfg.build.check()
     a = cfg.auto_unfreeze
     if not a.stage1_epoch <= a.stage2_epoch <= a.stage3_epoch:
         raise ConfigError(f"auto_unfreeze: stages must be in order, got {a.stage1_epoch}, {a.stage2_epoch}, {a.stage3_epoch}")
@@ -319,6 +325,7 @@ def update_config_file(path: str | Path, updates: dict, backup: bool = True) -> 
     if not path.is_file(): raise FileNotFoundError(f"Config file not found: {path}")
     old_text = path.read_text()
     rt = YAML(); rt.preserve_quotes = True; rt.width = 4096
+    rt.representer.add_representer(type(None), lambda r, _: r.represent_scalar('tag:yaml.org,2002:null', 'null'))  # not an empty value
     doc = rt.load(old_text)
     for key, value in updates.items(): _set_dotted(doc, key, value)
     out = io.StringIO(); rt.dump(doc, out); new_text = out.getvalue()

@@ -13,7 +13,7 @@ from .sources import ChartData, load_data, chart_grid
 from .metrics import (classification_scores, classification_table, macro_f1, baseline_scores, lookahead_scores,
                           confusion_figure)
 from .tensorboard import log_figure
-from .learner import save_checkpoint
+from .learner import load_checkpoint, save_checkpoint
 from .predict import Predictor, PredictError, prediction_table, apply_offsets
 from .gradcam import grad_cam, gradcam_figure
 
@@ -63,7 +63,7 @@ def fit_decision_offsets(probs: np.ndarray, y_true, grid=np.linspace(-2, 2, 41),
 
 def store_offsets(checkpoint: str | Path, offsets: np.ndarray, fit: dict) -> Path:
     "Save `offsets` (and how they were fitted) into `checkpoint`, atomically; `predict(..., thresholds=True)` uses them."
-    ckpt = torch.load(checkpoint, map_location='cpu', weights_only=True)
+    ckpt = load_checkpoint(checkpoint)  # never writes offsets into a file that is not a tsic checkpoint
     ckpt['decision_offsets'] = {'offsets': torch.as_tensor(np.asarray(offsets, np.float64)), 'fitted_on': 'val', **fit}
     return save_checkpoint(checkpoint, ckpt)
 

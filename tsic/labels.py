@@ -8,7 +8,7 @@ import dataclasses, json, logging
 from dataclasses import dataclass, asdict
 import numpy as np, pandas as pd
 from .config import BuildConfig, TsicConfig
-from .bars import BarsError, FEATURE_WARMUP, timeframe_offset
+from .bars import BarsError, FEATURE_WARMUP, bar_segments, check_timeframe, default_max_gap, timeframe_offset
 from .charts import CHART_KINDS, ChartStyle
 from .encodings import ENCODINGS
 
@@ -16,7 +16,8 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'DEMO_CLASSES', 'forward_returns', 'forward_zscores', 'three_classes', 'purged_split', 'window_span',
-           'walk_forward_folds', 'chart_filename', 'ChartDatasetSpec', 'label_known_at', 'labelled_windows']
+           'walk_forward_folds', 'chart_filename', 'ChartDatasetSpec', 'label_known_at', 'complete_ends', 'log_gaps',
+           'labelled_windows']
 
 # %% ../nbs/02a_labels.ipynb #a0103328
 def forward_returns(close: np.ndarray, horizon: int) -> np.ndarray:
@@ -91,6 +92,7 @@ class ChartDatasetSpec(BuildConfig):
     class_names: tuple = tuple(DEMO_CLASSES)
 
     def __post_init__(self):
+        self.check()
         if len(self.class_names) != 3: raise ValueError(f"labels are down/flat/up: give 3 class_names, got {list(self.class_names)}")
         if self.chart in CHART_KINDS:
             self.style
@@ -98,7 +100,9 @@ class ChartDatasetSpec(BuildConfig):
                 raise ValueError(f"image_size {self.image_size} px cannot draw {self.window} bars side by side; use image_size >= {self.window}")
         elif not all(e in ENCODINGS for e in self.chart.split('+')):
             raise ValueError(f"chart '{self.chart}' is not a chart kind {CHART_KINDS} or encodings from {ENCODINGS} joined by '+'")
-        timeframe_offset(self.timeframe)
+        if self.timeframe is not None: timeframe_offset(self.timeframe)
+        if self.max_gap is not None and not pd.Timedelta(self.max_gap) > pd.Timedelta(0):
+            raise ValueError(f"build.max_gap: a positive duration such as '4d' or '36h', got {self.max_gap!r}")
 
     @classmethod
     def from_config(cls, cfg: TsicConfig, name: str) -> ChartDatasetSpec:
@@ -106,8 +110,17 @@ class ChartDatasetSpec(BuildConfig):
         return cls(**{f.name: getattr(cfg.build, f.name) for f in dataclasses.fields(BuildConfig)},
                    dataset=name, image_size=cfg.image_size, class_names=tuple(cfg.class_names))
 
+    def for_bars(self, bars: pd.DataFrame) -> ChartDatasetSpec:
+        "This spec with the timeframe of `bars` when none is set; a `BarsError` when a set one disagrees with them."
+        return dataclasses.replace(self, timeframe=check_timeframe(bars, self.timeframe, self.dataset))
     @property
-    def folder_name(self) -> str: return f"{self.dataset}_{self.timeframe}_winsize{self.window}"
+    def folder_name(self) -> str:
+        if self.timeframe is None: raise ValueError(f"{self.dataset}: the timeframe is not known yet; take it from the bars with spec.for_bars(bars)")
+        return f"{self.dataset}_{self.timeframe}_winsize{self.window}"
+    @property
+    def gap(self) -> pd.Timedelta:
+        "The longest pause between two bars that a window or label may span."
+        return pd.Timedelta(self.max_gap) if self.max_gap else default_max_gap(self.timeframe)
     @property
     def style(self) -> ChartStyle: return ChartStyle(kind=self.chart, volume=self.volume, scaling=self.scaling, fixed_range=self.fixed_range)
     @property
@@ -127,18 +140,37 @@ def label_known_at(clock: pd.DatetimeIndex, ends: np.ndarray, horizon: int) -> p
     return pd.DatetimeIndex(out)
 
 # %% ../nbs/02a_labels.ipynb #5e809712
+def complete_ends(clock: pd.DatetimeIndex, before: int, after: int, max_gap: pd.Timedelta) -> tuple[np.ndarray, dict]:
+    "Bar positions e whose bars e - `before` .. e + `after` lie between two gaps (pauses longer than `max_gap`), and a count of those left out."
+    seg = bar_segments(clock, max_gap)
+    ends = np.arange(before, len(clock) - after)
+    ok = seg[ends - before] == seg[ends + after]
+    pauses = np.diff(clock.to_numpy())
+    largest = str(pd.Timedelta(pauses.max())) if len(pauses) else None
+    return ends[ok], {'max_gap': str(max_gap), 'gaps': int(seg[-1]) if len(seg) else 0, 'largest_pause': largest,
+                      'left_out_crossing': int((~ok).sum())}
+
+def log_gaps(name: str, gaps: dict, what: str = 'windows'):
+    if gaps['left_out_crossing']:
+        log.warning("%s: %d %s left out: they or their label horizon cross one of %d gaps (pauses longer than %s; the "
+                    "longest is %s)", name, gaps['left_out_crossing'], what, gaps['gaps'], gaps['max_gap'], gaps['largest_pause'])
+
 def labelled_windows(bars: pd.DataFrame, spec: ChartDatasetSpec) -> tuple[pd.DataFrame, dict]:
     "One row per labelled window (end, timestamp, known_at, split, forward_return, zscore, label, class_name, file), and the label cut points."
+    spec = spec.for_bars(bars)
     close = bars.close.to_numpy()
     r, z = forward_returns(close, spec.horizon), forward_zscores(close, spec.window, spec.horizon)
     score = z if spec.label_rule == 'zscore' else r
-    ends = np.arange(spec.window - 1 + spec.warmup, len(bars) - spec.horizon)  # full history and horizon
+    ends, gaps = complete_ends(bars.index, spec.window - 1 + spec.warmup, spec.horizon, spec.gap)  # full history and horizon
+    log_gaps(spec.dataset, gaps)
     undefined = int((~np.isfinite(score[ends])).sum())
     if undefined: log.warning("%s: %d windows left out: their label is undefined (no price change inside the window)", spec.dataset, undefined)
     ends = ends[np.isfinite(score[ends])]
     if len(ends) < 3:
         raise BarsError(f"{spec.dataset}: {len(bars)} bars give {len(ends)} labelled windows of {spec.window} bars "
-                        f"(plus {spec.warmup} warm-up and {spec.horizon} horizon bars); use more bars or a shorter window")
+                        f"(plus {spec.warmup} warm-up and {spec.horizon} horizon bars"
+                        + (f", none across the {gaps['gaps']} gaps longer than {gaps['max_gap']}" if gaps['gaps'] else '')
+                        + "); use more bars or a shorter window")
     parts = purged_split(ends, spec.window, spec.horizon, spec.fractions, spec.purge)
     w = pd.concat([pd.DataFrame({'end': e, 'split': name}) for name, e in parts.items()], ignore_index=True)
     if spec.label_rule == 'zscore': cuts = (-spec.band, spec.band)
@@ -150,4 +182,4 @@ def labelled_windows(bars: pd.DataFrame, spec: ChartDatasetSpec) -> tuple[pd.Dat
     w['class_name'] = np.asarray(spec.class_names)[w.label]
     w['file'] = [f"{s}/{c}/{chart_filename(spec.dataset, spec.timeframe, t, k)}" for s, c, t, k in
                  w[['split', 'class_name', 'timestamp', 'label']].itertuples(index=False)]  # inside the dataset folder
-    return w, {'rule': spec.label_rule, 'cut_points': [float(c) for c in cuts], 'left_out_undefined': undefined}
+    return w, {'rule': spec.label_rule, 'cut_points': [float(c) for c in cuts], 'left_out_undefined': undefined, 'gaps': gaps}

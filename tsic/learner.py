@@ -4,7 +4,7 @@
 
 # %% ../nbs/06a_learner.ipynb #6dbcba87
 from __future__ import annotations
-import io, logging, math, random, tempfile, warnings
+import codecs, io, logging, math, random, re, tempfile, warnings, zipfile
 from pathlib import Path
 import numpy as np, torch
 from torch.amp import GradScaler, autocast
@@ -17,6 +17,8 @@ from .sources import ChartData
 from .loaders import ChartInput, chart_dataloaders, class_weights
 from .models import create_model, layer_groups
 from .tensorboard import TensorBoardLogger
+from .progress import show_progress
+from fastai.callback.progress import ProgressCallback
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +26,9 @@ log = logging.getLogger(__name__)
 __all__ = ['log', 'CHECKPOINT_FORMAT', 'class_f1', 'f1_metrics', 'group_learning_rates', 'unfreeze_epochs', 'open_groups',
            'StagedUnfreezing', 'schedule_functions', 'schedule_position', 'RunSchedule', 'DevicePrecision',
            'AccumulateBatches', 'AdaptiveGradientClipping', 'best_checkpoint_name', 'checkpoint_payload',
-           'checkpoint_bytes', 'save_checkpoint', 'load_checkpoint', 'rng_states', 'set_rng_states', 'training_state',
-           'TrainingTracker', 'loss_weights', 'chart_learner', 'resolve_checkpoint', 'check_resumable']
+           'checkpoint_bytes', 'save_checkpoint', 'CheckpointError', 'unreadable_kind', 'loaded_kind',
+           'load_checkpoint', 'rng_states', 'set_rng_states', 'training_state', 'TrainingTracker', 'loss_weights',
+           'chart_learner', 'resolve_checkpoint', 'check_resumable']
 
 # %% ../nbs/06a_learner.ipynb #604dffc2
 def class_f1(k: int, name: str) -> AccumMetric:
@@ -142,14 +145,47 @@ def save_checkpoint(path: str | Path, payload: dict) -> Path:
     atomic_write_bytes(path, checkpoint_bytes(payload))
     return Path(path)
 
+class CheckpointError(ValueError):
+    "A file that is not a tsic checkpoint."
+
+_MAGIC = {b'\x89PNG\r\n\x1a\n': 'a PNG image', b'\xff\xd8\xff': 'a JPEG image', b'\x1f\x8b': 'a gzip file'}
+
+def _zip_kind(path: Path) -> str:
+    "What a file that starts like a zip archive is."
+    try: names = zipfile.ZipFile(path).namelist()
+    except zipfile.BadZipFile: return 'a truncated or damaged zip archive'
+    return 'a damaged PyTorch file' if any(n.endswith('/data.pkl') for n in names) else 'a zip archive that is not a PyTorch file'
+
+def unreadable_kind(path: Path, error: Exception) -> str:
+    "What the file at `path`, which `torch.load` failed to read with `error`, looks like."
+    with open(path, 'rb') as f: head = f.read(512)
+    if not head: return 'an empty file'
+    if m := re.search(r'Unsupported global: GLOBAL (\S+)', str(error)): return f"a PyTorch file holding {m[1]}, which tsic checkpoints never hold"
+    if kind := next((k for magic, k in _MAGIC.items() if head.startswith(magic)), None): return kind
+    if head.startswith(b'PK\x03\x04'): return _zip_kind(path)
+    try: text = codecs.getincrementaldecoder('utf-8')().decode(head)  # a character cut at the 512th byte is not an error
+    except UnicodeDecodeError: text = None
+    return 'a text file' if text and all(c.isprintable() or c.isspace() for c in text) else 'unreadable bytes'
+
+def loaded_kind(ckpt) -> str | None:
+    "What a file `torch.load` read as `ckpt` is, when it is not a tsic checkpoint; None when it is one."
+    if not isinstance(ckpt, dict): return f"a PyTorch file holding a {type(ckpt).__name__}, not a dict"
+    if 'format' not in ckpt:
+        keys = [str(k) for k in ckpt]
+        return f"a PyTorch file without tsic's 'format' key (keys: {', '.join(keys[:8]) + (', ...' if len(keys) > 8 else '') or 'none'})"
+    if ckpt['format'] != CHECKPOINT_FORMAT: return f"format {ckpt['format']!r}; this version of tsic reads {CHECKPOINT_FORMAT!r}"
+    return None
+
 def load_checkpoint(path: str | Path) -> dict:
-    "Read a tsic checkpoint safely (`weights_only=True`); errors name the file."
+    "Read a tsic checkpoint safely (`weights_only=True`); anything else is a `CheckpointError` naming the file and what it is."
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"Checkpoint not found: {path}")
     try: ckpt = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e: raise ValueError(f"{path}: not a readable checkpoint ({e})") from None
-    if not isinstance(ckpt, dict) or ckpt.get('format') != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path}: not a tsic checkpoint (expected format '{CHECKPOINT_FORMAT}')")
+    except Exception as e: found = unreadable_kind(path, e)
+    else: found = loaded_kind(ckpt)
+    if found:
+        raise CheckpointError(f"{path}: not a tsic checkpoint ({found}); give a .ckpt written by tsic training "
+                              "(runs/<name>/checkpoints/<mode>/<arch>/last.ckpt or its best-F1 file)")
     return ckpt
 
 # %% ../nbs/06a_learner.ipynb #2d750192
@@ -217,6 +253,8 @@ class TrainingTracker(Callback):
         scores = {'epoch': epoch, **{k: float(v) for k, v in zip(self.recorder.metric_names[1:], self.recorder.values[-1])}}
         self.history.append(scores); self.epochs_run.append(epoch)
         f1, loss = scores['f1_score'], scores['valid_loss']
+        if not show_progress():  # no bars in a log: one line per epoch instead
+            log.info("epoch %d: train loss %.4f, val loss %.4f, val macro F1 %.4f", epoch, scores['train_loss'], loss, f1)
         improved = self.is_better(f1, loss)
         if improved: self.best_f1, self.best_loss, self.best_epoch, self.wait = f1, loss, epoch, 0
         else: self.wait += 1
@@ -268,6 +306,7 @@ def chart_learner(data: ChartData, cfg: TsicConfig, checkpoint_dir: str | Path, 
     learn = Learner(chart_dataloaders(data, cfg, device), model, loss_func=model.loss_func(loss_weights(cfg, data.rows('train').label)),
                     metrics=f1_metrics(cfg.class_names), splitter=layer_groups, wd=cfg.weight_decay, train_bn=False, cbs=cbs)
     learn.cfg, learn.start_epoch, learn.stopped_early, learn.schedule_anchor = cfg, 0, False, (0, 0.)
+    if not show_progress(): learn.remove_cb(ProgressCallback)  # bars only where someone watches (`progress`)
     learn.create_opt()
     learn.unfreeze_to_stage(open_groups(0, cfg))
     return learn

@@ -12,8 +12,8 @@ from torch import nn
 from PIL import Image
 from fastcore.basics import patch
 from .config import TsicConfig, CsvConfig, load_config, atomic_write_bytes
-from .bars import load_bars, check_bars, resample_bars, bar_features
-from .labels import ChartDatasetSpec
+from .bars import BarsError, bar_feature_table, check_bars, check_timeframe, load_bars, resample_bars
+from .labels import ChartDatasetSpec, complete_ends, log_gaps
 from .build import render_windows
 from .encodings import encode_series
 from .sources import ChartData, IMAGE_SUFFIXES, ChartDataError, parse_chart_name, decode_chart
@@ -225,11 +225,16 @@ def predict_bars(self: Predictor, source, dataset: str | None = None, features=N
     "Predictions for every window of the OHLCV bars `source` (CSV path or DataFrame) that has its full history."
     spec = self._spec(dataset)
     bars = _bars_of(source, spec, csv)
-    first = spec.window - 1 + spec.warmup
+    first, where = spec.window - 1 + spec.warmup, source if isinstance(source, (str, Path)) else 'bars'
     if len(bars) <= first:
-        raise PredictError(f"{source if isinstance(source, (str, Path)) else 'bars'}: {len(bars)} bars; the first window "
+        raise PredictError(f"{where}: {len(bars)} bars; the first window "
                            f"needs {first + 1} ({spec.window} drawn + {spec.warmup} warm-up for overlays and features)")
-    ends = np.arange(first, len(bars))[-last if last else 0:]
+    try: check_timeframe(bars, spec.timeframe, str(where))
+    except BarsError as e: raise PredictError(f"{e} (the model was trained on {spec.timeframe} bars of {spec.dataset})") from None
+    ends, gaps = complete_ends(bars.index, first, 0, spec.gap)  # as in training: no window across a gap
+    log_gaps(str(where), gaps)
+    if not len(ends): raise PredictError(f"{where}: no window of {first + 1} bars lies between two gaps longer than {gaps['max_gap']}")
+    ends = ends[-last if last else 0:]
     meta = pd.DataFrame({'end': ends, 'timestamp': bars.index[ends], 'dataset': spec.dataset})
     windows = None
     if self.needs_windows:
@@ -242,10 +247,10 @@ def predict_bars(self: Predictor, source, dataset: str | None = None, features=N
     return prediction_table(meta.drop(columns='end'), probs, self.decide(probs, thresholds), self.class_names)
 
 def _builder_features(bars: pd.DataFrame, columns: list[str], dataset: str) -> pd.DataFrame:
-    feats = bar_features(bars)
-    missing = [c for c in columns if c not in feats]
-    if missing: raise PredictError(f"features {missing} are not among the builder's ({', '.join(feats)}): pass features=<CSV>")
-    return feats[columns].reset_index().assign(dataset_id=dataset, line=np.arange(len(feats)) + 2)
+    table = bar_feature_table(bars, dataset)
+    missing = [c for c in columns if c not in table]
+    if missing: raise PredictError(f"features {missing} are not among the builder's ({', '.join(table.columns[3:])}): pass features=<CSV>")
+    return table[['dataset_id', 'timestamp', 'bar', *columns]].assign(line=np.arange(len(table)) + 2)
 
 # %% ../nbs/08_predict.ipynb #45a47cce
 @patch

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np, pandas as pd
 from PIL import Image, UnidentifiedImageError
 import psutil
-from fastprogress.fastprogress import progress_bar
+from .progress import progress
 from fastcore.basics import patch
 from matplotlib.figure import Figure
 from .config import TsicConfig
@@ -238,7 +238,7 @@ def image_cache(paths: list[str], cfg: TsicConfig) -> np.ndarray:
         log.info("Decoding %d images into %s", len(paths), target)
         with ThreadPoolExecutor(os.cpu_count()) as pool:  # PIL releases the GIL while decoding
             images = pool.map(decode_chart, paths, itertools.repeat(size), chunksize=64)
-            _write_cache(target, (len(paths), size, size, 3), (im[None] for im in progress_bar(images, total=len(paths), leave=False)))
+            _write_cache(target, (len(paths), size, size, 3), (im[None] for im in progress(images, total=len(paths), comment='decoding charts')))
     return _open_cache(target, cfg)
 
 # %% ../nbs/04a_sources.ipynb #8691522b
@@ -251,7 +251,7 @@ def rendered_windows(bars: pd.DataFrame, windows: pd.DataFrame, spec: ChartDatas
     if not target.exists():
         ends = windows.end.to_numpy()
         log.info("Rendering %d windows of %s into %s", len(ends), spec.dataset, target)
-        batches = (render_windows(bars, ends[s:s + chunk], spec) for s in progress_bar(range(0, len(ends), chunk), leave=False))
+        batches = (render_windows(bars, ends[s:s + chunk], spec) for s in progress(range(0, len(ends), chunk), comment=f'drawing {spec.dataset}'))
         _write_cache(target, (len(ends), size, size, 3), batches)
     return _open_cache(target, cfg)
 
@@ -261,6 +261,7 @@ def series_samples(cfg: TsicConfig) -> tuple[pd.DataFrame, np.ndarray, dict]:
     for name in cfg.datasets:
         spec = ChartDatasetSpec.from_config(cfg, name)
         bars, source, repairs = dataset_bars(name, spec)
+        spec = spec.for_bars(bars)
         windows, cuts = labelled_windows(bars, spec)
         arrays.append(rendered_windows(bars, windows, spec, source['sha256'], cfg))
         parts.append(pd.DataFrame({'path': spec.folder_name + '/' + windows.file,  # where `tsic build` writes it

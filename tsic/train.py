@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_train.ipynb #4d6e349f
 from __future__ import annotations
-import dataclasses, json, logging
+import dataclasses, json, logging, shutil
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -24,7 +24,8 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'new_run_dir', 'RunFolder', 'run_folder', 'resume_point', 'saved_scaler', 'TrainResult', 'predict_test_split',
-           'score_run', 'plot_history', 'plot_lr_find', 'write_report', 'train', 'train_ablations']
+           'score_run', 'plot_history', 'plot_lr_find', 'write_report', 'train', 'discard_failed_run',
+           'train_ablations']
 
 # %% ../nbs/07_train.ipynb #5d9c2e70
 def new_run_dir(root: str | Path = 'runs') -> Path:
@@ -34,18 +35,19 @@ def new_run_dir(root: str | Path = 'runs') -> Path:
 
 @dataclass
 class RunFolder:
-    "Where a run writes: its folder, and the checkpoint and TensorBoard folders of its model."
+    "Where a run writes: its folder, and the checkpoint and TensorBoard folders of its model; `created`: the folder is new."
     path: Path
     checkpoints: Path
     logs: Path
+    created: bool = False
 
 def run_folder(cfg: TsicConfig, run_dir: str | Path | None = None) -> RunFolder:
     "The folders of a run of `cfg` in `run_dir` (None: a new `runs/<timestamp>/`), with the resolved `config.yaml` written."
-    path = Path(run_dir) if run_dir else new_run_dir()
+    path, created = (Path(run_dir), not Path(run_dir).exists()) if run_dir else (new_run_dir(), True)
     path.mkdir(parents=True, exist_ok=True)
     save_config(cfg, path / 'config.yaml')
     inside = lambda p: (Path(p) if Path(p).is_absolute() else path / p) / cfg.model_mode / cfg.model_architecture_name
-    return RunFolder(path, inside(cfg.checkpoint_dir), inside(cfg.logs_dir))
+    return RunFolder(path, inside(cfg.checkpoint_dir), inside(cfg.logs_dir), created)
 
 # %% ../nbs/07_train.ipynb #028df71d
 def resume_point(cfg: TsicConfig, run: RunFolder) -> tuple[Path | None, dict]:
@@ -153,17 +155,29 @@ def train(cfg: TsicConfig, run_dir: str | Path | None = None, sample_limit: int 
           find_lr: bool = False) -> TrainResult:
     "Train `cfg`'s model on its data (or on `data`), keep the best-validation-F1 weights, score the test split, write the run folder."
     run = run_folder(cfg, run_dir)
-    resumed_from, ckpt = resume_point(cfg, run)
-    set_seed(cfg.seed, reproducible=True)
-    data = load_data(cfg, sample_limit) if data is None else data.limit(sample_limit)
-    data.show_batch().savefig(run.path / 'training_batch.png', dpi=80)
-    learn = chart_learner(data.with_scaler(saved_scaler(ckpt)), cfg, run.checkpoints, run.logs)
-    if resumed_from: learn.resume(resumed_from, ckpt)
-    elif find_lr: plot_lr_find(*learn.find_lr()).savefig(run.path / 'lr_find.png', dpi=100)
-    learn.fit_run()
-    result = score_run(learn, data, run, resumed_from)
-    write_report(result)
+    try:
+        resumed_from, ckpt = resume_point(cfg, run)
+        set_seed(cfg.seed, reproducible=True)
+        data = load_data(cfg, sample_limit) if data is None else data.limit(sample_limit)
+        data.show_batch().savefig(run.path / 'training_batch.png', dpi=80)
+        learn = chart_learner(data.with_scaler(saved_scaler(ckpt)), cfg, run.checkpoints, run.logs)
+        if resumed_from: learn.resume(resumed_from, ckpt)
+        elif find_lr: plot_lr_find(*learn.find_lr()).savefig(run.path / 'lr_find.png', dpi=100)
+        learn.fit_run()
+        result = score_run(learn, data, run, resumed_from)
+        write_report(result)
+    except BaseException as e:
+        e.add_note(discard_failed_run(run)); raise
     return result
+
+def discard_failed_run(run: RunFolder) -> str:
+    "Remove the folder of a failed run if this run created it and it holds no checkpoint; what was done, for the error."
+    if run.created and not any(run.checkpoints.glob('*.ckpt')):
+        files = sorted(str(p.relative_to(run.path)) for p in run.path.rglob('*') if p.is_file())
+        shutil.rmtree(run.path)
+        return f"tsic removed the run folder {run.path}, which this run created and left without a checkpoint (it held {', '.join(files)})"
+    why = 'it holds checkpoints' if run.created else 'it existed before this run'
+    return f"tsic wrote {run.path / 'config.yaml'} and kept the run folder {run.path} ({why})"
 
 # %% ../nbs/07_train.ipynb #adefa120
 def train_ablations(cfg: TsicConfig, fused: TrainResult) -> pd.DataFrame:

@@ -47,7 +47,10 @@ def read_feature_table(path: str | Path, feature_columns: list[str], datasets: l
         raise WindowError(f"{path}: {int(dup.sum())} rows share a (timestamp, dataset_id), CSV lines {_first_lines(df, dup)}; "
                           "each bar must appear once per dataset")
     df = df.assign(line=df.index + 2).sort_values(['dataset_id', 'timestamp'], kind='stable').reset_index(drop=True)
-    return df[['dataset_id', 'timestamp', 'line', *feature_columns]]
+    if 'bar' not in df.columns:
+        log.warning("%s has no 'bar' column (each row's bar number, which tsic build writes), so rows missing inside a "
+                    "window cannot be detected; rebuild the features CSV with tsic build, or add the column", path)
+    return df[['dataset_id', 'timestamp', 'line', *feature_columns] + (['bar'] if 'bar' in df.columns else [])]
 
 # %% ../nbs/04_windows.ipynb #29d5e898
 def _describe(problems: dict, samples: pd.DataFrame) -> str:
@@ -60,7 +63,8 @@ def align_windows(samples: pd.DataFrame, table: pd.DataFrame, cfg: TsicConfig) -
     samples = samples.reset_index(drop=True)
     windows = np.full((len(samples), w, len(cols)), np.nan, dtype=np.float32)
     problems = {'with no row at their timestamp': [], f'with fewer than {w} rows of history': [],
-                'with an infinite value in their window': [], 'with NaN in their window': []}
+                'with rows missing inside their window': [], 'with an infinite value in their window': [],
+                'with NaN in their window': []}
     reasons = list(problems)
     for name, group in samples.groupby('dataset', sort=False):
         rows = table[table.dataset_id == str(name)]
@@ -72,12 +76,16 @@ def align_windows(samples: pd.DataFrame, table: pd.DataFrame, cfg: TsicConfig) -
         problems[reasons[0]] += group.index[~found].tolist()
         problems[reasons[1]] += group.index[found & ~enough].tolist()
         idx = group.index[enough]
-        windows[idx] = values[pos[enough][:, None] + np.arange(1 - w, 1)]
-    inf = np.isinf(windows).any((1, 2))
-    problems[reasons[2]] = np.flatnonzero(inf).tolist()
+        rows_idx = pos[enough][:, None] + np.arange(1 - w, 1)
+        windows[idx] = values[rows_idx]
+        if 'bar' in rows:  # consecutive bars of the dataset, or a hole inside the window
+            number = rows.bar.to_numpy()[rows_idx]
+            problems[reasons[2]] += idx[(number[:, -1] - number[:, 0]) != w - 1].tolist()
+    covered = ~np.isin(np.arange(len(samples)), problems[reasons[0]] + problems[reasons[1]] + problems[reasons[2]])
+    inf = np.isinf(windows).any((1, 2)) & covered
+    problems[reasons[3]] = np.flatnonzero(inf).tolist()
     if cfg.timeseries.impute == 'none':
-        covered = ~np.isin(np.arange(len(samples)), problems[reasons[0]] + problems[reasons[1]])
-        problems[reasons[3]] = np.flatnonzero(np.isnan(windows).any((1, 2)) & covered & ~inf).tolist()
+        problems[reasons[4]] = np.flatnonzero(np.isnan(windows).any((1, 2)) & covered & ~inf).tolist()
     bad = sorted(set(sum(problems.values(), [])))
     if bad:
         detail = _describe({k: np.array(v) for k, v in problems.items()}, samples)
