@@ -48,8 +48,7 @@ def test_resume_from_an_unreadable_last_checkpoint(bad_files, tmp_path):
         (folder / 'last.ckpt').write_bytes(path.read_bytes())
         with pytest.raises(ValueError) as error: train(cfg, run_dir=tmp_path / 'run')
         assert str(error.value) == message(folder / 'last.ckpt', kind)
-        assert error.value.__notes__ == [f"tsic wrote {tmp_path / 'run' / 'config.yaml'} and kept the run folder {tmp_path / 'run'} "
-                                         "(it existed before this run)"]
+        assert error.value.__notes__ == [f"tsic left the run folder {tmp_path / 'run'} as it was"]
         assert (folder / 'last.ckpt').read_bytes() == path.read_bytes()
 
 

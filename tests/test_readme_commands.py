@@ -185,9 +185,6 @@ BUILD_SPY = ("tsic build examples/market/spy_1m_2011-03.csv --dataset spy --sep 
 FAST = {
     BUILD_SPY:
         Case(check=_built),
-    "tsic predict model.ckpt examples/market/spy_1m_2011-03.csv --sep ';' --names timestamp open high low close volume "
-    "--time-format '%Y%m%d %H%M%S' --last 20 -o preds.csv":
-        Case(prepare=_spy_model_ckpt, check=_predicted_last_20),
     'tsic predict model.ckpt data/msft_1d_winsize40/test -o preds.csv --thresholds':
         Case(prepare=_model_ckpt_with_offsets, check=_predicted_folder),
     'tsic export model.ckpt model.onnx':
@@ -198,6 +195,10 @@ FAST = {
 }
 
 SLOW = {
+    # trains a small model on the SPY build first (about 20 s)
+    "tsic predict model.ckpt examples/market/spy_1m_2011-03.csv --sep ';' --names timestamp open high low close volume "
+    "--time-format '%Y%m%d %H%M%S' --last 20 -o preds.csv":
+        Case(prepare=_spy_model_ckpt, check=_predicted_last_20),
     # the Makefile as written, its config from CONFIG; -o: never reinstall the shared .venv from a test
     'make train':
         Case(extra=('CONFIG=short.yaml', '-o', '.venv/.installed'), prepare=_short_config, check=_make_train),

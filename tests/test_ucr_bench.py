@@ -43,6 +43,7 @@ def test_bench_data_chooses_the_protocol():
     assert len(data.rows('train')) == 44 and (data.rows('val').image_row.to_numpy() == data.rows('train').image_row.to_numpy()).all()
 
 
+@pytest.mark.slow
 def test_bench_trains_52_classes_on_all_104_training_series(tmp_path, capsys):
     X, y = series([2] * 52)
     X_test, y_test = series([1] * 52, seed=1)

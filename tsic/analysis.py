@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses, json, logging
 from pathlib import Path
 import numpy as np, pandas as pd
-from .config import TsicConfig, atomic_write_bytes, update_config_file
+from .config import TsicConfig, atomic_write_bytes, make_folder, update_config_file
 from .bars import dataset_bars, dataset_name, load_bars
 from .labels import ChartDatasetSpec, walk_forward_folds
 from .features import causal_features, feature_table
@@ -44,7 +44,7 @@ def analyse_features(bars: pd.DataFrame, spec: ChartDatasetSpec, out_dir: str | 
                      threshold: float = 0.9, top_k: int | None = None, rank_by: str = 'gain', seed: int = 42,
                      study_path: str | Path | None = None) -> FeatureAnalysis:
     "Importance, selection and tuning on the development period of `bars`; one score on the hold-out; report files in `out_dir`."
-    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
+    out = make_folder(out_dir, 'out_dir')
     purge = spec.window + spec.horizon if purge is None else purge
     table, names = feature_table(bars, spec, labels)
     dev = development(table)

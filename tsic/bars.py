@@ -72,7 +72,7 @@ def check_layout(path: Path, lines: list[str], csv: CsvConfig):
         if counts[0] > 1 and sum(map(_numeric, _fields(lines[0], csv.sep)[1:])) >= 4:
             raise BarsError(f"{path}: line 1 ({lines[0][:60]!r}) is data, not a header row: name the columns with csv.names, "
                             "e.g. --names timestamp open high low close volume")
-        if not len(data): raise BarsError(f"{path}: a header row and no bars")
+        if not len(data): raise BarsError(f"{path}: a header row and no bars; give a file with one bar per line below the header")
     if expected == 1 or (data == 1).all():
         at = 1 if expected == 1 else first_line
         line = lines[at - 1]
@@ -100,8 +100,9 @@ def read_bars(path: str | Path, csv: CsvConfig = CsvConfig()) -> pd.DataFrame:
     by_name = {str(c).strip().lower(): c for c in raw.columns}
     missing = [c for c in OHLCV if c not in by_name]
     if missing:
-        raise BarsError(f"{path}: no column {missing} among {list(raw.columns)}; name the columns of a file without "
-                        f"a header row with csv.names (--names), and check the delimiter csv.sep (now {csv.sep!r})")
+        raise BarsError(f"{path}: no column {missing} among {list(raw.columns)}; the file needs {', '.join(OHLCV)} and a "
+                        "time column: add the missing column, or name the columns of a file without a header row with "
+                        f"csv.names (--names), and check the delimiter csv.sep (now {csv.sep!r})")
     time_col = csv.time_column or next((by_name[n] for n in _TIME_NAMES if n in by_name), raw.columns[0])
     if time_col not in raw.columns: raise BarsError(f"{path}: time column '{time_col}' not among {list(raw.columns)}")
     line = pd.Series(np.arange(len(raw)) + (1 if csv.names else 2))
@@ -151,12 +152,13 @@ def timeframe_offset(timeframe: str) -> pd.Timedelta:
     if not m: raise ValueError(f"timeframe '{timeframe}' is not like '15m', '1h' or '1d'")
     return pd.Timedelta(int(m[1]), _UNITS[m[2]])
 
-def resample_bars(bars: pd.DataFrame, timeframe: str) -> pd.DataFrame:
+def resample_bars(bars: pd.DataFrame, timeframe: str, name: str = 'bars') -> pd.DataFrame:
     "Bars aggregated to `timeframe` periods; periods without bars are left out, never filled."
     period = timeframe_offset(timeframe)
     step = pd.Series(bars.index).diff().median()
     if pd.notna(step) and step > period:
-        raise ValueError(f"cannot resample bars {step} apart to the shorter timeframe '{timeframe}'")
+        raise BarsError(f"{name}: cannot resample bars {step} apart (median) to the shorter timeframe '{timeframe}'; set "
+                        "build.timeframe (--timeframe) to their spacing or longer, or drop build.resample (--resample)")
     rules = {'open': 'first', 'high': 'max', 'low': 'min', 'close': 'last', 'volume': 'sum'}
     if 'line' in bars: rules['line'] = 'first'
     out = bars.groupby(bars.index.floor(period)).agg(rules)
@@ -167,7 +169,7 @@ def resample_bars(bars: pd.DataFrame, timeframe: str) -> pd.DataFrame:
 def infer_timeframe(index: pd.DatetimeIndex, name: str = 'bars') -> str:
     "The timeframe of bars at `index`: their median spacing, as '1m', '15m', '1h', '1d' or '1w'."
     step = pd.Series(index).diff().median()
-    if pd.isna(step): raise BarsError(f"{name}: fewer than two bars, so the timeframe cannot be inferred; set build.timeframe (--timeframe)")
+    if pd.isna(step): raise BarsError(f"{name}: {len(index)} bar{'' if len(index) == 1 else 's'}: far too few to draw a chart; give a longer file")
     minutes = step / pd.Timedelta(minutes=1)
     if minutes < 1 or minutes != int(minutes):
         raise BarsError(f"{name}: bars are {step} apart (median), not a whole number of minutes; set build.timeframe "
@@ -239,7 +241,7 @@ def load_bars(path: str | Path, build: BuildConfig) -> tuple[pd.DataFrame, dict,
     bars, repairs = check_bars(raw, build.repair, name=str(path))
     if build.resample:
         if not build.timeframe: raise BarsError(f"{path}: build.resample (--resample) needs build.timeframe (--timeframe), e.g. '15m'")
-        bars = resample_bars(bars, build.timeframe)
+        bars = resample_bars(bars, build.timeframe, str(path))
     source = {'path': str(path), 'sha256': file_sha256(path), 'rows': len(raw), 'csv': asdict(build.csv)}
     return bars.drop(columns='line', errors='ignore'), source, repairs
 

@@ -161,8 +161,8 @@ def build_chart_dataset(bars: pd.DataFrame, data_dir: str | Path, spec: ChartDat
 
 def _build(bars, folder: Path, spec, source: dict, repairs: dict, workers: int, chunk: int, compress_level: int, rebuild: bool) -> Path:
     identity = {'options': spec.options(), 'source_sha256': source.get('sha256') or bars_sha256(bars)}
+    windows, cuts = labelled_windows(bars, spec)  # before any file is written: bars that give no dataset leave nothing behind
     if not _prepare_folder(folder, identity, rebuild): return folder
-    windows, cuts = labelled_windows(bars, spec)
     for split, name in windows[['split', 'class_name']].drop_duplicates().itertuples(index=False):
         (folder / split / name).mkdir(parents=True, exist_ok=True)  # only folders that get images: empty ones are errors
     written = _write_images(bars, windows, [str(folder / f) for f in windows.file], spec, workers, chunk, compress_level)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_cli.ipynb #7943730e
 from __future__ import annotations
-import argparse, dataclasses, json, logging, sys, typing
+import argparse, dataclasses, errno, json, logging, sys, typing
 from fastcore.docments import docments
 from pathlib import Path
 from .config import BuildConfig, CsvConfig, ConfigError, load_config
@@ -13,7 +13,7 @@ from .labels import ChartDatasetSpec
 from .build import BuildLockedError, build_chart_dataset
 
 # %% auto #0
-__all__ = ['build_parser', 'build_command', 'predict_command', 'export_command', 'main']
+__all__ = ['build_parser', 'build_command', 'predict_command', 'export_command', 'main', 'error_message']
 
 # %% ../nbs/11_cli.ipynb #ae53bb11
 class _Help(argparse.HelpFormatter):
@@ -73,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--last', type=int, help='OHLCV input: score only the last N windows')
     p.add_argument('--batch-size', dest='batch_size', type=int, default=256, help='windows per forward pass')
     p.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
+    p.add_argument('--repair', action='store_true', help='OHLCV input: sort, drop duplicate / NaN / inconsistent bars (counted) instead of stopping')
     _add_fields(p.add_argument_group('CSV format of an OHLCV source (default: as the dataset was built)'), CsvConfig, 'build.csv')
     e = sub.add_parser('export', help='checkpoint -> TorchScript (.pt) or ONNX (.onnx) model: uint8 images in, probabilities out',
                        formatter_class=_Help)
@@ -125,7 +126,7 @@ def predict_command(args):
     from .predict import predict
     csv_flags = {f.name: getattr(args, f.name) for f in dataclasses.fields(CsvConfig) if hasattr(args, f.name)}
     table = predict(args.checkpoint, args.source, args.out, args.features, args.dataset, args.thresholds, args.last,
-                    CsvConfig(**csv_flags) if csv_flags else None, args.batch_size, args.device)
+                    CsvConfig(**csv_flags) if csv_flags else None, args.batch_size, args.device, args.repair)
     if args.out: print(f"{args.out}: {len(table)} rows; predicted {table.predicted.value_counts().to_dict()}")
     else: print(table.to_csv(index=False), end='')
 
@@ -145,6 +146,19 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format='%(levelname)s %(message)s')
     try:
         {'build': build_command, 'predict': predict_command, 'export': export_command}[args.command](args)
-    except _USER_ERRORS as e:
-        parser.exit(2, f"tsic {args.command}: error: {e}\n")
+    except _USER_ERRORS + (OSError,) as e:
+        parser.exit(2, f"tsic {args.command}: error: {error_message(e)}\n")
     return 0
+
+_OS_HINTS = {errno.EISDIR: 'it is a folder: give a file name (e.g. inside it)',
+             errno.ENOTDIR: 'a part of the path is a file, not a folder: choose another path',
+             errno.EEXIST: 'a file is in the way of a folder of that name: choose another path',
+             errno.ENOENT: 'check the path', errno.EACCES: 'not writable here: choose another path',
+             errno.EROFS: 'a read-only file system: choose another path'}
+
+def error_message(e: BaseException) -> str:
+    "What the user sees of `e`: its message and notes; for an operating-system error, the path and what to check."
+    text = str(e)
+    if isinstance(e, OSError) and e.errno is not None:
+        text = f"{e.filename}: {e.strerror}; {_OS_HINTS.get(e.errno, 'check the path and its permissions')}"
+    return '\n'.join([text, *getattr(e, '__notes__', [])])

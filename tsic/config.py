@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_config.ipynb #e45e1cd1
 from __future__ import annotations
-import dataclasses, difflib, os, re, tempfile, types, typing
+import dataclasses, difflib, errno, os, re, tempfile, types, typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Optional, Union
@@ -12,8 +12,8 @@ import yaml
 
 # %% auto #0
 __all__ = ['ConfigError', 'AutoUnfreezeConfig', 'TimeseriesConfig', 'CsvConfig', 'BuildConfig', 'TransformerConfig',
-           'ClassifierConfig', 'ModelConfig', 'TsicConfig', 'load_config', 'config_to_dict', 'atomic_write_bytes',
-           'save_config', 'notebook_config', 'update_config_file']
+           'ClassifierConfig', 'ModelConfig', 'TsicConfig', 'load_config', 'config_to_dict', 'make_folder',
+           'atomic_write_bytes', 'save_config', 'notebook_config', 'update_config_file']
 
 # %% ../nbs/00_config.ipynb #830162a0
 class ConfigError(ValueError):
@@ -267,7 +267,12 @@ def load_config(path: str | Path | None = None, **overrides) -> TsicConfig:
     if path is not None:
         path = Path(path)
         if not path.is_file(): raise FileNotFoundError(f"Config file not found: {path.resolve()}")
-        data = yaml.safe_load(path.read_text()) or {}
+        try: data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as e:
+            mark = getattr(e, 'problem_mark', None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ''
+            raise ConfigError(f"{path}: not valid YAML{where} ({getattr(e, 'problem', None) or e}); fix the file "
+                              "(indentation, a ':' after each key, quotes around values with ': ' or '#')") from None
         if not isinstance(data, dict): raise ConfigError(f"{path}: the top level must be a mapping of keys")
     return _validate(_build(TsicConfig, _merge(data, overrides)))
 
@@ -278,9 +283,20 @@ def config_to_dict(cfg: TsicConfig) -> dict:
     for name, folder in d.pop('dataset_dirs').items(): d[f'{name}_dir'] = folder
     return d
 
+def make_folder(path: str | Path, key: str) -> Path:
+    "Create the folder `path` (with its parents) that setting `key` names; a `ConfigError` naming both when it cannot be made."
+    path = Path(path)
+    try: path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"{key}: cannot create the folder {path} ({e.strerror}: {e.filename}); choose a writable folder "
+                          "whose parents are folders, not files") from None
+    return path
+
 def atomic_write_bytes(path: str | Path, data: bytes):
     "Write `data` to `path` through a temporary file and a rename, so readers never see a partial file."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(path)
+    if path.is_dir(): raise IsADirectoryError(errno.EISDIR, 'Is a directory', str(path))  # named, not the temporary file
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
     try:
         with os.fdopen(fd, 'wb') as f: f.write(data); f.flush(); os.fsync(f.fileno())

@@ -69,8 +69,9 @@ def feature_table(bars: pd.DataFrame, spec: ChartDatasetSpec, labels: str | Path
     bad = rows.isna().any(axis=1).to_numpy()
     if bad.any():
         first = windows.timestamp[bad].iloc[0]
-        raise ValueError(f"{int(bad.sum())} windows have no complete features at their last bar (first at {first}): "
-                         "the labels do not fit these bars (another source or timeframe?)")
+        raise ValueError(f"{labels or spec.dataset}: {int(bad.sum())} windows have no complete features at their last bar "
+                         f"(first at {first}): the labels do not fit these bars (another source or timeframe?); give the "
+                         "labels CSV that tsic build wrote for these bars")
     table = pd.concat([windows.reset_index(drop=True), rows.reset_index(drop=True)], axis=1)
     return with_baseline_labels(table), list(feats.columns)
 

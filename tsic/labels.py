@@ -101,8 +101,10 @@ class ChartDatasetSpec(BuildConfig):
         elif not all(e in ENCODINGS for e in self.chart.split('+')):
             raise ValueError(f"chart '{self.chart}' is not a chart kind {CHART_KINDS} or encodings from {ENCODINGS} joined by '+'")
         if self.timeframe is not None: timeframe_offset(self.timeframe)
-        if self.max_gap is not None and not pd.Timedelta(self.max_gap) > pd.Timedelta(0):
-            raise ValueError(f"build.max_gap: a positive duration such as '4d' or '36h', got {self.max_gap!r}")
+        if self.max_gap is not None:
+            try: ok = pd.Timedelta(self.max_gap) > pd.Timedelta(0)
+            except ValueError: ok = False
+            if not ok: raise ValueError(f"build.max_gap (--max-gap): a positive duration such as '4d' or '36h', got {self.max_gap!r}")
 
     @classmethod
     def from_config(cls, cfg: TsicConfig, name: str) -> ChartDatasetSpec:
@@ -172,6 +174,11 @@ def labelled_windows(bars: pd.DataFrame, spec: ChartDatasetSpec) -> tuple[pd.Dat
                         + (f", none across the {gaps['gaps']} gaps longer than {gaps['max_gap']}" if gaps['gaps'] else '')
                         + "); use more bars or a shorter window")
     parts = purged_split(ends, spec.window, spec.horizon, spec.fractions, spec.purge)
+    empty = [name for name, e in parts.items() if not len(e)]
+    if empty:
+        raise BarsError(f"{spec.dataset}: {len(bars)} bars give {len(ends)} labelled windows, and after the purge gaps of "
+                        f"{spec.purge or spec.window + spec.horizon} windows the {', '.join(empty)} split has none; use more bars, a "
+                        "shorter window or horizon, or larger build.fractions (--fractions) for it")
     w = pd.concat([pd.DataFrame({'end': e, 'split': name}) for name, e in parts.items()], ignore_index=True)
     if spec.label_rule == 'zscore': cuts = (-spec.band, spec.band)
     elif spec.label_rule == 'threshold': cuts = (-spec.threshold, spec.threshold)

@@ -179,6 +179,10 @@ def loaded_kind(ckpt) -> str | None:
 def load_checkpoint(path: str | Path) -> dict:
     "Read a tsic checkpoint safely (`weights_only=True`); anything else is a `CheckpointError` naming the file and what it is."
     path = Path(path)
+    if path.is_dir():
+        inside = sorted(path.rglob('*.ckpt'))
+        raise CheckpointError(f"{path}: a folder, not a checkpoint file; give one of the .ckpt files in it"
+                              + (f", e.g. {inside[0]}" if inside else " (it has none)"))
     if not path.is_file(): raise FileNotFoundError(f"Checkpoint not found: {path}")
     try: ckpt = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e: found = unreadable_kind(path, e)

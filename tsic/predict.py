@@ -12,7 +12,7 @@ from torch import nn
 from PIL import Image
 from fastcore.basics import patch
 from .config import TsicConfig, CsvConfig, load_config, atomic_write_bytes
-from .bars import BarsError, bar_feature_table, check_bars, check_timeframe, load_bars, resample_bars
+from .bars import BarsError, bar_feature_table, check_bars, check_timeframe, infer_timeframe, load_bars, resample_bars
 from .labels import ChartDatasetSpec, complete_ends, log_gaps
 from .build import render_windows
 from .encodings import encode_series
@@ -131,7 +131,7 @@ def image_files(folder: str | Path) -> list[Path]:
     if other: raise PredictError(f"{folder}: {len(other)} files are not images ({', '.join(IMAGE_SUFFIXES)}), e.g. {other[0]}; "
                                  "move them out or point at a folder of charts")
     if hidden: log.warning("%s: skipped %d hidden files", folder, len(hidden))
-    if not files: raise PredictError(f"{folder}: no images found")
+    if not files: raise PredictError(f"{folder}: no images found ({', '.join(IMAGE_SUFFIXES)}, in it or its subfolders); give a folder of charts")
     return files
 
 def _named(files: list[Path]) -> pd.DataFrame:
@@ -221,16 +221,20 @@ def _bars_of(source, spec: ChartDatasetSpec, csv: CsvConfig | None) -> pd.DataFr
 
 @patch
 def predict_bars(self: Predictor, source, dataset: str | None = None, features=None, thresholds: bool = False,
-                 csv: CsvConfig | None = None, last: int | None = None, batch_size: int = 256) -> pd.DataFrame:
+                 csv: CsvConfig | None = None, last: int | None = None, batch_size: int = 256, repair: bool = False) -> pd.DataFrame:
     "Predictions for every window of the OHLCV bars `source` (CSV path or DataFrame) that has its full history."
     spec = self._spec(dataset)
+    spec = dataclasses.replace(spec, repair=repair or spec.repair)  # repairs of these bars are counted in the log
     bars = _bars_of(source, spec, csv)
     first, where = spec.window - 1 + spec.warmup, source if isinstance(source, (str, Path)) else 'bars'
     if len(bars) <= first:
         raise PredictError(f"{where}: {len(bars)} bars; the first window "
                            f"needs {first + 1} ({spec.window} drawn + {spec.warmup} warm-up for overlays and features)")
     try: check_timeframe(bars, spec.timeframe, str(where))
-    except BarsError as e: raise PredictError(f"{e} (the model was trained on {spec.timeframe} bars of {spec.dataset})") from None
+    except BarsError:
+        raise PredictError(f"{where}: bars {infer_timeframe(bars.index)} apart (median spacing), but the model was trained on "
+                           f"{spec.timeframe} bars of {spec.dataset}" + (" (aggregated from finer ones)" if spec.resample else "")
+                           + f"; give bars of that timeframe" + (" or finer" if spec.resample else "")) from None
     ends, gaps = complete_ends(bars.index, first, 0, spec.gap)  # as in training: no window across a gap
     log_gaps(str(where), gaps)
     if not len(ends): raise PredictError(f"{where}: no window of {first + 1} bars lies between two gaps longer than {gaps['max_gap']}")
@@ -265,15 +269,19 @@ def predict_series(self: Predictor, X: np.ndarray, thresholds: bool = False, bat
 # %% ../nbs/08_predict.ipynb #08d2a889
 def predict(checkpoint: str | Path, source: str | Path, out: str | Path | None = None, features: str | None = None,
             dataset: str | None = None, thresholds: bool = False, last: int | None = None, csv: CsvConfig | None = None,
-            batch_size: int = 256, device: str = 'cpu') -> pd.DataFrame:
+            batch_size: int = 256, device: str = 'cpu', repair: bool = False) -> pd.DataFrame:
     "Predictions of the model in `checkpoint` for the charts in folder/image `source`, or for the windows of the OHLCV CSV `source`."
     source = Path(source)
     if not source.exists(): raise FileNotFoundError(f"{source}: no such file or folder")
+    if batch_size < 1: raise PredictError(f"batch_size (--batch-size) must be >= 1, got {batch_size}")
+    if last is not None and last < 1: raise PredictError(f"last (--last) is the number of latest windows to score: >= 1, got {last}")
+    if str(device).startswith('cuda') and not torch.cuda.is_available():
+        raise PredictError(f"device (--device) {device!r}: no CUDA device here (torch.cuda.is_available() is False); use --device cpu")
     model = Predictor.from_checkpoint(checkpoint, device)
     if source.is_dir() or source.suffix.lower() in IMAGE_SUFFIXES:
         table = model.predict_images(source, features, dataset, thresholds, batch_size)
     elif source.suffix.lower() in ('.csv', '.txt'):
-        table = model.predict_bars(source, dataset, features, thresholds, csv, last, batch_size)
+        table = model.predict_bars(source, dataset, features, thresholds, csv, last, batch_size, repair)
     else: raise PredictError(f"{source}: give a folder of charts, an image file or an OHLCV CSV file")
     if out: atomic_write_bytes(out, table.to_csv(index=False).encode())
     return table

@@ -134,7 +134,8 @@ def collect_dataset(name: str, cfg: TsicConfig) -> pd.DataFrame:
             if split == 'val': continue
             raise ChartDataError(f"Dataset '{name}': {folder / split} is missing; a dataset needs train/ and test/ folders")
         rows, h = _split_files(folder / split, cfg.class_names); hidden += h
-        if not rows: raise ChartDataError(f"{folder / split}: no images")
+        if not rows: raise ChartDataError(f"{folder / split}: no images; put the {split} charts into its class folders "
+                                          f"({', '.join(cfg.class_names)}), or build the dataset again with tsic build")
         parts.append(pd.DataFrame(rows).assign(split=split))
     if hidden: log.warning("Dataset '%s': skipped %d hidden files (names starting with '.')", name, hidden)
     df = pd.concat(parts, ignore_index=True)
@@ -150,7 +151,13 @@ def collect_dataset(name: str, cfg: TsicConfig) -> pd.DataFrame:
 # %% ../nbs/04a_sources.ipynb #772ceec4
 def collect_samples(cfg: TsicConfig) -> pd.DataFrame:
     "Samples of all `cfg.datasets`' folders in (dataset, time) order, with the baselines' labels."
-    return with_baseline_labels(pd.concat([collect_dataset(name, cfg) for name in cfg.datasets], ignore_index=True))
+    df = pd.concat([collect_dataset(name, cfg) for name in cfg.datasets], ignore_index=True)
+    unseen = [c for c in cfg.class_names if c not in set(df.class_name[df.split == 'train'])]
+    if unseen:
+        raise ChartDataError(f"class {', '.join(map(repr, unseen))} of class_names has no training images in "
+                             f"{', '.join(str(cfg.dataset_dir(n)) for n in cfg.datasets)}; add its charts under train/, or "
+                             "remove it from class_names (and num_classes)")
+    return with_baseline_labels(df)
 
 def limit_samples(df: pd.DataFrame, n: int | None) -> pd.DataFrame:
     "At most `n` rows per split, evenly spaced in time order (for quick runs); all rows when `n` is None."
@@ -369,7 +376,7 @@ def ensure_builtin_datasets(cfg: TsicConfig):
         folder = cfg.dataset_dir(name)
         if name not in BUILTIN_DATASETS or (folder / 'manifest.json').exists(): continue
         if folder.exists() and not (folder / BUILD_MARKER).exists(): continue  # the user's own folder of that name
-        expected = ChartDatasetSpec(dataset=name).folder_name
+        expected = ChartDatasetSpec(dataset=name, timeframe='1d').folder_name  # the built-in bars are daily
         if folder.name != expected:
             raise ValueError(f"dataset '{name}' is built in and is written as '{expected}'; "
                              f"set dataset_{name}_dir to <folder>/{expected}")

@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from fastai.vision.all import Learner, set_seed
 from sklearn.metrics import confusion_matrix
-from .config import TsicConfig, save_config, atomic_write_bytes
+from .config import TsicConfig, atomic_write_bytes, make_folder, save_config
 from .sources import ChartData, load_data
 from .windows import WindowScaler
 from .metrics import (scores_from_confusion, baseline_predictions, lookahead_prediction, beats_baselines,
@@ -42,10 +42,9 @@ class RunFolder:
     created: bool = False
 
 def run_folder(cfg: TsicConfig, run_dir: str | Path | None = None) -> RunFolder:
-    "The folders of a run of `cfg` in `run_dir` (None: a new `runs/<timestamp>/`), with the resolved `config.yaml` written."
+    "The folders of a run of `cfg` in `run_dir` (None: a new `runs/<timestamp>/`), the run folder made."
     path, created = (Path(run_dir), not Path(run_dir).exists()) if run_dir else (new_run_dir(), True)
-    path.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, path / 'config.yaml')
+    make_folder(path, 'run_dir')
     inside = lambda p: (Path(p) if Path(p).is_absolute() else path / p) / cfg.model_mode / cfg.model_architecture_name
     return RunFolder(path, inside(cfg.checkpoint_dir), inside(cfg.logs_dir), created)
 
@@ -154,28 +153,31 @@ def write_report(result: TrainResult):
 def train(cfg: TsicConfig, run_dir: str | Path | None = None, sample_limit: int | None = None, data: ChartData | None = None,
           find_lr: bool = False) -> TrainResult:
     "Train `cfg`'s model on its data (or on `data`), keep the best-validation-F1 weights, score the test split, write the run folder."
-    run = run_folder(cfg, run_dir)
+    run, started = run_folder(cfg, run_dir), False
     try:
         resumed_from, ckpt = resume_point(cfg, run)
         set_seed(cfg.seed, reproducible=True)
         data = load_data(cfg, sample_limit) if data is None else data.limit(sample_limit)
-        data.show_batch().savefig(run.path / 'training_batch.png', dpi=80)
         learn = chart_learner(data.with_scaler(saved_scaler(ckpt)), cfg, run.checkpoints, run.logs)
         if resumed_from: learn.resume(resumed_from, ckpt)
-        elif find_lr: plot_lr_find(*learn.find_lr()).savefig(run.path / 'lr_find.png', dpi=100)
+        save_config(cfg, run.path / 'config.yaml'); started = True
+        data.show_batch().savefig(run.path / 'training_batch.png', dpi=80)
+        if find_lr and not resumed_from: plot_lr_find(*learn.find_lr()).savefig(run.path / 'lr_find.png', dpi=100)
         learn.fit_run()
         result = score_run(learn, data, run, resumed_from)
         write_report(result)
     except BaseException as e:
-        e.add_note(discard_failed_run(run)); raise
+        e.add_note(discard_failed_run(run, started)); raise
     return result
 
-def discard_failed_run(run: RunFolder) -> str:
+def discard_failed_run(run: RunFolder, started: bool) -> str:
     "Remove the folder of a failed run if this run created it and it holds no checkpoint; what was done, for the error."
     if run.created and not any(run.checkpoints.glob('*.ckpt')):
         files = sorted(str(p.relative_to(run.path)) for p in run.path.rglob('*') if p.is_file())
         shutil.rmtree(run.path)
-        return f"tsic removed the run folder {run.path}, which this run created and left without a checkpoint (it held {', '.join(files)})"
+        return (f"tsic removed the run folder {run.path}, which this run created and left without a checkpoint"
+                + (f" (it held {', '.join(files)})" if files else ''))
+    if not started: return f"tsic left the run folder {run.path} as it was"
     why = 'it holds checkpoints' if run.created else 'it existed before this run'
     return f"tsic wrote {run.path / 'config.yaml'} and kept the run folder {run.path} ({why})"
 

@@ -8,7 +8,7 @@ import dataclasses, json, logging
 from pathlib import Path
 import pandas as pd
 from matplotlib.figure import Figure
-from .config import TsicConfig, save_config, atomic_write_bytes
+from .config import TsicConfig, atomic_write_bytes, make_folder, save_config
 from .sources import SPLITS, ChartData, load_data
 from .metrics import scores_from_confusion
 from .train import train, new_run_dir
@@ -68,17 +68,18 @@ def default_purge(data: ChartData, cfg: TsicConfig) -> int:
 def walk_forward(cfg: TsicConfig, folds: int = 4, purge: int | None = None, mode: str = 'expanding',
                  val_fraction: float | None = None, run_dir: str | Path | None = None, sample_limit: int | None = None) -> WalkForwardResult:
     "Train and test `cfg`'s model on `folds` chronological folds of its data (`ChartData.fold`); `purge` defaults to `default_purge`."
-    run_dir = Path(run_dir) if run_dir else new_run_dir()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, run_dir / 'config.yaml')
-    data = load_data(cfg)
+    if purge is not None and purge < 0: raise ValueError(f"purge: windows dropped before validation and test, >= 0, got {purge}")
+    data = load_data(cfg)  # every check before the run folder is made: a refused run leaves nothing behind
     fitted = [n for n, o in data.provenance['renderer'].items() if o and o['label_rule'] == 'quantile']
     if fitted: raise ValueError(f"datasets {fitted} use label_rule: quantile, whose cut points were fitted on the build's "
                                 "training split, which later folds test on; use label_rule zscore or threshold for walk-forward")
     purge = default_purge(data, cfg) if purge is None else purge
+    fold_data = [data.fold(k, folds, purge, cfg.val_fraction if val_fraction is None else val_fraction, mode).limit(sample_limit) for k in range(folds)]
+    if not fold_data: raise ValueError(f"folds must be >= 1, got {folds}")
+    run_dir = make_folder(run_dir or new_run_dir(), 'run_dir')
+    save_config(cfg, run_dir / 'config.yaml')
     rows, pooled = [], {}
-    for k in range(folds):
-        fold = data.fold(k, folds, purge, val_fraction or cfg.val_fraction, mode).limit(sample_limit)
+    for k, fold in enumerate(fold_data):
         log.info("walk-forward fold %d/%d: %s", k + 1, folds, fold.samples.split.value_counts().to_dict())
         result = train(cfg, run_dir=run_dir / f'fold{k}', data=fold)
         test = fold.rows('test')
