@@ -75,23 +75,23 @@ def test_changed_source_is_detected(tmp_path):
 
 def test_bad_rows_are_named_or_repaired(tmp_path):
     rng = np.random.default_rng(1)
-    close = 100 + rng.standard_normal(300).cumsum()
-    bars = pd.DataFrame({'Date': pd.date_range('2020-01-01', periods=300, freq='D').strftime('%Y-%m-%d'),
+    close = 100 + rng.standard_normal(500).cumsum()
+    bars = pd.DataFrame({'Date': pd.date_range('2020-01-01', periods=500, freq='D').strftime('%Y-%m-%d'),
                          'Open': close, 'High': close + 1, 'Low': close - 1, 'Close': close, 'Volume': 100})
     bars.loc[10, 'High'] = bars.loc[10, 'Low'] - 1       # CSV line 12
     bars.loc[20, 'Close'] = np.nan                        # CSV line 22
     in_order = tmp_path / 'in_order.csv'; bars.to_csv(in_order, index=False)
     out = tsic_build(in_order, '--data-dir', tmp_path, '--image-size', 48)
     assert out.returncode == 2 and 'NaN or infinite values (line 22)' in out.stderr, out.stderr
-    bars = pd.concat([bars, bars.iloc[[30]]])             # a duplicate of line 32's timestamp, out of order, at line 302
+    bars = pd.concat([bars, bars.iloc[[30]]])             # a duplicate of line 32's timestamp, out of order, at line 502
     src = tmp_path / 'daily.csv'; bars.to_csv(src, index=False)
     out = tsic_build(src, '--data-dir', tmp_path, '--image-size', 48)
-    assert out.returncode == 2 and 'out of time order (earlier than the bar before) (line 302)' in out.stderr, out.stderr
+    assert out.returncode == 2 and 'out of time order (earlier than the bar before) (line 502)' in out.stderr, out.stderr
     out = tsic_build(src, '--data-dir', tmp_path, '--image-size', 48, '--repair')
     assert out.returncode == 0, out.stderr
     manifest = json.loads((tmp_path / 'daily_1d_winsize40' / 'manifest.json').read_text())
     assert manifest['repairs'] == {'sorted': 1, 'duplicate_dropped': 1, 'non_finite_dropped': 1, 'inconsistent_dropped': 1}
-    assert manifest['bars']['n'] == 298
+    assert manifest['bars']['n'] == 498
     assert 'repaired 1 bars with a duplicate timestamp' in out.stderr
 
 

@@ -31,7 +31,7 @@ def test_gap_of_months_is_never_crossed_and_is_counted(tmp_path):
 
 def test_gap_limit_is_configurable(tmp_path):
     from tsic.bars import load_msft
-    bars = load_msft().iloc[:300]  # 1986: daily bars, the longest pause 4 days
+    bars = load_msft().iloc[:1000]  # 1986-1990: daily bars, the longest pause 4 days
     src = tmp_path / 'msft.csv'; bars.to_csv(src)
     out = tsic_build(src, '--data-dir', tmp_path, '--image-size', 48, '--workers', 1, '--max-gap', '3d')
     assert out.returncode == 0, out.stderr

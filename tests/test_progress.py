@@ -15,6 +15,6 @@ def test_training_writes_no_bars_into_a_log(small_dataset, tmp_path, capsys, cap
 
 def test_build_into_a_pipe_writes_no_bars(tmp_path):
     src = tmp_path / 'spy.csv'; src.write_text(''.join(SPY.read_text().splitlines(keepends=True)[:2000]))
-    out = tsic_build(src, '--data-dir', tmp_path, *SPY_FORMAT, '--timeframe', '15m', '--resample', '--image-size', 48, '--chunk', 8)
+    out = tsic_build(src, '--data-dir', tmp_path, *SPY_FORMAT, '--timeframe', '5m', '--resample', '--image-size', 48, '--chunk', 8)
     assert out.returncode == 0, out.stderr
     assert '█' not in out.stdout + out.stderr and '\r' not in out.stdout + out.stderr
