@@ -14,7 +14,8 @@ log = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['log', 'classification_scores', 'macro_f1', 'scores_from_confusion', 'classification_table', 'scores_table',
            'confusion_figure', 'with_baseline_labels', 'majority_class', 'baseline_predictions', 'lookahead_prediction',
-           'baseline_scores', 'lookahead_scores', 'beats_baselines', 'baseline_verdict']
+           'baseline_scores', 'lookahead_scores', 'beats_baselines', 'baseline_verdict', 'block_bootstrap_difference',
+           'difference_verdict']
 
 # %% ../nbs/03_metrics.ipynb #2d5da13e
 def classification_scores(y_true, y_pred, class_names: list[str]) -> dict:
@@ -137,3 +138,33 @@ def baseline_verdict(scores: dict, baselines: dict) -> str:
         return "beats the causal baselines (" + ', '.join(f"{k} {v['macro_f1']:.4f}" for k, v in baselines.items()) + ")" + note
     best = max(baselines, key=lambda b: baselines[b]['macro_f1'])
     return f"does **not** beat the {best} baseline ({baselines[best]['macro_f1']:.4f})" + note
+
+# %% ../nbs/03_metrics.ipynb #734bfcf8
+def _macro_f1_rows(y: np.ndarray, p: np.ndarray, n_classes: int) -> np.ndarray:
+    "Macro F1 of each row of the (B, n) label and prediction arrays (F1 0 for a class neither true nor predicted, as scikit-learn)."
+    f1 = []
+    for c in range(n_classes):
+        tp = ((y == c) & (p == c)).sum(1); denom = (y == c).sum(1) + (p == c).sum(1)
+        f1.append(np.divide(2 * tp, denom, out=np.zeros(len(y)), where=denom > 0))
+    return np.mean(f1, 0)
+
+def block_bootstrap_difference(y_true, pred, other, n_classes: int, block: int, n_boot: int = 2000, level: float = 0.95,
+                               seed: int = 0) -> dict:
+    "Macro F1 of `pred` minus that of `other` on the same rows (time order), with a moving-block bootstrap interval."
+    y, a, b = (np.asarray(v) for v in (y_true, pred, other))
+    n = len(y)
+    if n < 2: raise ValueError(f"{n} rows: too few for a bootstrap interval")
+    block = int(min(max(block, 1), n))
+    starts = np.random.default_rng(seed).integers(0, n - block + 1, size=(n_boot, -(-n // block)))
+    idx = (starts[:, :, None] + np.arange(block)).reshape(n_boot, -1)[:, :n]
+    diffs = _macro_f1_rows(y[idx], a[idx], n_classes) - _macro_f1_rows(y[idx], b[idx], n_classes)
+    point = float(_macro_f1_rows(y[None], a[None], n_classes)[0] - _macro_f1_rows(y[None], b[None], n_classes)[0])
+    low, high = np.quantile(diffs, [(1 - level) / 2, (1 + level) / 2])
+    return {'difference': point, 'low': float(low), 'high': float(high), 'level': level, 'block': block, 'n_boot': n_boot, 'n': n}
+
+def difference_verdict(name: str, d: dict) -> str:
+    "One sentence: does the model beat baseline `name` beyond noise, by the interval `d` of `block_bootstrap_difference`."
+    ci = f"{d['difference']:+.3f} macro F1, {d['level']:.0%} CI {d['low']:+.3f} to {d['high']:+.3f}, blocks of {d['block']}"
+    if d['low'] > 0: return f"beats {name} beyond noise ({ci})"
+    if d['high'] < 0: return f"is beaten by {name} beyond noise ({ci})"
+    return f"does not differ from {name} beyond noise ({ci})"

@@ -5,7 +5,7 @@
 # %% ../nbs/07_train.ipynb #4d6e349f
 from __future__ import annotations
 import dataclasses, json, logging, shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 import numpy as np, pandas as pd
@@ -16,7 +16,7 @@ from sklearn.metrics import confusion_matrix
 from .config import TsicConfig, atomic_write_bytes, make_folder, save_config
 from .sources import ChartData, load_data
 from .windows import WindowScaler
-from .metrics import (scores_from_confusion, baseline_predictions, lookahead_prediction, beats_baselines,
+from .metrics import (block_bootstrap_difference, difference_verdict, scores_from_confusion, baseline_predictions, lookahead_prediction, beats_baselines,
                           confusion_figure, scores_table)
 from .learner import chart_learner, load_checkpoint, resolve_checkpoint
 
@@ -24,8 +24,8 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'new_run_dir', 'RunFolder', 'run_folder', 'resume_point', 'saved_scaler', 'TrainResult', 'predict_test_split',
-           'score_run', 'plot_history', 'plot_lr_find', 'write_report', 'train', 'discard_failed_run',
-           'train_ablations']
+           'score_run', 'label_span', 'baseline_differences', 'plot_history', 'plot_lr_find', 'write_report', 'train',
+           'discard_failed_run', 'train_ablations']
 
 # %% ../nbs/07_train.ipynb #5d9c2e70
 def new_run_dir(root: str | Path = 'runs') -> Path:
@@ -75,7 +75,14 @@ class TrainResult:
     data: ChartData
     log_dir: Path | None = None
     resumed_from: Path | None = None
+    predictions: dict[str, np.ndarray] = field(default_factory=dict)  # test rows in order: 'model', each baseline, look-ahead
 
+    def versus_baselines(self) -> dict[str, dict]:
+        "The model against each causal baseline: macro-F1 difference and block-bootstrap interval (blocks of `label_span` rows)."
+        if not self.predictions: return {}
+        block = 1 if self.data.provenance.get('source') == 'arrays' else label_span(self.data, self.learn.cfg)  # arrays: independent series
+        return baseline_differences(self.data.rows('test').label.to_numpy(), self.predictions, self.baselines,
+                                    len(self.data.class_names), block)
     def _scores(self, names) -> dict: return {n: scores_from_confusion(self.confusions[n], self.data.class_names) for n in names}
     @property
     def samples(self) -> pd.DataFrame: return self.data.samples
@@ -111,9 +118,19 @@ def score_run(learn: Learner, data: ChartData, run: RunFolder, resumed_from: Pat
     tracker = learn.tracker()
     learn.model.load_state_dict(load_checkpoint(tracker.best_path)['model'])
     y_true, labels = data.rows('test').label.to_numpy(), range(len(data.class_names))
-    confusions = {name: confusion_matrix(y_true, pred, labels=labels) for name, pred in predict_test_split(learn, data).items()}
+    predictions = predict_test_split(learn, data)
+    confusions = {name: confusion_matrix(y_true, pred, labels=labels) for name, pred in predictions.items()}
     return TrainResult(run.path, learn, pd.DataFrame(tracker.history), confusions, tracker.best_path, data,
-                       run.logs if learn.cfg.tensorboard else None, resumed_from)
+                       run.logs if learn.cfg.tensorboard else None, resumed_from, predictions)
+
+def label_span(data: ChartData, cfg: TsicConfig) -> int:
+    "Window + label horizon of the datasets `data` was built with (the largest; else the config's): how far apart two test rows must be to share no bar."
+    spans = [o['window'] + o['horizon'] for o in data.provenance.get('renderer', {}).values() if o]
+    return max(spans) if spans else cfg.build.window + cfg.build.horizon
+
+def baseline_differences(y_true, predictions: dict, baselines, n_classes: int, block: int) -> dict[str, dict]:
+    "The model's macro F1 minus each causal baseline's on the same test rows, with a block-bootstrap interval (`metrics`)."
+    return {b: block_bootstrap_difference(y_true, predictions['model'], predictions[b], n_classes, block) for b in baselines}
 
 # %% ../nbs/07_train.ipynb #99d5de4c
 def plot_history(history: pd.DataFrame) -> Figure:
@@ -146,6 +163,7 @@ def write_report(result: TrainResult):
               'tensorboard': str(result.log_dir) if result.log_dir else None,
               'test': result.test, 'baselines': result.baselines, 'beats_baselines': result.beats_baselines,
               'lookahead_reference': result.lookahead, 'confusion_matrix': result.confusion.tolist(),
+              'versus_baselines': result.versus_baselines(),
               'images_per_split': result.samples.split.value_counts().to_dict(), 'data_source': result.data.provenance['source']}
     atomic_write_bytes(run_dir / 'metrics.json', json.dumps(report, indent=1).encode())
 

@@ -6,12 +6,12 @@
 from __future__ import annotations
 import dataclasses, json, logging
 from pathlib import Path
-import pandas as pd
+import numpy as np, pandas as pd
 from matplotlib.figure import Figure
 from .config import TsicConfig, atomic_write_bytes, make_folder, save_config
 from .sources import SPLITS, ChartData, load_data
-from .metrics import scores_from_confusion
-from .train import train, new_run_dir
+from .metrics import difference_verdict, scores_from_confusion
+from .train import train, new_run_dir, label_span, baseline_differences
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,7 @@ class WalkForwardResult:
     folds: pd.DataFrame
     pooled: dict
     baselines: list[str]
+    differences: dict = dataclasses.field(default_factory=dict)  # pooled: the model minus each causal baseline, with interval
 
     def summary(self) -> pd.DataFrame:
         "Pooled macro F1 and accuracy, and the mean and std of macro F1 over folds, per predictor."
@@ -44,7 +45,8 @@ class WalkForwardResult:
         best = max(self.baselines, key=lambda b: self.pooled[b]['macro_f1'])
         return (f"Pooled test macro F1 **{self.pooled['model']['macro_f1']:.4f}** (best causal baseline: {best}, "
                 f"{self.pooled[best]['macro_f1']:.4f}); the model beats every causal baseline in "
-                f"**{self.folds_won()} of {len(self.folds)}** folds.")
+                f"**{self.folds_won()} of {len(self.folds)}** folds. Pooled, the model "
+                + '; '.join(difference_verdict(b, d) for b, d in self.differences.items()) + '.')
 
 def plot_walk_forward(result: WalkForwardResult) -> Figure:
     "Macro F1 per fold of the model, the causal baselines and the look-ahead reference (hatched)."
@@ -62,8 +64,7 @@ def plot_walk_forward(result: WalkForwardResult) -> Figure:
 # %% ../nbs/09a_walkforward.ipynb #044d9e19
 def default_purge(data: ChartData, cfg: TsicConfig) -> int:
     "Windows dropped before validation and test: the largest window + horizon the datasets were built with (else the config's)."
-    spans = [o['window'] + o['horizon'] for o in data.provenance.get('renderer', {}).values() if o]
-    return max(spans) if spans else cfg.build.window + cfg.build.horizon
+    return label_span(data, cfg)
 
 def walk_forward(cfg: TsicConfig, folds: int = 4, purge: int | None = None, mode: str = 'expanding',
                  val_fraction: float | None = None, run_dir: str | Path | None = None, sample_limit: int | None = None) -> WalkForwardResult:
@@ -78,7 +79,7 @@ def walk_forward(cfg: TsicConfig, folds: int = 4, purge: int | None = None, mode
     if not fold_data: raise ValueError(f"folds must be >= 1, got {folds}")
     run_dir = make_folder(run_dir or new_run_dir(), 'run_dir')
     save_config(cfg, run_dir / 'config.yaml')
-    rows, pooled = [], {}
+    rows, pooled, tested = [], {}, []
     for k, fold in enumerate(fold_data):
         log.info("walk-forward fold %d/%d: %s", k + 1, folds, fold.samples.split.value_counts().to_dict())
         result = train(cfg, run_dir=run_dir / f'fold{k}', data=fold)
@@ -89,13 +90,20 @@ def walk_forward(cfg: TsicConfig, folds: int = 4, purge: int | None = None, mode
             scores = scores_from_confusion(cm, data.class_names)
             row[f'{name}_macro_f1'], row[f'{name}_accuracy'] = scores['macro_f1'], scores['accuracy']
             pooled[name] = pooled.get(name, 0) + cm
-        rows.append(row)
+        for name, d in result.versus_baselines().items():
+            row.update({f'model_vs_{name}': d['difference'], f'model_vs_{name}_low': d['low'], f'model_vs_{name}_high': d['high']})
+        rows.append(row); tested.append((test.label.to_numpy(), result.predictions))
     causal = list(result.baselines)
-    result = WalkForwardResult(run_dir, pd.DataFrame(rows), {k: scores_from_confusion(cm, data.class_names) for k, cm in pooled.items()}, causal)
+    y_all = np.concatenate([y for y, _ in tested])  # the test blocks follow each other in time
+    predictions = {name: np.concatenate([p[name] for _, p in tested]) for name in tested[0][1]}
+    differences = baseline_differences(y_all, predictions, causal, len(data.class_names), label_span(data, cfg))
+    result = WalkForwardResult(run_dir, pd.DataFrame(rows), {k: scores_from_confusion(cm, data.class_names) for k, cm in pooled.items()},
+                               causal, differences)
     result.folds.to_csv(run_dir / 'walk_forward.csv', index=False)
     plot_walk_forward(result).savefig(run_dir / 'walk_forward.png', dpi=100)
     report = {'folds': folds, 'mode': mode, 'purge': purge, 'per_fold': json.loads(result.folds.to_json(orient='records', date_format='iso')),
               'pooled': result.pooled, 'pooled_confusion': {k: v.tolist() for k, v in pooled.items()}, 'causal_baselines': causal,
-              'lookahead_reference': [k for k in pooled if k != 'model' and k not in causal], 'folds_won': result.folds_won()}
+              'lookahead_reference': [k for k in pooled if k != 'model' and k not in causal], 'folds_won': result.folds_won(),
+              'pooled_versus_baselines': differences}
     atomic_write_bytes(run_dir / 'walk_forward.json', json.dumps(report, indent=1).encode())
     return result
