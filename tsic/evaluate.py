@@ -11,10 +11,11 @@ from sklearn.metrics import confusion_matrix
 from .config import TsicConfig, load_config, atomic_write_bytes
 from .sources import ChartData, load_data, chart_grid
 from .metrics import (classification_scores, classification_table, macro_f1, baseline_scores, lookahead_scores,
-                          confusion_figure)
+                          confusion_figure, baseline_predictions)
 from .tensorboard import log_figure
 from .learner import load_checkpoint, save_checkpoint
 from .predict import Predictor, PredictError, prediction_table, apply_offsets
+from .train import baseline_differences, label_span
 from .gradcam import grad_cam, gradcam_figure
 
 log = logging.getLogger(__name__)
@@ -116,6 +117,11 @@ def evaluate(checkpoint: str | Path, data: str | Path | ChartData | None = None,
                'scores': classification_scores(y_true, y_pred, p.class_names), 'per_class': table.iloc[:-3].to_dict('index'),
                'baselines': baseline_scores(charts.samples, p.class_names, split) if judged else None,
                'lookahead_reference': lookahead_scores(charts.samples, p.class_names, split) if judged and 'prev_label' in rows else None}
+    if judged:  # the model minus each causal baseline, with a block-bootstrap interval (blocks of window + horizon rows)
+        train_labels = charts.samples.label[charts.samples.split == 'train']  # as baseline_scores takes them
+        guesses = {'model': y_pred, **baseline_predictions(train_labels, rows, len(p.class_names))}
+        block = 1 if charts.provenance.get('source') == 'arrays' else label_span(charts, p.cfg)
+        metrics['versus_baselines'] = baseline_differences(y_true, guesses, [k for k in guesses if k != 'model'], len(p.class_names), block)
     meta = rows.rename(columns={'path': 'file', 'label': 'true'})[['file', 'timestamp', 'dataset', 'true']]
     predictions = prediction_table(meta, probs, y_pred, p.class_names)
     if fit_thresholds:
