@@ -145,6 +145,7 @@ class TsicConfig:
     data_source: str = 'images'       # 'images': PNG folders; 'series': windows of build.sources rendered in memory
     build: BuildConfig = field(default_factory=BuildConfig)
     seed: int = 42
+    num_threads: Optional[int] = None  # CPU threads of torch; None: its default (one per core). Results depend on it (see train)
     val_fraction: float = 0.15        # used only when a dataset has no val/ folder
     purge_gap: Optional[int] = None   # windows dropped between train and carved-out val; None: 2 x window size
     timeseries: TimeseriesConfig = field(default_factory=TimeseriesConfig)
@@ -175,7 +176,7 @@ _CHOICES = {'model_mode': ('single', 'multi'), 'precision': ('32', '16-mixed', '
             'inputs': ('both', 'image', 'series'), 'data_source': ('images', 'series'),
             'label_rule': ('zscore', 'threshold', 'quantile'), 'scaling': ('window', 'fixed')}
 _POSITIVE = {'lr_head', 'lr_backbone', 'lr_decay_rate', 'batch_size', 'max_epochs', 'accumulate_grad_batches',
-             'early_stopping_patience', 'image_size', 'num_classes', 'window_size', 'dim', 'layers', 'heads', 'ff_dim',
+             'early_stopping_patience', 'num_threads', 'image_size', 'num_classes', 'window_size', 'dim', 'layers', 'heads', 'ff_dim',
              'reasoning_dim', 'purge_gap', 'feature_dim', 'agc_clip_factor', 'window', 'horizon', 'band',
              'threshold', 'fixed_range', 'purge'}
 _NON_NEGATIVE = {'weight_decay', 'num_workers', 'seed', 'stage1_epoch', 'stage2_epoch', 'stage3_epoch',

@@ -8,7 +8,7 @@ import dataclasses, json, logging, shutil
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-import numpy as np, pandas as pd
+import numpy as np, pandas as pd, torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from fastai.vision.all import Learner, set_seed
@@ -164,7 +164,8 @@ def write_report(result: TrainResult):
               'test': result.test, 'baselines': result.baselines, 'beats_baselines': result.beats_baselines,
               'lookahead_reference': result.lookahead, 'confusion_matrix': result.confusion.tolist(),
               'versus_baselines': result.versus_baselines(),
-              'images_per_split': result.samples.split.value_counts().to_dict(), 'data_source': result.data.provenance['source']}
+              'images_per_split': result.samples.split.value_counts().to_dict(), 'data_source': result.data.provenance['source'],
+              'seed': cfg.seed, 'torch_threads': torch.get_num_threads()}  # what reproduces the run on this machine
     atomic_write_bytes(run_dir / 'metrics.json', json.dumps(report, indent=1).encode())
 
 # %% ../nbs/07_train.ipynb #6853126a
@@ -174,6 +175,7 @@ def train(cfg: TsicConfig, run_dir: str | Path | None = None, sample_limit: int 
     run, started = run_folder(cfg, run_dir), False
     try:
         resumed_from, ckpt = resume_point(cfg, run)
+        if cfg.num_threads: torch.set_num_threads(cfg.num_threads)
         set_seed(cfg.seed, reproducible=True)
         data = load_data(cfg, sample_limit) if data is None else data.limit(sample_limit)
         learn = chart_learner(data.with_scaler(saved_scaler(ckpt)), cfg, run.checkpoints, run.logs)
