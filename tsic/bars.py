@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_bars.ipynb #f3a167ea
 from __future__ import annotations
-import dataclasses, hashlib, logging, re
+import dataclasses, hashlib, io, logging, re
 from dataclasses import asdict
 from pathlib import Path
 import numpy as np, pandas as pd
@@ -85,17 +85,17 @@ def check_layout(path: Path, lines: list[str], csv: CsvConfig):
                         f"{data[wrong][0]} fields in {lines[np.flatnonzero(wrong)[0] + first_line - 1][:60]!r}) where {whose}; "
                         "a column is missing or extra: fix the file or csv.names / csv.sep")
 
-def _text_lines(path: Path) -> list[str]:
-    try: text = path.read_text()
+def _text(path: Path) -> str:
+    try: return path.read_text()
     except UnicodeDecodeError: raise BarsError(f"{path}: not a text file; give a CSV of OHLCV bars") from None
-    return [l for l in text.splitlines() if l.strip()]
 
 def read_bars(path: str | Path, csv: CsvConfig = CsvConfig()) -> pd.DataFrame:
     "OHLCV bars from the CSV at `path`, indexed by timestamp, in file order, with each bar's CSV `line`."
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"OHLCV file not found: {path.resolve()}")
-    check_layout(path, _text_lines(path), csv)
-    raw = pd.read_csv(path, sep=csv.sep, header=None if csv.names else 'infer', names=csv.names, dtype=str,
+    text = _text(path)  # read once: checked as lines, then parsed
+    check_layout(path, [l for l in text.splitlines() if l.strip()], csv)
+    raw = pd.read_csv(io.StringIO(text), sep=csv.sep, header=None if csv.names else 'infer', names=csv.names, dtype=str,
                       skipinitialspace=True, skip_blank_lines=True, engine='python' if len(csv.sep) > 1 else 'c')
     by_name = {str(c).strip().lower(): c for c in raw.columns}
     missing = [c for c in OHLCV if c not in by_name]

@@ -183,7 +183,8 @@ def load_checkpoint(path: str | Path) -> dict:
         inside = sorted(path.rglob('*.ckpt'))
         raise CheckpointError(f"{path}: a folder, not a checkpoint file; give one of the .ckpt files in it"
                               + (f", e.g. {inside[0]}" if inside else " (it has none)"))
-    if not path.is_file(): raise FileNotFoundError(f"Checkpoint not found: {path}")
+    if not path.is_file():
+        raise FileNotFoundError(f"Checkpoint not found: {path}; give the path of a .ckpt file, e.g. runs/<name>/checkpoints/<mode>/<arch>/last.ckpt")
     try: ckpt = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e: found = unreadable_kind(path, e)
     else: found = loaded_kind(ckpt)
