@@ -117,6 +117,7 @@ def test_evaluate_without_a_checkpoint_says_so(tmp_path):
     assert proc.returncode != 0 and 'give the checkpoint to evaluate' in proc.stdout + proc.stderr
 
 
+@pytest.mark.slow  # make test stays under 10 minutes; .ci/run runs it after
 def test_walk_forward_report_through_papermill(tmp_path):
     "Two folds on the demo, tiny model: fold table, plot, pooled scores, and each fold's test block after its training data."
     import pandas as pd
@@ -138,6 +139,7 @@ def test_walk_forward_report_through_papermill(tmp_path):
     assert 'Pooled test macro F1' in text and 'image/png' in text
 
 
+@pytest.mark.slow  # make test stays under 10 minutes; .ci/run runs it after
 def test_feature_analysis_through_papermill(tmp_path):
     "The demo: report files, hold-out scores, and the selection written into a copy of the config with every comment kept."
     import shutil, pandas as pd

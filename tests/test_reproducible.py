@@ -19,7 +19,7 @@ def test_same_seed_and_threads_give_the_same_run(small_dataset, tmp_path):
         for k in range(2):
             with warnings.catch_warnings():
                 warnings.simplefilter('ignore')
-                runs.append(train(config_for(small_dataset, tensorboard=False, max_epochs=2, augment=True, num_threads=1),
+                runs.append(train(config_for(small_dataset, tensorboard=False, max_epochs=1, augment=True, num_threads=1),
                                   run_dir=tmp_path / f'run{k}'))
     finally: torch.set_num_threads(before)
     a, b = runs
