@@ -15,7 +15,7 @@ from .metrics import (classification_scores, classification_table, macro_f1, bas
 from .tensorboard import log_figure
 from .learner import load_checkpoint, save_checkpoint
 from .predict import Predictor, PredictError, prediction_table, apply_offsets
-from .train import baseline_differences, label_span
+from .train import baseline_differences, bootstrap_block
 from .gradcam import grad_cam, gradcam_figure
 
 log = logging.getLogger(__name__)
@@ -120,8 +120,8 @@ def evaluate(checkpoint: str | Path, data: str | Path | ChartData | None = None,
     if judged:  # the model minus each causal baseline, with a block-bootstrap interval (blocks of window + horizon rows)
         train_labels = charts.samples.label[charts.samples.split == 'train']  # as baseline_scores takes them
         guesses = {'model': y_pred, **baseline_predictions(train_labels, rows, len(p.class_names))}
-        block = 1 if charts.provenance.get('source') == 'arrays' else label_span(charts, p.cfg)
-        metrics['versus_baselines'] = baseline_differences(y_true, guesses, [k for k in guesses if k != 'model'], len(p.class_names), block)
+        metrics['versus_baselines'] = baseline_differences(y_true, guesses, [k for k in guesses if k != 'model'], len(p.class_names),
+                                                           bootstrap_block(charts, p.cfg))
     meta = rows.rename(columns={'path': 'file', 'label': 'true'})[['file', 'timestamp', 'dataset', 'true']]
     predictions = prediction_table(meta, probs, y_pred, p.class_names)
     if fit_thresholds:

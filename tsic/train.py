@@ -24,8 +24,8 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'new_run_dir', 'RunFolder', 'run_folder', 'resume_point', 'saved_scaler', 'TrainResult', 'predict_test_split',
-           'score_run', 'label_span', 'baseline_differences', 'plot_history', 'plot_lr_find', 'write_report', 'train',
-           'discard_failed_run', 'train_ablations']
+           'score_run', 'label_span', 'bootstrap_block', 'baseline_differences', 'plot_history', 'plot_lr_find',
+           'write_report', 'train', 'discard_failed_run', 'train_ablations']
 
 # %% ../nbs/07_train.ipynb #5d9c2e70
 def new_run_dir(root: str | Path = 'runs') -> Path:
@@ -80,9 +80,8 @@ class TrainResult:
     def versus_baselines(self) -> dict[str, dict]:
         "The model against each causal baseline: macro-F1 difference and block-bootstrap interval (blocks of `label_span` rows)."
         if not self.predictions: return {}
-        block = 1 if self.data.provenance.get('source') == 'arrays' else label_span(self.data, self.learn.cfg)  # arrays: independent series
         return baseline_differences(self.data.rows('test').label.to_numpy(), self.predictions, self.baselines,
-                                    len(self.data.class_names), block)
+                                    len(self.data.class_names), bootstrap_block(self.data, self.learn.cfg))
     def _scores(self, names) -> dict: return {n: scores_from_confusion(self.confusions[n], self.data.class_names) for n in names}
     @property
     def samples(self) -> pd.DataFrame: return self.data.samples
@@ -127,6 +126,10 @@ def label_span(data: ChartData, cfg: TsicConfig) -> int:
     "Window + label horizon of the datasets `data` was built with (the largest; else the config's): how far apart two test rows must be to share no bar."
     spans = [o['window'] + o['horizon'] for o in data.provenance.get('renderer', {}).values() if o]
     return max(spans) if spans else cfg.build.window + cfg.build.horizon
+
+def bootstrap_block(data: ChartData, cfg: TsicConfig) -> int:
+    "Rows per bootstrap block: `label_span` for windows of a series, 1 for independent series (arrays)."
+    return 1 if data.provenance.get('source') == 'arrays' else label_span(data, cfg)
 
 def baseline_differences(y_true, predictions: dict, baselines, n_classes: int, block: int) -> dict[str, dict]:
     "The model's macro F1 minus each causal baseline's on the same test rows, with a block-bootstrap interval (`metrics`)."
