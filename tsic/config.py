@@ -126,6 +126,7 @@ class TsicConfig:
     precision: str = '32'
     accumulate_grad_batches: int = 1
     early_stopping_patience: int = 10
+    select_epoch: str = 'best'        # weights scored: 'best' (validation macro F1, early stopping) or 'last' (a fixed schedule)
     num_workers: int = 0
     image_cache: str = 'auto'         # decoded images: 'memory', 'mmap' (memory-mapped file), 'auto' (memory when it fits)
     cache_dir: Optional[str] = None   # where decoded-image caches live; None: {data_dir}/.tsic-cache
@@ -174,7 +175,8 @@ _CHOICES = {'model_mode': ('single', 'multi'), 'precision': ('32', '16-mixed', '
             'scheduler': ('one-cycle', 'cosine'), 'class_balance': ('none', 'weights', 'sampler'),
             'image_cache': ('auto', 'memory', 'mmap'), 'impute': ('none', 'median'),
             'inputs': ('both', 'image', 'series'), 'data_source': ('images', 'series'),
-            'label_rule': ('zscore', 'threshold', 'quantile'), 'scaling': ('window', 'fixed')}
+            'label_rule': ('zscore', 'threshold', 'quantile'), 'scaling': ('window', 'fixed'),
+            'select_epoch': ('best', 'last')}
 _POSITIVE = {'lr_head', 'lr_backbone', 'lr_decay_rate', 'batch_size', 'max_epochs', 'accumulate_grad_batches',
              'early_stopping_patience', 'num_threads', 'image_size', 'num_classes', 'window_size', 'dim', 'layers', 'heads', 'ff_dim',
              'reasoning_dim', 'purge_gap', 'feature_dim', 'agc_clip_factor', 'window', 'horizon', 'band',

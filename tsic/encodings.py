@@ -9,7 +9,7 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['ENCODINGS', 'segment_bounds', 'resize', 'gasf', 'gadf', 'quantile_bins', 'transition_matrices', 'bin_shares', 'mtf',
-           'recurrence_plot', 'encode_series']
+           'recurrence_plot', 'encode_series', 'series_lengths', 'apply_by_length', 'encode_ragged', 'image_size_for']
 
 # %% ../nbs/01a_encodings.ipynb #420c9517
 def _check_finite(x: np.ndarray):
@@ -204,3 +204,33 @@ def encode_series(x: np.ndarray, size: int = 128, encoding: str = 'gasf', channe
     out = np.zeros((batch, 3, size, size) if channels_first else (batch, size, size, 3), np.uint8)  # missing channels: 0
     for c, layer in enumerate(layers): (out[:, c] if channels_first else out[..., c])[...] = layer
     return out
+
+# %% ../nbs/01a_encodings.ipynb #29414c4d
+def series_lengths(X) -> np.ndarray:
+    "Length (last axis) of each series in an array `(n, [variables,] length)` or a list of series."
+    return np.array([np.shape(s)[-1] for s in X], dtype=np.int64)
+
+def apply_by_length(f, series) -> list[np.ndarray]:
+    "`f` of each group of equal-length series, stacked `(group, [variables,] length)`; one result per series, in order."
+    series = [np.asarray(s, dtype=np.float64) for s in series]
+    shapes = {s.shape[:-1] for s in series}
+    if len(shapes) > 1: raise ValueError(f"the series have different numbers of variables: {sorted(shapes)}")
+    lengths, out = series_lengths(series), [None] * len(series)
+    for n in np.unique(lengths):
+        rows = np.flatnonzero(lengths == n)
+        try: results = f(np.stack([series[i] for i in rows]))
+        except ValueError as e: raise ValueError(f"series of length {n} (first: row {rows[0]}): {e}") from None
+        for i, r in zip(rows, results): out[i] = r
+    return out
+
+def encode_ragged(series, size: int = 128, encoding: str = 'gasf', **kwargs) -> np.ndarray:
+    "Encode a list of series of different lengths, each `(length,)` or `(variables, length)`, as `encode_series` does."
+    images = apply_by_length(lambda batch: encode_series(batch, size, encoding, **kwargs), series)
+    return np.stack(images) if images else encode_series(np.zeros((0, 2)), size, encoding, **kwargs)
+
+# %% ../nbs/01a_encodings.ipynb #8dff1207
+def image_size_for(length: int, variables: int = 1, low: int = 48, high: int = 96) -> int:
+    "Image size for series of `length` steps and `variables` variables: one pixel per step up to `high`, at least `low`."
+    side = math.ceil(math.sqrt(variables)) if variables > 3 else 1  # panels per side, as encode_series tiles them
+    panel = min(int(length), high // side)
+    return panel * side * max(1, math.ceil(low / (panel * side)))

@@ -260,7 +260,7 @@ class TrainingTracker(Callback):
         f1, loss = scores['f1_score'], scores['valid_loss']
         if not show_progress():  # no bars in a log: one line per epoch instead
             log.info("epoch %d: train loss %.4f, val loss %.4f, val macro F1 %.4f", epoch, scores['train_loss'], loss, f1)
-        improved = self.is_better(f1, loss)
+        improved = self.cfg.select_epoch == 'last' or self.is_better(f1, loss)
         if improved: self.best_f1, self.best_loss, self.best_epoch, self.wait = f1, loss, epoch, 0
         else: self.wait += 1
         payload = checkpoint_payload(self.model, self.cfg, epoch=epoch, val_loss=scores['valid_loss'], val_f1=scores['f1_score'],

@@ -15,7 +15,7 @@ from .config import TsicConfig, CsvConfig, load_config, atomic_write_bytes
 from .bars import BarsError, bar_feature_table, check_bars, check_timeframe, infer_timeframe, load_bars, resample_bars
 from .labels import ChartDatasetSpec, complete_ends, log_gaps
 from .build import render_windows
-from .encodings import encode_series
+from .encodings import encode_series, encode_ragged
 from .sources import ChartData, IMAGE_SUFFIXES, ChartDataError, parse_chart_name, decode_chart
 from .loaders import Normalize, ChartInput
 from .windows import WindowScaler, read_feature_table, align_windows
@@ -258,11 +258,12 @@ def _builder_features(bars: pd.DataFrame, columns: list[str], dataset: str) -> p
 
 # %% ../nbs/08_predict.ipynb #45a47cce
 @patch
-def predict_series(self: Predictor, X: np.ndarray, thresholds: bool = False, batch_size: int = 256) -> pd.DataFrame:
-    "Predictions for the series `X` (n, length) or (n, variables, length), encoded as the arrays this model was trained on."
+def predict_series(self: Predictor, X: np.ndarray | list, thresholds: bool = False, batch_size: int = 256) -> pd.DataFrame:
+    "Predictions for the series `X` (n, [variables,] length), or a list of series of different lengths, encoded as in training."
     if self.data.get('source') != 'arrays':
         raise PredictError(f"{self.source} was trained on charts, not on encoded arrays of series: use predict_bars or predict_images")
-    images = fit_size(encode_series(np.asarray(X, np.float64), self.data['image_size'], self.data['encoding']), self.cfg.image_size)
+    encode = encode_ragged if isinstance(X, list) else lambda x, *a: encode_series(np.asarray(x, np.float64), *a)
+    images = fit_size(encode(X, self.data['image_size'], self.data['encoding']), self.cfg.image_size)
     probs = np.concatenate([self.probabilities(images[b], None, batch_size) for b in _batches(len(images), batch_size)])
     return prediction_table(pd.DataFrame({'series': np.arange(len(images))}), probs, self.decide(probs, thresholds), self.class_names)
 

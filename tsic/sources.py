@@ -4,7 +4,7 @@
 
 # %% ../nbs/04a_sources.ipynb #d61e3c99
 from __future__ import annotations
-import contextlib, dataclasses, hashlib, itertools, json, logging, os, re, tempfile
+import contextlib, dataclasses, hashlib, itertools, json, logging, math, os, re, tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +18,8 @@ from .config import TsicConfig
 from .bars import BUILTIN_DATASETS, dataset_bars
 from .labels import ChartDatasetSpec, labelled_windows, label_known_at, walk_forward_folds
 from .build import BUILD_MARKER, ensure_demo_dataset, render_windows
-from .encodings import encode_series
+from .encodings import encode_series, encode_ragged, image_size_for, series_lengths
+from .augment import AUGMENT_DEFAULTS, augment_series
 from .metrics import with_baseline_labels
 from .windows import read_feature_table, align_windows, WindowScaler
 
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 __all__ = ['log', 'IMAGE_SUFFIXES', 'SPLITS', 'CACHE_VERSION', 'ChartDataError', 'parse_chart_name', 'collect_dataset',
            'collect_samples', 'limit_samples', 'open_image', 'check_images', 'cache_fingerprint', 'decode_chart',
            'image_cache', 'rendered_windows', 'series_samples', 'chart_grid', 'ChartData', 'pair_windows',
-           'ensure_builtin_datasets', 'folder_provenance', 'load_data', 'array_data', 'fold_samples']
+           'ensure_builtin_datasets', 'folder_provenance', 'load_data', 'carve_problem', 'array_data', 'fold_samples']
 
 # %% ../nbs/04a_sources.ipynb #aab3e690
 class ChartDataError(ValueError):
@@ -407,26 +408,58 @@ def load_data(cfg: TsicConfig, sample_limit: int | None = None) -> ChartData:
         images, samples = image_cache(samples.path.tolist(), cfg), samples.assign(image_row=np.arange(len(samples)))
     return ChartData(samples, images, cfg.class_names, provenance, windows)
 
-# %% ../nbs/04a_sources.ipynb #a5051fc4
-def array_data(X_train: np.ndarray, y_train, X_test: np.ndarray, y_test, encoding: str = 'gasf', size: int = 128,
-               val_fraction: float = 0.2, seed: int = 0, name: str = 'arrays') -> ChartData:
-    "The series arrays (n, length) or (n, variables, length) with a train/test split, encoded as `size`-px images."
+# %% ../nbs/04a_sources.ipynb #8c2d0f51
+def carve_problem(y_train, val_fraction: float) -> str | None:
+    "Why a stratified validation carve of `val_fraction` cannot give every class a validation and a training series; None if it can."
+    counts, n = pd.Series(np.asarray(y_train)).value_counts(), len(y_train)
+    n_val = math.ceil(val_fraction * n)  # as scikit-learn's train_test_split counts it
+    if counts.min() < 2: return f"class {counts.index[-1]} has only {counts.min()} training series"
+    if n_val < len(counts): return f"{len(counts)} classes but a {val_fraction:g} validation carve holds {n_val} of the {n} training series"
+    if n - n_val < len(counts): return f"{len(counts)} classes but a {val_fraction:g} validation carve leaves {n - n_val} training series"
+    return None
+
+def _carve(labels: np.ndarray, val_fraction: float, seed: int) -> np.ndarray:
+    "Rows of the stratified validation carve of the training `labels` (none when `val_fraction` is 0)."
     from sklearn.model_selection import train_test_split
+    if val_fraction == 0: return np.array([], np.int64)
+    if not 0 < val_fraction < 1: raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    why = carve_problem(labels, val_fraction)
+    if why: raise ValueError(f"cannot carve a validation set: {why}; use val_fraction=0 to train on all training series")
+    return np.sort(train_test_split(np.arange(len(labels)), test_size=val_fraction, random_state=seed, stratify=labels)[1])
+
+def _series_list(X) -> list[np.ndarray]:
+    "The series of `X` (an array `(n, [variables,] length)` or a list of series) as a list of float arrays."
+    return [np.asarray(s, np.float64) for s in X]
+
+def array_data(X_train, y_train, X_test, y_test, encoding: str = 'gasf', size: int | None = 128, val_fraction: float = 0.2,
+               seed: int = 0, name: str = 'arrays', train_copies: int = 0, augment: dict | None = None) -> ChartData:
+    "Series `(n, [variables,] length)` arrays or lists (lengths may differ) with a train/test split, encoded as images."
     classes = sorted(set(np.asarray(y_train).tolist()) | set(np.asarray(y_test).tolist()), key=str)
     index = {c: i for i, c in enumerate(classes)}
-    labels = np.array([index[c] for c in np.concatenate([np.asarray(y_train), np.asarray(y_test)])])
-    n_train = len(X_train)
-    counts = np.bincount(labels[:n_train], minlength=len(classes))
-    _, val = train_test_split(np.arange(n_train), test_size=val_fraction, random_state=seed,
-                              stratify=labels[:n_train] if counts.min() >= 2 else None)
-    split = np.array(['train'] * n_train + ['test'] * len(X_test), dtype=object); split[val] = 'val'
-    X = np.concatenate([np.asarray(X_train, np.float64), np.asarray(X_test, np.float64)])
+    y_train, y_test = (np.array([index[c] for c in np.asarray(y)]) for y in (y_train, y_test))
+    series = _series_list(X_train) + _series_list(X_test)
+    val = _carve(y_train, val_fraction, seed)
+    fit = np.setdiff1d(np.arange(len(y_train)), val)
+    copies = augment_series([series[i] for i in fit], train_copies, seed, **(augment or {}))
+    split = ['train'] * len(y_train) + ['test'] * len(y_test) + ['train'] * len(copies)
+    for i in val: split[i] = 'val'
+    labels = np.concatenate([y_train, y_test, np.tile(y_train[fit], train_copies)])
+    origin = np.concatenate([np.arange(len(series)), np.tile(fit, train_copies)])  # the series each row comes from
     n = len(labels)
-    samples = pd.DataFrame({'path': [f'{name}/{s}/{i}' for i, s in enumerate(split)], 'class_name': [str(classes[k]) for k in labels],
-                            'label': labels, 'timestamp': pd.Timestamp('2000-01-01') + pd.to_timedelta(np.arange(n), 's'),
+    samples = pd.DataFrame({'path': [f'{name}/{s}/{o}' + (f'/copy{(i - len(series)) // len(fit)}' if i >= len(series) else '')
+                                     for i, (s, o) in enumerate(zip(split, origin))],
+                            'class_name': [str(classes[k]) for k in labels], 'label': labels,
+                            'timestamp': pd.Timestamp('2000-01-01') + pd.to_timedelta(np.arange(n), 's'),
                             'split': split, 'dataset': name, 'image_row': np.arange(n)})
-    provenance = {'source': 'arrays', 'renderer': {}, 'encoding': encoding, 'image_size': size, 'shape': list(X.shape[1:])}
-    return ChartData(samples, encode_series(X, size, encoding), [str(c) for c in classes], provenance)
+    if val_fraction == 0:  # the training series again, as the rows the learner reports on
+        samples = pd.concat([samples, samples[:len(y_train)].assign(split='val')], ignore_index=True)
+    lengths = series_lengths(series)
+    size = image_size_for(lengths.max(), len(series[0]) if series[0].ndim == 2 else 1) if size is None else size
+    provenance = {'source': 'arrays', 'renderer': {}, 'encoding': encoding, 'image_size': size,
+                  'shape': list(series[0].shape[:-1]) + [int(lengths.min()) if lengths.min() == lengths.max() else None],
+                  'validation': 'training series' if val_fraction == 0 else f'{val_fraction:g} of the training series',
+                  'train_copies': train_copies, 'augment': {**AUGMENT_DEFAULTS, **(augment or {})} if train_copies else None}
+    return ChartData(samples, encode_ragged(series + copies, size, encoding), [str(c) for c in classes], provenance)
 
 # %% ../nbs/04a_sources.ipynb #0cb11e85
 def fold_samples(samples: pd.DataFrame, folds: int, purge: int, val_fraction: float = 0.15, mode: str = 'expanding') -> list[pd.DataFrame]:
