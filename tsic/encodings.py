@@ -189,23 +189,23 @@ def encode_series(x: np.ndarray, size: int = 128, encoding: str = 'gasf', channe
     _check_finite(x)
     if x.ndim == 2: x = x[:, None]
     batch, n_vars, length = x.shape
-    if n_vars > 1 and len(names) > 1:
-        raise ValueError(f"stacking {encoding!r} needs univariate series, got {n_vars} variables: use one encoding")
     def enc(series, name, s): return _encode_uint8(series, name, s, n_bins, dimension=dimension, time_delay=time_delay,
                                                    threshold=threshold, percentage=percentage)
     if n_vars == 1:
         layers = [enc(x[:, 0], n, size) for n in names]
         if len(layers) == 1: layers *= 3
-    elif n_vars <= 3: layers = enc(x.reshape(-1, length), names[0], size).reshape(batch, n_vars, size, size).transpose(1, 0, 2, 3)
-    else:
+    elif n_vars <= 3 and len(names) == 1:
+        layers = enc(x.reshape(-1, length), names[0], size).reshape(batch, n_vars, size, size).transpose(1, 0, 2, 3)
+    else:  # panels: one per variable, in every channel; one channel per encoding
         p = size // math.ceil(math.sqrt(n_vars))
         if p < 1: raise ValueError(f"size {size} is too small to tile {n_vars} variables: use size >= {math.ceil(math.sqrt(n_vars))}")
-        layers = [_grid(enc(x.reshape(-1, length), names[0], p).reshape(batch, n_vars, p, p), size)] * 3
+        layers = [_grid(enc(x.reshape(-1, length), name, p).reshape(batch, n_vars, p, p), size) for name in names]
+        if len(layers) == 1: layers *= 3
     out = np.zeros((batch, 3, size, size) if channels_first else (batch, size, size, 3), np.uint8)  # missing channels: 0
     for c, layer in enumerate(layers): (out[:, c] if channels_first else out[..., c])[...] = layer
     return out
 
-# %% ../nbs/01a_encodings.ipynb #29414c4d
+# %% ../nbs/01a_encodings.ipynb #9fde359e
 def series_lengths(X) -> np.ndarray:
     "Length (last axis) of each series in an array `(n, [variables,] length)` or a list of series."
     return np.array([np.shape(s)[-1] for s in X], dtype=np.int64)
@@ -228,7 +228,7 @@ def encode_ragged(series, size: int = 128, encoding: str = 'gasf', **kwargs) -> 
     images = apply_by_length(lambda batch: encode_series(batch, size, encoding, **kwargs), series)
     return np.stack(images) if images else encode_series(np.zeros((0, 2)), size, encoding, **kwargs)
 
-# %% ../nbs/01a_encodings.ipynb #8dff1207
+# %% ../nbs/01a_encodings.ipynb #3785e6e0
 def image_size_for(length: int, variables: int = 1, low: int = 48, high: int = 96) -> int:
     "Image size for series of `length` steps and `variables` variables: one pixel per step up to `high`, at least `low`."
     side = math.ceil(math.sqrt(variables)) if variables > 3 else 1  # panels per side, as encode_series tiles them
