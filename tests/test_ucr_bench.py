@@ -56,7 +56,7 @@ def test_bench_trains_52_classes_on_all_104_training_series(tmp_path, capsys):
     assert 'seed 0: tsic ' in out and '32 px, epoch 1 of 2,' in out, out  # the fixed schedule: the last epoch is scored
     record = json.loads((tmp_path / 'result.jsonl').read_text())
     assert record['train'] == 104 and record['classes'] == 52 and 0 <= record['tsic_mean'] <= 1
-    assert record['recipe']['val_fraction'] == 0 and record['recipe']['copies'] == 0
+    assert record['recipe']['val_fraction'] == 0 and record['recipe']['copies'] == 'auto'
 
 
 @pytest.mark.slow
@@ -73,3 +73,8 @@ def test_tsic_and_minirocket_side_by_side_on_equal_and_different_lengths(tmp_pat
     md = (tmp_path / 'ucr.md').read_text()
     assert '| JapaneseVowels | 270 / 370 | 7–29 × 12 | 9 | 96 |' in md and 'wins/ties/losses' in md
     assert pd.read_csv(tmp_path / 'ucr.csv').shape[0] == 2
+
+
+def test_the_recipe_rules_depend_on_the_training_set_size_only():
+    assert [ucr.augment_copies(n) for n in (20, 50, 67, 100, 270, 537)] == [3, 3, 2, 1, 0, 0]
+    assert [ucr.schedule_epochs(n, 8) for n in (50, 200, 400, 537, 5000)] == [80, 40, 20, 20, 20]  # 1,000 steps, 20 to 80 epochs
