@@ -72,8 +72,7 @@ def minirocket(X_train, y_train, X_test, y_test, seed: int) -> dict:
     from sklearn.linear_model import RidgeClassifierCV
     from sklearn.preprocessing import StandardScaler
     from sktime.transformations.panel import rocket
-    ragged = isinstance(X_train, list)
-    if ragged:  # sktime's nested DataFrame, one column per variable
+    if isinstance(X_train, list) or isinstance(X_test, list):  # sktime's nested DataFrame, one column per variable
         def nested(X): return pd.DataFrame([[pd.Series(v) for v in np.atleast_2d(s)] for s in X])
         X_train, X_test = nested(X_train), nested(X_test)
         transform = rocket.MiniRocketMultivariateVariable(random_state=seed, pad_value_short_series=0)
@@ -143,7 +142,7 @@ def bench_dataset(name: str, a, log=print) -> dict:
     for seed in a.seeds:
         r = tsic_run(X_train, y_train, X_test, y_test, stem, seed, a)
         m = minirocket(X_train, y_train, X_test, y_test, seed) if not a.no_minirocket else None
-        log(f"  seed {seed}: tsic {r['accuracy']:.3f} (macro F1 {r['macro_f1']:.3f}, {r['size']} px, {r['copies']} copies, epoch {r['epoch']} of {r['epochs']}, "
+        log(f"  seed {seed}: tsic {r['accuracy']:.3f} (macro F1 {r['macro_f1']:.3f}, {r['size']} px, {r['copies']} copies, epoch {r['epoch'] + 1} of {r['epochs']} scored, "
             f"{r['seconds']:.0f} s on {r['device']})" + (f"   MiniRocket {m['accuracy']:.3f} ({m['seconds']:.1f} s)" if m else ''))
         runs.append(r); rockets.append(m)
     ensemble = float((np.mean([r['probs'] for r in runs], 0).argmax(1) == runs[0]['labels']).mean())

@@ -53,7 +53,7 @@ def test_bench_trains_52_classes_on_all_104_training_series(tmp_path, capsys):
     ucr.main([str(tmp_path / 'many.npz'), '--encoding', 'gasf', '--epochs', '2', '--size', '32', '--batch-size', '32',
               '--seeds', '0', '--no-minirocket', '--json', str(tmp_path / 'result.jsonl')])
     out = capsys.readouterr().out
-    assert 'seed 0: tsic ' in out and '32 px, epoch 1 of 2,' in out, out  # the fixed schedule: the last epoch is scored
+    assert 'seed 0: tsic ' in out and '32 px, 1 copies, epoch 2 of 2 scored,' in out, out  # the fixed schedule: the last epoch is scored
     record = json.loads((tmp_path / 'result.jsonl').read_text())
     assert record['train'] == 104 and record['classes'] == 52 and 0 <= record['tsic_mean'] <= 1
     assert record['recipe']['val_fraction'] == 0 and record['recipe']['copies'] == 'auto'

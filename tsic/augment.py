@@ -57,6 +57,8 @@ def augment_series(X, copies: int, seed: int = 0, jitter: float = 0.03, scaling:
     if copies < 0: raise ValueError(f"copies must be >= 0, got {copies}")
     if not 0 < slice <= 1: raise ValueError(f"slice is the kept fraction of each series, in (0, 1]; got {slice}")
     rng = np.random.default_rng(seed)
+    if isinstance(X, np.ndarray) and X.dtype != object and X.ndim not in (2, 3):
+        raise ValueError(f"expected series of shape (batch, length) or (batch, variables, length), got {X.shape}")
     def one(batch): return augment_batch(batch, rng, jitter, scaling, warp, slice)
-    if isinstance(X, np.ndarray): return np.concatenate([one(X.astype(np.float64)) for _ in range(copies)]) if copies else X[:0]
+    if isinstance(X, np.ndarray) and X.dtype != object: return np.concatenate([one(X.astype(np.float64)) for _ in range(copies)]) if copies else X[:0]
     return [s for _ in range(copies) for s in apply_by_length(one, X)]

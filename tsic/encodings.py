@@ -205,7 +205,7 @@ def encode_series(x: np.ndarray, size: int = 128, encoding: str = 'gasf', channe
     for c, layer in enumerate(layers): (out[:, c] if channels_first else out[..., c])[...] = layer
     return out
 
-# %% ../nbs/01a_encodings.ipynb #9fde359e
+# %% ../nbs/01a_encodings.ipynb #9f678bc3
 def series_lengths(X) -> np.ndarray:
     "Length (last axis) of each series in an array `(n, [variables,] length)` or a list of series."
     return np.array([np.shape(s)[-1] for s in X], dtype=np.int64)
@@ -228,9 +228,10 @@ def encode_ragged(series, size: int = 128, encoding: str = 'gasf', **kwargs) -> 
     images = apply_by_length(lambda batch: encode_series(batch, size, encoding, **kwargs), series)
     return np.stack(images) if images else encode_series(np.zeros((0, 2)), size, encoding, **kwargs)
 
-# %% ../nbs/01a_encodings.ipynb #3785e6e0
-def image_size_for(length: int, variables: int = 1, low: int = 48, high: int = 96) -> int:
-    "Image size for series of `length` steps and `variables` variables: one pixel per step up to `high`, at least `low`."
-    side = math.ceil(math.sqrt(variables)) if variables > 3 else 1  # panels per side, as encode_series tiles them
+# %% ../nbs/01a_encodings.ipynb #30a21fbb
+def image_size_for(length: int, variables: int = 1, encoding: str = 'gasf', low: int = 48, high: int = 96) -> int:
+    "Image size for series of `length` steps and `variables` variables encoded as `encoding`: one pixel per step up to `high`, at least `low`."
+    panels = variables > 3 or (variables > 1 and len(_parse_encoding(encoding)) > 1)  # as encode_series tiles them
+    side = math.ceil(math.sqrt(variables)) if panels else 1
     panel = min(int(length), high // side)
     return panel * side * max(1, math.ceil(low / (panel * side)))

@@ -262,7 +262,14 @@ def predict_series(self: Predictor, X: np.ndarray | list, thresholds: bool = Fal
     "Predictions for the series `X` (n, [variables,] length), or a list of series of different lengths, encoded as in training."
     if self.data.get('source') != 'arrays':
         raise PredictError(f"{self.source} was trained on charts, not on encoded arrays of series: use predict_bars or predict_images")
-    encode = encode_ragged if isinstance(X, list) else lambda x, *a: encode_series(np.asarray(x, np.float64), *a)
+    ragged = not isinstance(X, np.ndarray) or X.dtype == object
+    variables = {np.shape(s)[:-1] for s in X} if ragged else {np.shape(X)[1:-1]}
+    trained = tuple(self.data['shape'][:-1]) if self.data.get('shape') else None
+    def shape(v): return f"({v[0]} variables, length)" if v else "(length,)"
+    if trained is not None and variables - {trained}:
+        raise PredictError(f"{self.source} was trained on series of shape {shape(trained)}, got "
+                           f"{shape(sorted(variables - {trained})[0])}: give it series with the same variables")
+    encode = encode_ragged if ragged else lambda x, *a: encode_series(np.asarray(x, np.float64), *a)
     images = fit_size(encode(X, self.data['image_size'], self.data['encoding']), self.cfg.image_size)
     probs = np.concatenate([self.probabilities(images[b], None, batch_size) for b in _batches(len(images), batch_size)])
     return prediction_table(pd.DataFrame({'series': np.arange(len(images))}), probs, self.decide(probs, thresholds), self.class_names)

@@ -418,14 +418,19 @@ def carve_problem(y_train, val_fraction: float) -> str | None:
     if n - n_val < len(counts): return f"{len(counts)} classes but a {val_fraction:g} validation carve leaves {n - n_val} training series"
     return None
 
-def _carve(labels: np.ndarray, val_fraction: float, seed: int) -> np.ndarray:
-    "Rows of the stratified validation carve of the training `labels` (none when `val_fraction` is 0)."
+def _carve(y_train, val_fraction: float, seed: int) -> np.ndarray:
+    "Rows of the stratified validation carve of the training labels `y_train` (none when `val_fraction` is 0)."
     from sklearn.model_selection import train_test_split
     if val_fraction == 0: return np.array([], np.int64)
     if not 0 < val_fraction < 1: raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
-    why = carve_problem(labels, val_fraction)
-    if why: raise ValueError(f"cannot carve a validation set: {why}; use val_fraction=0 to train on all training series")
-    return np.sort(train_test_split(np.arange(len(labels)), test_size=val_fraction, random_state=seed, stratify=labels)[1])
+    y = np.asarray(y_train)
+    why = carve_problem(y, val_fraction)
+    if why is None:
+        val = np.sort(train_test_split(np.arange(len(y)), test_size=val_fraction, random_state=seed, stratify=y)[1])
+        missing = sorted(set(y.tolist()) - set(y[val].tolist()), key=str)
+        if not missing: return val
+        why = f"the stratified carve leaves class {missing[0]} without a validation series"
+    raise ValueError(f"cannot carve a validation set: {why}; use val_fraction=0 to train on all training series")
 
 def _series_list(X) -> list[np.ndarray]:
     "The series of `X` (an array `(n, [variables,] length)` or a list of series) as a list of float arrays."
@@ -436,9 +441,9 @@ def array_data(X_train, y_train, X_test, y_test, encoding: str = 'gasf', size: i
     "Series `(n, [variables,] length)` arrays or lists (lengths may differ) with a train/test split, encoded as images."
     classes = sorted(set(np.asarray(y_train).tolist()) | set(np.asarray(y_test).tolist()), key=str)
     index = {c: i for i, c in enumerate(classes)}
+    val = _carve(y_train, val_fraction, seed)
     y_train, y_test = (np.array([index[c] for c in np.asarray(y)]) for y in (y_train, y_test))
     series = _series_list(X_train) + _series_list(X_test)
-    val = _carve(y_train, val_fraction, seed)
     fit = np.setdiff1d(np.arange(len(y_train)), val)
     copies = augment_series([series[i] for i in fit], train_copies, seed, **(augment or {}))
     split = ['train'] * len(y_train) + ['test'] * len(y_test) + ['train'] * len(copies)
@@ -454,7 +459,8 @@ def array_data(X_train, y_train, X_test, y_test, encoding: str = 'gasf', size: i
     if val_fraction == 0:  # the training series again, as the rows the learner reports on
         samples = pd.concat([samples, samples[:len(y_train)].assign(split='val')], ignore_index=True)
     lengths = series_lengths(series)
-    size = image_size_for(lengths.max(), len(series[0]) if series[0].ndim == 2 else 1) if size is None else size
+    if size is None:  # from the training series only: nothing is chosen on the test series
+        size = image_size_for(lengths[:len(y_train)].max(), len(series[0]) if series[0].ndim == 2 else 1, encoding)
     provenance = {'source': 'arrays', 'renderer': {}, 'encoding': encoding, 'image_size': size,
                   'shape': list(series[0].shape[:-1]) + [int(lengths.min()) if lengths.min() == lengths.max() else None],
                   'validation': 'training series' if val_fraction == 0 else f'{val_fraction:g} of the training series',

@@ -181,6 +181,9 @@ def train(cfg: TsicConfig, run_dir: str | Path | None = None, sample_limit: int 
         if cfg.num_threads: torch.set_num_threads(cfg.num_threads)
         set_seed(cfg.seed, reproducible=True)
         data = load_data(cfg, sample_limit) if data is None else data.limit(sample_limit)
+        if data.provenance.get('validation') == 'training series' and cfg.select_epoch == 'best':
+            log.warning("the validation rows are the training series (array_data(val_fraction=0)): the epoch is chosen "
+                        "and early stopping runs on training F1; set select_epoch: last for a fixed schedule")
         learn = chart_learner(data.with_scaler(saved_scaler(ckpt)), cfg, run.checkpoints, run.logs)
         if resumed_from: learn.resume(resumed_from, ckpt)
         save_config(cfg, run.path / 'config.yaml'); started = True
