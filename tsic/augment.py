@@ -9,7 +9,8 @@ from scipy.interpolate import CubicSpline
 from .encodings import apply_by_length
 
 # %% auto #0
-__all__ = ['AUGMENT_DEFAULTS', 'jitter', 'scaling', 'magnitude_warp', 'window_slice', 'augment_batch', 'augment_series']
+__all__ = ['AUGMENT_DEFAULTS', 'jitter', 'scaling', 'magnitude_warp', 'window_slice', 'augment_strengths', 'augment_batch',
+           'augment_series']
 
 # %% ../nbs/01b_augment.ipynb #bf24a077
 def _std(x: np.ndarray) -> np.ndarray: return x.std(-1, keepdims=True)
@@ -42,23 +43,29 @@ def window_slice(x: np.ndarray, ratio: float, rng: np.random.Generator) -> np.nd
 # %% ../nbs/01b_augment.ipynb #69220ef0
 AUGMENT_DEFAULTS = {'jitter': 0.03, 'scaling': 0.1, 'warp': 0.2, 'slice': 0.9}
 
-def augment_batch(x: np.ndarray, rng: np.random.Generator, jitter_sigma: float = 0.03, scaling_sigma: float = 0.1,
-                  warp_sigma: float = 0.2, slice_ratio: float = 0.9) -> np.ndarray:
-    "One augmented version of each series of `x` (batch, [variables,] length): slice, warp, scale, jitter."
-    if slice_ratio < 1: x = window_slice(x, slice_ratio, rng)
-    if warp_sigma: x = magnitude_warp(x, warp_sigma, rng)
-    if scaling_sigma: x = scaling(x, scaling_sigma, rng)
-    if jitter_sigma: x = jitter(x, jitter_sigma, rng)
+def augment_strengths(**given) -> dict:
+    "`AUGMENT_DEFAULTS` updated with `given`: unknown names and a `slice` outside (0, 1] are refused."
+    unknown = sorted(set(given) - set(AUGMENT_DEFAULTS))
+    if unknown: raise ValueError(f"unknown augmentation {', '.join(map(repr, unknown))}: use {', '.join(AUGMENT_DEFAULTS)}")
+    strengths = {**AUGMENT_DEFAULTS, **given}
+    if not 0 < strengths['slice'] <= 1: raise ValueError(f"slice is the kept fraction of each series, in (0, 1]; got {strengths['slice']}")
+    return strengths
+
+def augment_batch(x: np.ndarray, rng: np.random.Generator, strengths: dict = AUGMENT_DEFAULTS) -> np.ndarray:
+    "One augmented version of each series of `x` (batch, [variables,] length): slice, warp, scale, jitter (0 or a slice of 1: skipped)."
+    if strengths['slice'] < 1: x = window_slice(x, strengths['slice'], rng)
+    if strengths['warp']: x = magnitude_warp(x, strengths['warp'], rng)
+    if strengths['scaling']: x = scaling(x, strengths['scaling'], rng)
+    if strengths['jitter']: x = jitter(x, strengths['jitter'], rng)
     return x
 
-def augment_series(X, copies: int, seed: int = 0, jitter: float = 0.03, scaling: float = 0.1, warp: float = 0.2,
-                   slice: float = 0.9):
+def augment_series(X, copies: int, seed: int = 0, **strengths):
     "`copies` augmented versions of the series `X` (array or list of different lengths), copy by copy: like `X`, `copies` × longer."
     if copies < 0: raise ValueError(f"copies must be >= 0, got {copies}")
-    if not 0 < slice <= 1: raise ValueError(f"slice is the kept fraction of each series, in (0, 1]; got {slice}")
+    strengths = augment_strengths(**strengths)
     rng = np.random.default_rng(seed)
     if isinstance(X, np.ndarray) and X.dtype != object and X.ndim not in (2, 3):
         raise ValueError(f"expected series of shape (batch, length) or (batch, variables, length), got {X.shape}")
-    def one(batch): return augment_batch(batch, rng, jitter, scaling, warp, slice)
+    def one(batch): return augment_batch(batch, rng, strengths)
     if isinstance(X, np.ndarray) and X.dtype != object: return np.concatenate([one(X.astype(np.float64)) for _ in range(copies)]) if copies else X[:0]
     return [s for _ in range(copies) for s in apply_by_length(one, X)]

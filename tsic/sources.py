@@ -19,7 +19,7 @@ from .bars import BUILTIN_DATASETS, dataset_bars
 from .labels import ChartDatasetSpec, labelled_windows, label_known_at, walk_forward_folds
 from .build import BUILD_MARKER, ensure_demo_dataset, render_windows
 from .encodings import encode_series, encode_ragged, image_size_for, series_lengths
-from .augment import AUGMENT_DEFAULTS, augment_series
+from .augment import augment_strengths, augment_series
 from .metrics import with_baseline_labels
 from .windows import read_feature_table, align_windows, WindowScaler
 
@@ -464,7 +464,7 @@ def array_data(X_train, y_train, X_test, y_test, encoding: str = 'gasf', size: i
     provenance = {'source': 'arrays', 'renderer': {}, 'encoding': encoding, 'image_size': size,
                   'shape': list(series[0].shape[:-1]) + [int(lengths.min()) if lengths.min() == lengths.max() else None],
                   'validation': 'training series' if val_fraction == 0 else f'{val_fraction:g} of the training series',
-                  'train_copies': train_copies, 'augment': {**AUGMENT_DEFAULTS, **(augment or {})} if train_copies else None}
+                  'train_copies': train_copies, 'augment': augment_strengths(**(augment or {})) if train_copies else None}
     return ChartData(samples, encode_ragged(series + copies, size, encoding), [str(c) for c in classes], provenance)
 
 # %% ../nbs/04a_sources.ipynb #0cb11e85
