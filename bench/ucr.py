@@ -59,9 +59,8 @@ def load_ucr(name: str):
 
 def describe(X_train, y_train, X_test) -> dict:
     "Sizes of a dataset for the table: training and test series, length (range), variables, classes."
-    from tsic.encodings import series_lengths
-    lengths = series_lengths(list(X_train) + list(X_test))
-    variables = np.shape(X_train[0])[0] if np.ndim(X_train[0]) == 2 else 1
+    from tsic.encodings import series_lengths, series_variables
+    lengths, variables = series_lengths(list(X_train) + list(X_test)), series_variables(X_train)
     length = str(lengths.min()) if lengths.min() == lengths.max() else f'{lengths.min()}–{lengths.max()}'
     return {'train': len(X_train), 'test': len(X_test), 'length': length, 'variables': variables,
             'classes': len(set(np.asarray(y_train).tolist()))}
@@ -136,7 +135,7 @@ def bench_dataset(name: str, a, log=print) -> dict:
     "tsic (each seed and their ensemble) and MiniRocket (each seed) on dataset `name`: one row of the table."
     X_train, y_train, X_test, y_test = load_ucr(name)
     stem = Path(name).stem
-    info = describe(X_train, y_train, X_test)
+    info, figures = describe(X_train, y_train, X_test), published(stem)
     log(f"{stem}: {info}")
     runs, rockets = [], []
     for seed in a.seeds:
@@ -149,14 +148,14 @@ def bench_dataset(name: str, a, log=print) -> dict:
     acc = np.array([r['accuracy'] for r in runs])
     row = {'dataset': stem, **info, 'image_size': runs[0]['size'], 'tsic_mean': acc.mean(), 'tsic_std': acc.std(ddof=1) if len(acc) > 1 else 0.0,
            'tsic_seeds': ' '.join(f'{v:.3f}' for v in acc), 'tsic_ensemble': ensemble,
-           'tsic_seconds': np.mean([r['seconds'] for r in runs]), **published(stem)}
+           'tsic_seconds': np.mean([r['seconds'] for r in runs]), **figures}
     if rockets[0]:
         mr = np.array([m['accuracy'] for m in rockets])
         row.update({'minirocket_mean': mr.mean(), 'minirocket_std': mr.std(ddof=1) if len(mr) > 1 else 0.0,
                     'minirocket_seconds': np.mean([m['seconds'] for m in rockets])})
     log(f"  {stem}: tsic {row['tsic_mean']:.3f} ± {row['tsic_std']:.3f}, ensemble {ensemble:.3f}"
         + (f"; MiniRocket {row['minirocket_mean']:.3f} ± {row['minirocket_std']:.3f}" if rockets[0] else '')
-        + ''.join(f"; {k} {v:.3f}" for k, v in published(stem).items()))
+        + ''.join(f"; {k} {v:.3f}" for k, v in figures.items()))
     return row
 
 

@@ -9,7 +9,8 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['ENCODINGS', 'segment_bounds', 'resize', 'gasf', 'gadf', 'quantile_bins', 'transition_matrices', 'bin_shares', 'mtf',
-           'recurrence_plot', 'encode_series', 'series_lengths', 'apply_by_length', 'encode_ragged', 'image_size_for']
+           'recurrence_plot', 'encode_series', 'series_lengths', 'series_variables', 'apply_by_length', 'encode_ragged',
+           'image_size_for']
 
 # %% ../nbs/01a_encodings.ipynb #420c9517
 def _check_finite(x: np.ndarray):
@@ -209,6 +210,10 @@ def encode_series(x: np.ndarray, size: int = 128, encoding: str = 'gasf', channe
 def series_lengths(X) -> np.ndarray:
     "Length (last axis) of each series in an array `(n, [variables,] length)` or a list of series."
     return np.array([np.shape(s)[-1] for s in X], dtype=np.int64)
+
+def series_variables(X) -> int:
+    "Variables per series of an array `(n, [variables,] length)` or a list of series: 1 for univariate series."
+    return np.shape(X[0])[0] if np.ndim(X[0]) == 2 else 1
 
 def apply_by_length(f, series) -> list[np.ndarray]:
     "`f` of each group of equal-length series, stacked `(group, [variables,] length)`; one result per series, in order."

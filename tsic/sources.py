@@ -18,7 +18,7 @@ from .config import TsicConfig
 from .bars import BUILTIN_DATASETS, dataset_bars
 from .labels import ChartDatasetSpec, labelled_windows, label_known_at, walk_forward_folds
 from .build import BUILD_MARKER, ensure_demo_dataset, render_windows
-from .encodings import encode_series, encode_ragged, image_size_for, series_lengths
+from .encodings import encode_series, encode_ragged, image_size_for, series_lengths, series_variables
 from .augment import augment_strengths, augment_series
 from .metrics import with_baseline_labels
 from .windows import read_feature_table, align_windows, WindowScaler
@@ -460,7 +460,7 @@ def array_data(X_train, y_train, X_test, y_test, encoding: str = 'gasf', size: i
         samples = pd.concat([samples, samples[:len(y_train)].assign(split='val')], ignore_index=True)
     lengths = series_lengths(series)
     if size is None:  # from the training series only: nothing is chosen on the test series
-        size = image_size_for(lengths[:len(y_train)].max(), len(series[0]) if series[0].ndim == 2 else 1, encoding)
+        size = image_size_for(lengths[:len(y_train)].max(), series_variables(series), encoding)
     provenance = {'source': 'arrays', 'renderer': {}, 'encoding': encoding, 'image_size': size,
                   'shape': list(series[0].shape[:-1]) + [int(lengths.min()) if lengths.min() == lengths.max() else None],
                   'validation': 'training series' if val_fraction == 0 else f'{val_fraction:g} of the training series',
