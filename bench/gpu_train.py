@@ -68,7 +68,7 @@ def main():
         print(json.dumps(timed_run(cfg, run, args.sample_limit)), flush=True)
         target = Path(args.small_checkpoint); target.mkdir(parents=True, exist_ok=True)
         best = json.loads((run / 'metrics.json').read_text())['best_checkpoint']
-        shutil.copy(best, target / Path(best).name)
+        shutil.copy(best, target / 'small.ckpt')  # a plain name: the device tool brings back only [A-Za-z0-9._-] names
         shutil.copy(run / 'config.yaml', target / 'config.yaml')
 
 
