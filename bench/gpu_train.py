@@ -65,6 +65,7 @@ def main():
         cfg = demo_config(precision='bf16-mixed', max_epochs=1, tensorboard=False, pretrained=False,
                           model_architecture_name='mobilenetv3_small_050', image_size=64, use_progressive_unfreezing=False)
         run = out / 'run-small'
+        if torch.cuda.is_available(): torch.cuda.reset_peak_memory_stats()
         print(json.dumps(timed_run(cfg, run, args.sample_limit)), flush=True)
         target = Path(args.small_checkpoint); target.mkdir(parents=True, exist_ok=True)
         best = json.loads((run / 'metrics.json').read_text())['best_checkpoint']
