@@ -105,13 +105,16 @@ def tsic_run(X_train, y_train, X_test, y_test, name: str, seed: int, a) -> dict:
     from tsic.train import train
     start = time.perf_counter()
     data = array_data(X_train, y_train, X_test, y_test, a.encoding, None if a.size == 'auto' else int(a.size), a.val_fraction,
-                      seed, name, train_copies=augment_copies(len(y_train)) if a.copies == 'auto' else int(a.copies))
+                      seed, name, train_copies=augment_copies(len(y_train)) if a.copies == 'auto' else int(a.copies),
+                      series_windows=a.mode == 'multi')
+    hybrid = {'model_mode': 'multi', 'timeseries': {k: data.provenance['windows'][k] for k in ('feature_columns', 'window_size')}} \
+        if a.mode == 'multi' else {}
     classes, epochs = data.class_names, schedule_epochs(len(data.rows('train')), a.batch_size) if a.epochs == 'auto' else int(a.epochs)
-    cfg = load_config(ROOT / 'configs' / 'demo.yaml', model_architecture_name=a.arch, image_size=data.provenance['image_size'],
+    cfg = load_config(ROOT / 'configs' / 'demo.yaml', model_architecture_name=a.arch, pretrained=not a.scratch, image_size=data.provenance['image_size'],
                       batch_size=a.batch_size, max_epochs=epochs, early_stopping_patience=epochs, num_classes=len(classes),
                       class_names=classes, datasets=[name], lr_head=a.lr, lr_backbone=a.lr / 4, use_progressive_unfreezing=False,
                       check_data=False, augment=False, tensorboard=False, seed=seed, num_threads=a.threads,
-                      select_epoch='last' if a.val_fraction == 0 else 'best')
+                      select_epoch='last' if a.val_fraction == 0 else 'best', **hybrid)
     with tempfile.TemporaryDirectory() as d, warnings.catch_warnings():
         warnings.simplefilter('ignore')
         result = train(cfg, run_dir=d, data=data)
@@ -193,6 +196,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     p.add_argument('--encoding', default='gasf+gadf+rp')
     p.add_argument('--arch', default='efficientnet_lite0', help='timm name; pretrained weights must be available offline')
+    p.add_argument('--mode', choices=('single', 'multi'), default='single',
+                   help="multi: the hybrid, the series encoder reading each series beside the CNN reading its image (series of one length)")
+    p.add_argument('--scratch', action='store_true', help='random initial weights instead of pretrained ones (any timm model)')
     p.add_argument('--epochs', default='auto', help="a number, or 'auto': about 1,000 optimizer steps, 20 to 80 epochs (schedule_epochs)")
     p.add_argument('--size', default='auto', help="image size in px, or 'auto': from the series length (encodings.image_size_for)")
     p.add_argument('--batch-size', type=int, default=8)
@@ -214,7 +220,7 @@ def main(argv=None):
     for key in ('size', 'epochs', 'copies'):
         value = getattr(a, key)
         if value != 'auto' and not value.isdigit(): parser().error(f"--{key} must be a whole number or 'auto', got {value!r}")
-    print(f"recipe: {a.encoding}, {a.arch}, epochs {a.epochs}, size {a.size}, batch {a.batch_size}, lr {a.lr:g}, "
+    print(f"recipe: {a.mode} mode, {a.encoding}, {a.arch}{' from scratch' if a.scratch else ''}, epochs {a.epochs}, size {a.size}, batch {a.batch_size}, lr {a.lr:g}, "
           f"val_fraction {a.val_fraction:g}, augmented copies {a.copies}; seeds {a.seeds}", flush=True)
     rows = []
     for name in names:

@@ -16,7 +16,7 @@ from .bars import BarsError, bar_feature_table, check_bars, check_timeframe, inf
 from .labels import ChartDatasetSpec, complete_ends, log_gaps
 from .build import render_windows
 from .encodings import encode_series, encode_ragged
-from .sources import ChartData, IMAGE_SUFFIXES, ChartDataError, parse_chart_name, decode_chart
+from .sources import ChartData, IMAGE_SUFFIXES, ChartDataError, parse_chart_name, decode_chart, series_as_windows
 from .loaders import Normalize, ChartInput
 from .windows import WindowScaler, read_feature_table, align_windows
 from .models import create_model
@@ -271,7 +271,12 @@ def predict_series(self: Predictor, X: np.ndarray | list, thresholds: bool = Fal
                            f"{shape(sorted(variables - {trained})[0])}: give it series with the same variables")
     encode = encode_ragged if ragged else lambda x, *a: encode_series(np.asarray(x, np.float64), *a)
     images = fit_size(encode(X, self.data['image_size'], self.data['encoding']), self.cfg.image_size)
-    probs = np.concatenate([self.probabilities(images[b], None, batch_size) for b in _batches(len(images), batch_size)])
+    windows = self.scaler.transform(series_as_windows(X)) if self.needs_windows else None  # the hybrid
+    if windows is not None and windows.shape[1] != self.cfg.timeseries.window_size:
+        raise PredictError(f"{self.source} reads series of length {self.cfg.timeseries.window_size} beside their images, "
+                           f"got length {windows.shape[1]}")
+    probs = np.concatenate([self.probabilities(images[b], None if windows is None else windows[b], batch_size)
+                            for b in _batches(len(images), batch_size)])
     return prediction_table(pd.DataFrame({'series': np.arange(len(images))}), probs, self.decide(probs, thresholds), self.class_names)
 
 # %% ../nbs/08_predict.ipynb #08d2a889

@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 __all__ = ['log', 'IMAGE_SUFFIXES', 'SPLITS', 'CACHE_VERSION', 'ChartDataError', 'parse_chart_name', 'collect_dataset',
            'collect_samples', 'limit_samples', 'open_image', 'check_images', 'cache_fingerprint', 'decode_chart',
            'image_cache', 'rendered_windows', 'series_samples', 'chart_grid', 'ChartData', 'pair_windows',
-           'ensure_builtin_datasets', 'folder_provenance', 'load_data', 'carve_problem', 'array_data', 'fold_samples']
+           'ensure_builtin_datasets', 'folder_provenance', 'load_data', 'carve_problem', 'series_as_windows',
+           'array_data', 'fold_samples']
 
 # %% ../nbs/04a_sources.ipynb #aab3e690
 class ChartDataError(ValueError):
@@ -436,8 +437,18 @@ def _series_list(X) -> list[np.ndarray]:
     "The series of `X` (an array `(n, [variables,] length)` or a list of series) as a list of float arrays."
     return [np.asarray(s, np.float64) for s in X]
 
+def series_as_windows(X) -> np.ndarray:
+    "Series of one length (an array or a list, as `array_data` takes them) as numeric windows `(n, length, variables)` (float32), the series encoder's input."
+    series = _series_list(X)
+    lengths = series_lengths(series)
+    if len(set(lengths.tolist())) > 1:
+        raise ValueError(f"numeric windows need series of one length (the series encoder's window), got lengths "
+                         f"{lengths.min()} to {lengths.max()}: use the images alone (model_mode: single)")
+    return np.stack([np.atleast_2d(s).T for s in series]).astype(np.float32)
+
 def array_data(X_train, y_train, X_test, y_test, encoding: str = 'gasf', size: int | None = 128, val_fraction: float = 0.2,
-               seed: int = 0, name: str = 'arrays', train_copies: int = 0, augment: dict | None = None) -> ChartData:
+               seed: int = 0, name: str = 'arrays', train_copies: int = 0, augment: dict | None = None,
+               series_windows: bool = False) -> ChartData:
     "Series `(n, [variables,] length)` arrays or lists (lengths may differ) with a train/test split, encoded as images."
     classes = sorted(set(np.asarray(y_train).tolist()) | set(np.asarray(y_test).tolist()), key=str)
     index = {c: i for i, c in enumerate(classes)}
@@ -465,7 +476,12 @@ def array_data(X_train, y_train, X_test, y_test, encoding: str = 'gasf', size: i
                   'shape': list(series[0].shape[:-1]) + [int(lengths.min()) if lengths.min() == lengths.max() else None],
                   'validation': 'training series' if val_fraction == 0 else f'{val_fraction:g} of the training series',
                   'train_copies': train_copies, 'augment': augment_strengths(**(augment or {})) if train_copies else None}
-    return ChartData(samples, encode_ragged(series + copies, size, encoding), [str(c) for c in classes], provenance)
+    windows = series_as_windows(series + copies) if series_windows else None
+    if series_windows:  # each row's window is its own series: window_row = image_row
+        samples['window_row'] = samples.image_row
+        provenance['windows'] = {'source': 'the series themselves', 'window_size': int(lengths[0]),
+                                 'feature_columns': [f'v{i}' for i in range(windows.shape[-1])], 'impute': 'none'}
+    return ChartData(samples, encode_ragged(series + copies, size, encoding), [str(c) for c in classes], provenance, windows)
 
 # %% ../nbs/04a_sources.ipynb #0cb11e85
 def fold_samples(samples: pd.DataFrame, folds: int, purge: int, val_fraction: float = 0.15, mode: str = 'expanding') -> list[pd.DataFrame]:

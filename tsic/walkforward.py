@@ -16,7 +16,7 @@ from .train import train, new_run_dir, label_span, baseline_differences
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'WalkForwardResult', 'plot_walk_forward', 'default_purge', 'walk_forward']
+__all__ = ['log', 'WalkForwardResult', 'plot_walk_forward', 'default_purge', 'test_prediction_table', 'walk_forward']
 
 # %% ../nbs/09a_walkforward.ipynb #0f9e7f70
 @dataclasses.dataclass
@@ -66,6 +66,13 @@ def default_purge(data: ChartData, cfg: TsicConfig) -> int:
     "Windows dropped before validation and test: the largest window + horizon the datasets were built with (else the config's)."
     return label_span(data, cfg)
 
+def test_prediction_table(tested: list, class_names: list[str]) -> pd.DataFrame:
+    "Every fold's test windows in time order: fold, dataset, timestamp, true class and each predictor's class (`tested`: (test rows, predictions) per fold)."
+    names = np.asarray(class_names)
+    return pd.concat([pd.DataFrame({'fold': k, 'dataset': t.dataset.to_numpy(), 'timestamp': t.timestamp.to_numpy(),
+                                    'label': names[t.label.to_numpy()], **{n: names[p] for n, p in preds.items()}})
+                      for k, (t, preds) in enumerate(tested)], ignore_index=True)
+
 def walk_forward(cfg: TsicConfig, folds: int = 4, purge: int | None = None, mode: str = 'expanding',
                  val_fraction: float | None = None, run_dir: str | Path | None = None, sample_limit: int | None = None) -> WalkForwardResult:
     "Train and test `cfg`'s model on `folds` chronological folds of its data (`ChartData.fold`); `purge` defaults to `default_purge`."
@@ -92,14 +99,15 @@ def walk_forward(cfg: TsicConfig, folds: int = 4, purge: int | None = None, mode
             pooled[name] = pooled.get(name, 0) + cm
         for name, d in result.versus_baselines().items():
             row.update({f'model_vs_{name}': d['difference'], f'model_vs_{name}_low': d['low'], f'model_vs_{name}_high': d['high']})
-        rows.append(row); tested.append((test.label.to_numpy(), result.predictions))
+        rows.append(row); tested.append((test, result.predictions))
     causal = list(result.baselines)
-    y_all = np.concatenate([y for y, _ in tested])  # the test blocks follow each other in time
+    y_all = np.concatenate([t.label.to_numpy() for t, _ in tested])  # the test blocks follow each other in time
     predictions = {name: np.concatenate([p[name] for _, p in tested]) for name in tested[0][1]}
     differences = baseline_differences(y_all, predictions, causal, len(data.class_names), label_span(data, cfg))
     result = WalkForwardResult(run_dir, pd.DataFrame(rows), {k: scores_from_confusion(cm, data.class_names) for k, cm in pooled.items()},
                                causal, differences)
     result.folds.to_csv(run_dir / 'walk_forward.csv', index=False)
+    test_prediction_table(tested, data.class_names).to_csv(run_dir / 'test_predictions.csv', index=False)
     plot_walk_forward(result).savefig(run_dir / 'walk_forward.png', dpi=100)
     report = {'folds': folds, 'mode': mode, 'purge': purge, 'per_fold': json.loads(result.folds.to_json(orient='records', date_format='iso')),
               'pooled': result.pooled, 'pooled_confusion': {k: v.tolist() for k, v in pooled.items()}, 'causal_baselines': causal,

@@ -1,0 +1,93 @@
+"""Issue 14, part 3: why the market chart model only matches causal persistence. Each candidate is one walk-forward
+run (the same folds, purge and seed as `nbs/walk_forward.ipynb`), reported beside the base recipe in one table:
+pooled test macro F1, folds won, the model minus persistence with its 95% moving-block bootstrap interval, and how
+often the model predicts what persistence predicts (does it learn the last known outcome, which its chart shows?).
+
+    python bench/market_candidates.py --data demo spy --variants base multi --folds 4 --sample-limit 1500 --out bench/results/market
+
+Variants (config overrides on configs/demo.yaml or configs/spy_1m.yaml):
+  base     the config as it is
+  multi    the multi-modal model: the numeric window of the bars' causal features beside the chart
+  long     12 epochs at most, early-stopping patience 6 (does it stop too early?)
+  size128  charts at 128 px instead of 96
+  balanced class weights in the loss (class_balance: weights)
+"""
+import argparse, json, time, warnings
+from pathlib import Path
+import numpy as np, pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = {'demo': 'configs/demo.yaml', 'spy': 'configs/spy_1m.yaml'}
+VARIANTS = {'base': {}, 'multi': {'model_mode': 'multi'}, 'long': {'max_epochs': 12, 'early_stopping_patience': 6},
+            'size128': {'image_size': 128}, 'balanced': {'class_balance': 'weights'}}
+
+
+def features_csv(cfg, folder: Path) -> str:
+    "A features CSV of the config's one dataset, computed from its bars (`bars.bar_feature_table`), for multi mode."
+    from tsic.bars import dataset_bars, bar_feature_table
+    (name,) = cfg.datasets
+    path = folder / f'{name}_features.csv'
+    if not path.exists():
+        bars, _, _ = dataset_bars(name, cfg.build)
+        folder.mkdir(parents=True, exist_ok=True)
+        bar_feature_table(bars, name).to_csv(path, index=False)
+    return str(path)
+
+
+def config_for(data: str, variant: str, scratch: Path):
+    from tsic.config import load_config
+    overrides = dict(VARIANTS[variant], tensorboard=False)
+    cfg = load_config(ROOT / CONFIGS[data], **overrides)
+    if cfg.model_mode == 'multi' and cfg.data_source == 'series':  # the config has no features CSV: make one from its bars
+        cfg = load_config(ROOT / CONFIGS[data], **overrides, timeseries={**cfg.timeseries.__dict__, 'data_path': features_csv(cfg, scratch)})
+    return cfg
+
+
+def agreement(run_dir: Path) -> float:
+    "Share of the pooled test windows where the model predicts what persistence predicts (`test_predictions.csv`)."
+    p = pd.read_csv(run_dir / 'test_predictions.csv')
+    return float((p.model == p.persistence).mean())
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--data', nargs='+', default=['demo', 'spy'], choices=list(CONFIGS))
+    ap.add_argument('--variants', nargs='+', default=['base', 'multi'], choices=list(VARIANTS))
+    ap.add_argument('--folds', type=int, default=4)
+    ap.add_argument('--sample-limit', type=int, default=None, help='at most N windows per split and fold (as the README runs SPY: 1500)')
+    ap.add_argument('--runs', default='runs/market_candidates', help='where the walk-forward run folders go')
+    ap.add_argument('--out', help='write the table to OUT.md and OUT.csv')
+    a = ap.parse_args()
+    warnings.filterwarnings('ignore')
+    import os; os.chdir(ROOT)  # the configs' data paths are relative to the repository root
+    from tsic.walkforward import walk_forward
+    rows = []
+    for data in a.data:
+        for variant in a.variants:
+            run_dir = Path(a.runs) / f'{data}-{variant}'
+            cfg = config_for(data, variant, Path(a.runs) / 'features')
+            start = time.perf_counter()
+            result = walk_forward(cfg, a.folds, run_dir=run_dir, sample_limit=a.sample_limit if data == 'spy' else None)
+            d = result.differences['persistence']
+            rows.append({'data': data, 'variant': variant, 'model': result.pooled['model']['macro_f1'],
+                         'persistence': result.pooled['persistence']['macro_f1'], 'majority': result.pooled['majority']['macro_f1'],
+                         'folds_won': f"{result.folds_won()} of {len(result.folds)}",
+                         'fold_f1': ' '.join(f'{v:.3f}' for v in result.folds.model_macro_f1),
+                         'best_epochs': ' '.join(str(int(e)) for e in result.folds.best_epoch),
+                         'minus_persistence': d['difference'], 'ci_low': d['low'], 'ci_high': d['high'],
+                         'agrees_with_persistence': agreement(run_dir), 'minutes': (time.perf_counter() - start) / 60})
+            print(json.dumps(rows[-1]), flush=True)
+    table = pd.DataFrame(rows)
+    print(table.round(3).to_string(index=False))
+    if a.out:
+        table.to_csv(f'{a.out}.csv', index=False)
+        lines = ['| data | variant | model (pooled) | persistence | majority | model − persistence (95% CI) | folds won | '
+                 'fold F1 | best epochs | agrees with persistence | minutes |', '|' + '---|' * 11]
+        lines += [f"| {r.data} | {r.variant} | {r.model:.3f} | {r.persistence:.3f} | {r.majority:.3f} | "
+                  f"{r.minus_persistence:+.3f} ({r.ci_low:+.3f} to {r.ci_high:+.3f}) | {r.folds_won} | {r.fold_f1} | "
+                  f"{r.best_epochs} | {r.agrees_with_persistence:.0%} | {r.minutes:.1f} |" for r in table.itertuples()]
+        Path(f'{a.out}.md').write_text('\n'.join(lines) + '\n')
+
+
+if __name__ == '__main__':
+    main()
