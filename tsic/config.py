@@ -131,6 +131,7 @@ class TsicConfig:
     image_cache: str = 'auto'         # decoded images: 'memory', 'mmap' (memory-mapped file), 'auto' (memory when it fits)
     cache_dir: Optional[str] = None   # where decoded-image caches live; None: {data_dir}/.tsic-cache
     augment: bool = False             # batch augmentation on the device (small zoom, lighting); never flips
+    mixup: float = 0.0                # mixup of training images: α of its Beta(α, α) blend (0.4 is usual); 0: off; single mode
     channels_last: bool = True        # NHWC memory format for convolutions
     image_size: int = 380
     num_classes: int = 3
@@ -181,7 +182,7 @@ _POSITIVE = {'lr_head', 'lr_backbone', 'lr_decay_rate', 'batch_size', 'max_epoch
              'early_stopping_patience', 'num_threads', 'image_size', 'num_classes', 'window_size', 'dim', 'layers', 'heads', 'ff_dim',
              'reasoning_dim', 'purge_gap', 'feature_dim', 'agc_clip_factor', 'window', 'horizon', 'band',
              'threshold', 'fixed_range', 'purge'}
-_NON_NEGATIVE = {'weight_decay', 'num_workers', 'seed', 'stage1_epoch', 'stage2_epoch', 'stage3_epoch',
+_NON_NEGATIVE = {'weight_decay', 'num_workers', 'seed', 'mixup', 'stage1_epoch', 'stage2_epoch', 'stage3_epoch',
                  'dropout', 'dropout1', 'dropout2', 'drop_path_rate', 'aux_loss_weight'}
 _FRACTIONS = {'val_fraction', 'dropout', 'dropout1', 'dropout2', 'drop_path_rate'}
 
@@ -258,6 +259,9 @@ def _validate(cfg: TsicConfig) -> TsicConfig:
         raise ConfigError(f"model.feature_dim is {feature_dim} but timeseries.feature_columns lists {n_features} columns; "
                           "remove model.feature_dim (it is derived from the columns) or make them agree")
     cfg.build.check()
+    if cfg.mixup and cfg.model_mode == 'multi':
+        raise ConfigError("mixup blends images only, and the multi-modal model pairs each image with its numeric window: "
+                          "set mixup: 0 or model_mode: single")
     a = cfg.auto_unfreeze
     if not a.stage1_epoch <= a.stage2_epoch <= a.stage3_epoch:
         raise ConfigError(f"auto_unfreeze: stages must be in order, got {a.stage1_epoch}, {a.stage2_epoch}, {a.stage3_epoch}")

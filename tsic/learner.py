@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np, torch
 from torch.amp import GradScaler, autocast
 from fastai.vision.all import (Learner, Callback, Recorder, F1Score, AccumMetric, accuracy, ParamScheduler, default_device, MixedPrecision, combined_cos, SchedCos, CancelBatchException,
-                               CancelFitException, patch, L)
+                               CancelFitException, MixUp, patch, L)
 from timm.utils import adaptive_clip_grad
 from sklearn.metrics import f1_score
 from .config import TsicConfig, config_to_dict, atomic_write_bytes
@@ -307,6 +307,7 @@ def chart_learner(data: ChartData, cfg: TsicConfig, checkpoint_dir: str | Path, 
     if cfg.precision != '32': cbs.append(DevicePrecision('bf16' if cfg.precision == 'bf16-mixed' else 'fp16'))
     if cfg.accumulate_grad_batches > 1: cbs.append(AccumulateBatches(cfg.accumulate_grad_batches))
     if cfg.use_agc: cbs.append(AdaptiveGradientClipping(cfg.agc_clip_factor))
+    if cfg.mixup: cbs.append(MixUp(cfg.mixup))
     if cfg.tensorboard and log_dir is not None: cbs.append(TensorBoardLogger(log_dir, cfg))
     learn = Learner(chart_dataloaders(data, cfg, device), model, loss_func=model.loss_func(loss_weights(cfg, data.rows('train').label)),
                     metrics=f1_metrics(cfg.class_names), splitter=layer_groups, wd=cfg.weight_decay, train_bn=False, cbs=cbs)
