@@ -59,6 +59,19 @@ def test_bench_trains_52_classes_on_all_104_training_series(tmp_path, capsys):
     assert record['recipe']['val_fraction'] == 0 and record['recipe']['copies'] == 'auto'
 
 
+def test_the_hybrid_and_test_time_augmentation_are_options(tmp_path, capsys):
+    "--mode multi: the series encoder beside the CNN; --tta: the same models scored again with augmented test copies."
+    X, y = series([6, 6])
+    X_test, y_test = series([4, 4], seed=1)
+    np.savez(tmp_path / 'sines.npz', X_train=X, y_train=y, X_test=X_test, y_test=y_test)
+    table = ucr.main([str(tmp_path / 'sines.npz'), '--mode', 'multi', '--tta', '2', '--encoding', 'gasf', '--epochs', '2',
+                      '--size', '32', '--seeds', '0', '--no-minirocket', '--out', str(tmp_path / 'hybrid')])
+    out = capsys.readouterr().out
+    assert 'recipe: multi mode, mixup 0, tta 2,' in out and 'with test-time augmentation (2 copies)' in out, out
+    written = pd.read_csv(tmp_path / 'hybrid.csv')  # written without MiniRocket too
+    assert written.shape[0] == 1 and 0 <= written.tsic_tta_mean[0] <= 1 and written.tsic_mean[0] == table.tsic_mean[0]
+
+
 @pytest.mark.slow
 def test_tsic_and_minirocket_side_by_side_on_equal_and_different_lengths(tmp_path, capsys):
     "UnitTest (24 steps) and JapaneseVowels (12 variables, 7 to 29 steps) from sktime, two seeds, the table written."

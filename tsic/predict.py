@@ -16,6 +16,7 @@ from .bars import BarsError, bar_feature_table, check_bars, check_timeframe, inf
 from .labels import ChartDatasetSpec, complete_ends, log_gaps
 from .build import render_windows
 from .encodings import encode_series, encode_ragged
+from .augment import augment_series
 from .sources import ChartData, IMAGE_SUFFIXES, ChartDataError, parse_chart_name, decode_chart, series_as_windows
 from .loaders import Normalize, ChartInput
 from .windows import WindowScaler, read_feature_table, align_windows
@@ -258,8 +259,8 @@ def _builder_features(bars: pd.DataFrame, columns: list[str], dataset: str) -> p
 
 # %% ../nbs/08_predict.ipynb #45a47cce
 @patch
-def predict_series(self: Predictor, X: np.ndarray | list, thresholds: bool = False, batch_size: int = 256) -> pd.DataFrame:
-    "Predictions for the series `X` (n, [variables,] length), or a list of series of different lengths, encoded as in training."
+def series_probabilities(self: Predictor, X: np.ndarray | list, batch_size: int = 256) -> np.ndarray:
+    "Class probabilities (n, k) of the series `X` (n, [variables,] length), or a list of series of different lengths, encoded as in training."
     if self.data.get('source') != 'arrays':
         raise PredictError(f"{self.source} was trained on charts, not on encoded arrays of series: use predict_bars or predict_images")
     ragged = not isinstance(X, np.ndarray) or X.dtype == object
@@ -275,9 +276,18 @@ def predict_series(self: Predictor, X: np.ndarray | list, thresholds: bool = Fal
     if windows is not None and windows.shape[1] != self.cfg.timeseries.window_size:
         raise PredictError(f"{self.source} reads series of length {self.cfg.timeseries.window_size} beside their images, "
                            f"got length {windows.shape[1]}")
-    probs = np.concatenate([self.probabilities(images[b], None if windows is None else windows[b], batch_size)
-                            for b in _batches(len(images), batch_size)])
-    return prediction_table(pd.DataFrame({'series': np.arange(len(images))}), probs, self.decide(probs, thresholds), self.class_names)
+    return np.concatenate([self.probabilities(images[b], None if windows is None else windows[b], batch_size)
+                           for b in _batches(len(images), batch_size)])
+
+@patch
+def predict_series(self: Predictor, X: np.ndarray | list, thresholds: bool = False, batch_size: int = 256, tta: int = 0,
+                   seed: int = 0) -> pd.DataFrame:
+    "Predictions for the series `X` (see `series_probabilities`); `tta`: averaged with `tta` augmented copies of each series."
+    probs = self.series_probabilities(X, batch_size)
+    if tta:  # test-time augmentation with the training copies' strengths (the defaults when training made none)
+        copies = augment_series(X, tta, seed, **(self.data.get('augment') or {}))
+        probs = (probs + self.series_probabilities(copies, batch_size).reshape(tta, len(probs), -1).sum(0)) / (tta + 1)
+    return prediction_table(pd.DataFrame({'series': np.arange(len(probs))}), probs, self.decide(probs, thresholds), self.class_names)
 
 # %% ../nbs/08_predict.ipynb #08d2a889
 def predict(checkpoint: str | Path, source: str | Path, out: str | Path | None = None, features: str | None = None,
