@@ -6,11 +6,12 @@
 from __future__ import annotations
 import math
 import numpy as np
+from .charts import ChartStyle, FILL, LINE, _render_labels
 
 # %% auto #0
 __all__ = ['ENCODINGS', 'segment_bounds', 'resize', 'gasf', 'gadf', 'quantile_bins', 'transition_matrices', 'bin_shares', 'mtf',
-           'recurrence_plot', 'encode_series', 'series_lengths', 'series_variables', 'apply_by_length', 'encode_ragged',
-           'image_size_for']
+           'recurrence_plot', 'series_chart', 'encode_series', 'series_lengths', 'series_variables', 'apply_by_length',
+           'encode_ragged', 'image_size_for']
 
 # %% ../nbs/01a_encodings.ipynb #420c9517
 def _check_finite(x: np.ndarray):
@@ -145,7 +146,13 @@ def recurrence_plot(x: np.ndarray, size: int | None = None, dimension: int = 1, 
     return resize(resize(rp, size, axis=1), size, axis=2).astype(np.float32, copy=False)
 
 # %% ../nbs/01a_encodings.ipynb #0a34420e
-ENCODINGS = ('gasf', 'gadf', 'mtf', 'rp')
+ENCODINGS = ('gasf', 'gadf', 'mtf', 'rp', 'line', 'area')
+
+def series_chart(x: np.ndarray, size: int, kind: str = 'line') -> np.ndarray:
+    "Series `x` (batch, length) drawn as `kind` ('line' or 'area') charts: uint8 (batch, size, size), line 255, area 128."
+    x = resize(x, min(x.shape[-1], size))  # at most one step per pixel column: piecewise means
+    labels = _render_labels(np.repeat(x[..., None], 4, -1), size, ChartStyle(kind=kind), None)
+    return np.where(labels == LINE, 255, np.where(labels == FILL, 128, 0)).astype(np.uint8)
 
 def _parse_encoding(encoding: str) -> list[str]:
     "Encoding names in `encoding` ('gasf' or 'gasf+gadf+mtf'), refusing unknown names and more than 3."
@@ -158,6 +165,7 @@ def _parse_encoding(encoding: str) -> list[str]:
 
 def _encode_uint8(x: np.ndarray, name: str, size: int, n_bins: int = 8, **rp_kwargs) -> np.ndarray:
     "One encoding of each series `x` (batch, length) as uint8 (batch, size, size)."
+    if name in ('line', 'area'): return series_chart(x, size, name)
     if name in ('gasf', 'gadf'):
         img = (gasf if name == 'gasf' else gadf)(x, size); img += 1; img *= 127.5
     elif name == 'mtf': img = mtf(x, size, n_bins); img *= 255
