@@ -38,8 +38,10 @@ def config_for(data: str, variant: str, scratch: Path):
     from tsic.config import load_config
     overrides = dict(VARIANTS[variant], tensorboard=False)
     cfg = load_config(ROOT / CONFIGS[data], **overrides)
-    if cfg.model_mode == 'multi' and cfg.data_source == 'series':  # the config has no features CSV: make one from its bars
-        cfg = load_config(ROOT / CONFIGS[data], **overrides, timeseries={**cfg.timeseries.__dict__, 'data_path': features_csv(cfg, scratch)})
+    if cfg.model_mode == 'multi' and not cfg.timeseries.data_path:  # no features CSV: one from its bars, the demo's columns
+        columns = cfg.timeseries.feature_columns or load_config(ROOT / CONFIGS['demo']).timeseries.feature_columns
+        cfg = load_config(ROOT / CONFIGS[data], **overrides, timeseries={**cfg.timeseries.__dict__, 'data_path': features_csv(cfg, scratch),
+                                                                         'feature_columns': list(columns)})
     return cfg
 
 
@@ -54,7 +56,7 @@ def main():
     ap.add_argument('--data', nargs='+', default=['demo', 'spy'], choices=list(CONFIGS))
     ap.add_argument('--variants', nargs='+', default=['base', 'multi'], choices=list(VARIANTS))
     ap.add_argument('--folds', type=int, default=4)
-    ap.add_argument('--sample-limit', type=int, default=None, help='at most N windows per split and fold (as the README runs SPY: 1500)')
+    ap.add_argument('--sample-limit', type=int, default=None, help='at most N windows per split and fold (the README runs SPY with 1500, the demo with none)')
     ap.add_argument('--runs', default='runs/market_candidates', help='where the walk-forward run folders go')
     ap.add_argument('--out', help='write the table to OUT.md and OUT.csv')
     a = ap.parse_args()
@@ -67,7 +69,7 @@ def main():
             run_dir = Path(a.runs) / f'{data}-{variant}'
             cfg = config_for(data, variant, Path(a.runs) / 'features')
             start = time.perf_counter()
-            result = walk_forward(cfg, a.folds, run_dir=run_dir, sample_limit=a.sample_limit if data == 'spy' else None)
+            result = walk_forward(cfg, a.folds, run_dir=run_dir, sample_limit=a.sample_limit)
             d = result.differences['persistence']
             rows.append({'data': data, 'variant': variant, 'model': result.pooled['model']['macro_f1'],
                          'persistence': result.pooled['persistence']['macro_f1'], 'majority': result.pooled['majority']['macro_f1'],
