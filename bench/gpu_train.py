@@ -4,7 +4,7 @@ that a CPU-only machine then loads, predicts with and resumes (`--small-checkpoi
 
     python bench/gpu_train.py --precision bf16-mixed 32 --modes single multi --epochs 6 --out DIR
 """
-import argparse, json, os, shutil, time, warnings
+import argparse, gc, json, os, shutil, statistics, time, warnings
 from pathlib import Path
 import torch
 
@@ -21,19 +21,39 @@ def sync():
     if torch.cuda.is_available(): torch.cuda.synchronize()
 
 
+def install_epoch_timer():
+    "Give every fastai Learner a callback that times each epoch (device synchronised), apart from data loading and scoring."
+    from fastai.callback.core import Callback
+    from fastai.learner import defaults
+    class EpochTimer(Callback):
+        order = -100  # first in, last out
+        def before_fit(self):
+            if not hasattr(self, 'times'): self.times, self.start = [], None
+        def before_train(self): sync(); self.start = time.perf_counter()  # a training epoch (get_preds has none)
+        def after_validate(self):
+            if self.start is None: return
+            sync(); self.times.append(time.perf_counter() - self.start); self.start = None
+    defaults.callbacks = [*defaults.callbacks, EpochTimer]
+
+
 def timed_run(cfg, run_dir: Path, sample_limit=None) -> dict:
     "One `train()` run: wall time, epochs, best validation F1, test macro F1 and the best causal baseline's."
     from tsic.train import train
+    gc.collect()
+    if torch.cuda.is_available(): torch.cuda.empty_cache(); torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated() if torch.cuda.is_available() else 0
     sync(); start = time.perf_counter()
     result = train(cfg, run_dir=run_dir, sample_limit=sample_limit)
     sync(); seconds = time.perf_counter() - start
-    tracker = result.learn.tracker()
+    tracker, epochs = result.learn.tracker(), result.learn.epoch_timer.times
     best_baseline = max(result.baselines.items(), key=lambda kv: kv[1]['macro_f1'])
     return {'mode': cfg.model_mode, 'precision': cfg.precision, 'arch': cfg.model_architecture_name, 'seconds': round(seconds, 1),
-            'epochs': len(tracker.epochs_run), 'seconds_per_epoch': round(seconds / max(len(tracker.epochs_run), 1), 2),
+            'epochs': len(epochs), 'first_epoch_s': round(epochs[0], 2),
+            'later_epoch_s': round(statistics.median(epochs[1:]), 2) if len(epochs) > 1 else None,
+            'outside_epochs_s': round(seconds - sum(epochs), 1),  # data, model, scoring, report
             'best_val_f1': round(tracker.best_f1, 4), 'test_macro_f1': round(result.test['macro_f1'], 4),
             'best_baseline': best_baseline[0], 'baseline_macro_f1': round(best_baseline[1]['macro_f1'], 4),
-            'peak_gpu_mib': round(torch.cuda.max_memory_allocated() / 2**20) if torch.cuda.is_available() else None}
+            'peak_gpu_mib': round((torch.cuda.max_memory_allocated() - base) / 2**20) if torch.cuda.is_available() else None}
 
 
 def main():
@@ -49,6 +69,7 @@ def main():
     warnings.filterwarnings('ignore')
     from tsic.sources import ensure_builtin_datasets
     out = Path(args.out)
+    install_epoch_timer()
     out.mkdir(parents=True, exist_ok=True)
     ensure_builtin_datasets(demo_config())
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else 'CPU (no CUDA device: a dry run of the script)'
@@ -57,7 +78,6 @@ def main():
     for mode in args.modes:
         for precision in args.precision:
             cfg = demo_config(model_mode=mode, precision=precision, max_epochs=args.epochs, tensorboard=False)
-            if torch.cuda.is_available(): torch.cuda.reset_peak_memory_stats()
             rows.append(timed_run(cfg, out / f'run-{mode}-{precision}', args.sample_limit))
             print(json.dumps(rows[-1]), flush=True)
     (out / 'runs.json').write_text(json.dumps(rows, indent=1))
@@ -65,7 +85,6 @@ def main():
         cfg = demo_config(precision='bf16-mixed', max_epochs=1, tensorboard=False, pretrained=False,
                           model_architecture_name='mobilenetv3_small_050', image_size=64, use_progressive_unfreezing=False)
         run = out / 'run-small'
-        if torch.cuda.is_available(): torch.cuda.reset_peak_memory_stats()
         print(json.dumps(timed_run(cfg, run, args.sample_limit)), flush=True)
         target = Path(args.small_checkpoint); target.mkdir(parents=True, exist_ok=True)
         best = json.loads((run / 'metrics.json').read_text())['best_checkpoint']

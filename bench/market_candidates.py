@@ -12,7 +12,7 @@ Variants (config overrides on configs/demo.yaml or configs/spy_1m.yaml):
   size128  charts at 128 px instead of 96
   balanced class weights in the loss (class_balance: weights)
 """
-import argparse, json, time, warnings
+import argparse, json, sys, time, warnings
 from pathlib import Path
 import numpy as np, pandas as pd
 
@@ -24,13 +24,17 @@ VARIANTS = {'base': {}, 'multi': {'model_mode': 'multi'}, 'long': {'max_epochs':
 
 def features_csv(cfg, folder: Path) -> str:
     "A features CSV of the config's one dataset, computed from its bars (`bars.bar_feature_table`), for multi mode."
+    import hashlib
     from tsic.bars import dataset_bars, bar_feature_table
-    (name,) = cfg.datasets
-    path = folder / f'{name}_features.csv'
+    from tsic.config import atomic_write_bytes
+    if len(cfg.datasets) != 1: sys.exit(f"multi mode here makes the features of one dataset; the config lists {cfg.datasets}")
+    name = cfg.datasets[0]
+    key = hashlib.sha1(repr(cfg.build).encode()).hexdigest()[:10]  # other build options: another file
+    path = folder / f'{name}_features_{key}.csv'
     if not path.exists():
         bars, _, _ = dataset_bars(name, cfg.build)
         folder.mkdir(parents=True, exist_ok=True)
-        bar_feature_table(bars, name).to_csv(path, index=False)
+        atomic_write_bytes(path, bar_feature_table(bars, name).to_csv(index=False).encode())
     return str(path)
 
 

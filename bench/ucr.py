@@ -128,7 +128,7 @@ def tsic_run(X_train, y_train, X_test, y_test, name: str, seed: int, a) -> dict:
             'seconds': time.perf_counter() - start, 'epoch': result.learn.tracker().best_epoch, 'epochs': epochs,
             'copies': data.provenance['train_copies'], 'size': data.provenance['image_size'],
             'labels': data.rows('test').label.to_numpy(), 'counts': data.samples.split.value_counts().to_dict(),
-            'device': 'cuda' if torch.cuda.is_available() else 'cpu'}
+            'device': 'cuda' if torch.cuda.is_available() else 'cpu', 'network': type(result.learn.model).__name__}
 
 
 def published(name: str) -> dict:
@@ -156,7 +156,7 @@ def bench_dataset(name: str, a, log=print) -> dict:
     acc = np.array([r['accuracy'] for r in runs])
     row = {'dataset': stem, **info, 'image_size': runs[0]['size'], 'tsic_mean': acc.mean(), 'tsic_std': acc.std(ddof=1) if len(acc) > 1 else 0.0,
            'tsic_seeds': ' '.join(f'{v:.3f}' for v in acc), 'tsic_ensemble': ensemble,
-           'tsic_seconds': np.mean([r['seconds'] for r in runs]), **figures}
+           'tsic_seconds': np.mean([r['seconds'] for r in runs]), 'network': runs[0]['network'], **figures}
     if a.tta:
         tta = np.array([(r['tta_probs'].argmax(1) == r['labels']).mean() for r in runs])
         row.update({'tsic_tta_mean': tta.mean(), 'tsic_tta_ensemble':
@@ -233,17 +233,18 @@ def main(argv=None):
     for key in ('size', 'epochs', 'copies'):
         value = getattr(a, key)
         if value != 'auto' and not value.isdigit(): parser().error(f"--{key} must be a whole number or 'auto', got {value!r}")
+    if a.tta < 0: parser().error(f"--tta: augmented copies per test series, >= 0, got {a.tta}")
+    if a.mixup and a.mode == 'multi': parser().error("--mixup is for --mode single (the multi-modal loss cannot blend labels)")
     print(f"recipe: {a.mode} mode, mixup {a.mixup:g}, tta {a.tta}, {a.encoding}, {a.arch}{' from scratch' if a.scratch else ''}, epochs {a.epochs}, size {a.size}, batch {a.batch_size}, lr {a.lr:g}, "
           f"val_fraction {a.val_fraction:g}, augmented copies {a.copies}; seeds {a.seeds}", flush=True)
     rows = []
+    if a.out: Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     for name in names:
         rows.append(bench_dataset(name, a, log=lambda s: print(s, flush=True)))
         if a.json:
             with open(a.json, 'a') as f: f.write(json.dumps({**rows[-1], 'recipe': {k: v for k, v in vars(a).items() if k not in ('datasets', 'json', 'out')}}, default=str) + '\n')
+        if a.out: pd.DataFrame(rows).to_csv(a.out + '.csv', index=False)  # after each dataset: a failure later keeps these
     table = pd.DataFrame(rows)
-    if a.out:
-        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(a.out + '.csv', index=False)
     if 'minirocket_mean' in table:  # the markdown table sets tsic beside MiniRocket
         text = markdown_table(table)
         print('\n' + text)

@@ -11,7 +11,7 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['UP_COLOR', 'DOWN_COLOR', 'BACKGROUND', 'CHART_KINDS', 'BG', 'UP', 'DOWN', 'FILL', 'LINE', 'OVERLAY', 'price_rows',
-           'ChartStyle', 'labels_to_rgb', 'render_chart']
+           'ChartStyle', 'labels_to_rgb', 'render_labels', 'render_chart']
 
 # %% ../nbs/01_charts.ipynb #cef008a6
 def price_rows(prices: np.ndarray, low: np.ndarray, high: np.ndarray, size: int) -> np.ndarray:
@@ -131,8 +131,8 @@ def _check_bars(bars: np.ndarray, volume: bool):
         raise ValueError(f"negative volume at window {w}, bar {b}")
 
 # %% ../nbs/01_charts.ipynb #1e072958
-def _render_labels(bars: np.ndarray, size: int, style: ChartStyle, overlays: np.ndarray | None) -> np.ndarray:
-    "Label image (batch, size, size) of one chunk of windows."
+def render_labels(bars: np.ndarray, size: int, style: ChartStyle, overlays: np.ndarray | None) -> np.ndarray:
+    "Palette labels (batch, size, size) of the windows `bars`, as `render_chart` draws them (`labels_to_rgb` colours them)."
     n, n_bars = bars.shape[:2]
     o, h, l, c = np.moveaxis(bars[..., :4], -1, 0)
     vol_rows = max(2, size // 5) if style.volume else 0
@@ -191,7 +191,7 @@ def render_chart(bars: np.ndarray, size: int = 128, style: ChartStyle = ChartSty
     palette = style.palette
     def draw(start):
         part = slice(start, start + 64)
-        out[part] = labels_to_rgb(_render_labels(bars[part], size, style, None if overlays is None else overlays[part]), palette)
+        out[part] = labels_to_rgb(render_labels(bars[part], size, style, None if overlays is None else overlays[part]), palette)
     starts = range(0, n, 64)
     if len(starts) > 1 and (workers or os.cpu_count()) > 1:
         with ThreadPoolExecutor(workers or os.cpu_count()) as pool: list(pool.map(draw, starts))

@@ -131,7 +131,7 @@ class TsicConfig:
     image_cache: str = 'auto'         # decoded images: 'memory', 'mmap' (memory-mapped file), 'auto' (memory when it fits)
     cache_dir: Optional[str] = None   # where decoded-image caches live; None: {data_dir}/.tsic-cache
     augment: bool = False             # batch augmentation on the device (small zoom, lighting); never flips
-    mixup: float = 0.0                # mixup of training images: α of its Beta(α, α) blend (0.4 is usual); 0: off; single mode
+    mixup: float = 0.0                # mixup of training images: α of its Beta(α, α) blend (0.4 is usual); 0: off; single mode (with class weights the loss is a plain batch mean)
     channels_last: bool = True        # NHWC memory format for convolutions
     image_size: int = 380
     num_classes: int = 3
@@ -260,8 +260,8 @@ def _validate(cfg: TsicConfig) -> TsicConfig:
                           "remove model.feature_dim (it is derived from the columns) or make them agree")
     cfg.build.check()
     if cfg.mixup and cfg.model_mode == 'multi':
-        raise ConfigError("mixup blends images only, and the multi-modal model pairs each image with its numeric window: "
-                          "set mixup: 0 or model_mode: single")
+        raise ConfigError("mixup is for model_mode: single: the multi-modal loss (with its per-modality heads) takes class "
+                          "indices and cannot blend labels; set mixup: 0 or model_mode: single")
     a = cfg.auto_unfreeze
     if not a.stage1_epoch <= a.stage2_epoch <= a.stage3_epoch:
         raise ConfigError(f"auto_unfreeze: stages must be in order, got {a.stage1_epoch}, {a.stage2_epoch}, {a.stage3_epoch}")

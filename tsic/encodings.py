@@ -6,7 +6,7 @@
 from __future__ import annotations
 import math
 import numpy as np
-from .charts import ChartStyle, FILL, LINE, _render_labels
+from .charts import ChartStyle, FILL, LINE, render_labels
 
 # %% auto #0
 __all__ = ['ENCODINGS', 'segment_bounds', 'resize', 'gasf', 'gadf', 'quantile_bins', 'transition_matrices', 'bin_shares', 'mtf',
@@ -151,7 +151,7 @@ ENCODINGS = ('gasf', 'gadf', 'mtf', 'rp', 'line', 'area')
 def series_chart(x: np.ndarray, size: int, kind: str = 'line') -> np.ndarray:
     "Series `x` (batch, length) drawn as `kind` ('line' or 'area') charts: uint8 (batch, size, size), line 255, area 128."
     x = resize(x, min(x.shape[-1], size))  # at most one step per pixel column: piecewise means
-    labels = _render_labels(np.repeat(x[..., None], 4, -1), size, ChartStyle(kind=kind), None)
+    labels = render_labels(np.repeat(x[..., None], 4, -1), size, ChartStyle(kind=kind), None)
     return np.where(labels == LINE, 255, np.where(labels == FILL, 128, 0)).astype(np.uint8)
 
 def _parse_encoding(encoding: str) -> list[str]:

@@ -15,7 +15,7 @@ from .config import TsicConfig, CsvConfig, load_config, atomic_write_bytes
 from .bars import BarsError, bar_feature_table, check_bars, check_timeframe, infer_timeframe, load_bars, resample_bars
 from .labels import ChartDatasetSpec, complete_ends, log_gaps
 from .build import render_windows
-from .encodings import encode_series, encode_ragged
+from .encodings import encode_series, encode_ragged, series_lengths
 from .augment import augment_series
 from .sources import ChartData, IMAGE_SUFFIXES, ChartDataError, parse_chart_name, decode_chart, series_as_windows
 from .loaders import Normalize, ChartInput
@@ -272,10 +272,11 @@ def series_probabilities(self: Predictor, X: np.ndarray | list, batch_size: int 
                            f"{shape(sorted(variables - {trained})[0])}: give it series with the same variables")
     encode = encode_ragged if ragged else lambda x, *a: encode_series(np.asarray(x, np.float64), *a)
     images = fit_size(encode(X, self.data['image_size'], self.data['encoding']), self.cfg.image_size)
-    windows = self.scaler.transform(series_as_windows(X)) if self.needs_windows else None  # the hybrid
-    if windows is not None and windows.shape[1] != self.cfg.timeseries.window_size:
-        raise PredictError(f"{self.source} reads series of length {self.cfg.timeseries.window_size} beside their images, "
-                           f"got length {windows.shape[1]}")
+    if self.needs_windows:  # the hybrid: each series beside its image, one length
+        other = sorted(set(series_lengths(X).tolist()) - {self.cfg.timeseries.window_size})
+        if other: raise PredictError(f"{self.source} reads series of length {self.cfg.timeseries.window_size} beside their images, "
+                                     f"got length {other[0]}: give it series of that one length")
+    windows = self.scaler.transform(series_as_windows(X)) if self.needs_windows else None
     return np.concatenate([self.probabilities(images[b], None if windows is None else windows[b], batch_size)
                            for b in _batches(len(images), batch_size)])
 
@@ -285,8 +286,8 @@ def predict_series(self: Predictor, X: np.ndarray | list, thresholds: bool = Fal
     "Predictions for the series `X` (see `series_probabilities`); `tta`: averaged with `tta` augmented copies of each series."
     probs = self.series_probabilities(X, batch_size)
     if tta:  # test-time augmentation with the training copies' strengths (the defaults when training made none)
-        copies = augment_series(X, tta, seed, **(self.data.get('augment') or {}))
-        probs = (probs + self.series_probabilities(copies, batch_size).reshape(tta, len(probs), -1).sum(0)) / (tta + 1)
+        copies, n = augment_series(X, tta, seed, **(self.data.get('augment') or {})), len(probs)
+        probs = (probs + sum(self.series_probabilities(copies[k * n:(k + 1) * n], batch_size) for k in range(tta))) / (tta + 1)
     return prediction_table(pd.DataFrame({'series': np.arange(len(probs))}), probs, self.decide(probs, thresholds), self.class_names)
 
 # %% ../nbs/08_predict.ipynb #08d2a889

@@ -106,8 +106,8 @@ def walk_forward(cfg: TsicConfig, folds: int = 4, purge: int | None = None, mode
     differences = baseline_differences(y_all, predictions, causal, len(data.class_names), label_span(data, cfg))
     result = WalkForwardResult(run_dir, pd.DataFrame(rows), {k: scores_from_confusion(cm, data.class_names) for k, cm in pooled.items()},
                                causal, differences)
-    result.folds.to_csv(run_dir / 'walk_forward.csv', index=False)
-    test_prediction_table(tested, data.class_names).to_csv(run_dir / 'test_predictions.csv', index=False)
+    atomic_write_bytes(run_dir / 'walk_forward.csv', result.folds.to_csv(index=False).encode())
+    atomic_write_bytes(run_dir / 'test_predictions.csv', test_prediction_table(tested, data.class_names).to_csv(index=False).encode())
     plot_walk_forward(result).savefig(run_dir / 'walk_forward.png', dpi=100)
     report = {'folds': folds, 'mode': mode, 'purge': purge, 'per_fold': json.loads(result.folds.to_json(orient='records', date_format='iso')),
               'pooled': result.pooled, 'pooled_confusion': {k: v.tolist() for k, v in pooled.items()}, 'causal_baselines': causal,
