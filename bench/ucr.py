@@ -13,8 +13,11 @@ GASF+GADF+RP as RGB; every training series trains for a fixed schedule and the l
 (`--val-fraction 0`, config `select_epoch: last`); the image size follows the series length (`--size auto`,
 `encodings.image_size_for`); small training sets get up to 3 augmented copies of each series (`--copies auto`,
 `augment_copies`: jitter, scaling, magnitude warp, window slice) and about 1,000 optimizer steps (`--epochs auto`,
-`schedule_epochs`: 20 to 80 epochs). Series of different lengths are encoded length by length; multivariate series
-become panels, one per variable. The ensemble averages the test probabilities of the seeds' models.
+`schedule_epochs`: 20 to 80 epochs). Where every series has one length, the hybrid trains (`--mode auto`: tsic's
+multi-modal network, a transformer encoder reading the raw series beside the CNN reading its image,
+`array_data(series_windows=True)`); series of different lengths are encoded length by length and read as images
+alone. Multivariate series become panels, one per variable. The ensemble averages the test probabilities of the
+seeds' models; `--tta k` also scores each model with k augmented copies of every test series averaged in.
 
 MiniRocket is sktime's (MiniRocket, MiniRocketMultivariate, or MiniRocketMultivariateVariable for series of
 different lengths), with its standard classifier: StandardScaler(with_mean=False) and RidgeClassifierCV over
@@ -97,6 +100,13 @@ def augment_copies(train_series: int, rows: int = 200, high: int = 3) -> int:
     return int(np.clip(-(-rows // train_series) - 1, 0, high))
 
 
+def hybrid_mode(mode: str, X_train, X_test) -> str:
+    "'multi' (the series encoder beside the CNN) or 'single'; 'auto': multi when every series has one length (the encoder's window)."
+    from tsic.encodings import series_lengths
+    if mode != 'auto': return mode
+    return 'multi' if len(set(series_lengths(list(X_train) + list(X_test)).tolist())) == 1 else 'single'
+
+
 def tsic_run(X_train, y_train, X_test, y_test, name: str, seed: int, a) -> dict:
     "Train tsic with recipe `a` (the parsed options) and score the test split: accuracy, macro F1, probabilities, seconds."
     import torch
@@ -104,11 +114,12 @@ def tsic_run(X_train, y_train, X_test, y_test, name: str, seed: int, a) -> dict:
     from tsic.sources import array_data
     from tsic.train import train
     start = time.perf_counter()
+    mode = hybrid_mode(a.mode, X_train, X_test)
     data = array_data(X_train, y_train, X_test, y_test, a.encoding, None if a.size == 'auto' else int(a.size), a.val_fraction,
                       seed, name, train_copies=augment_copies(len(y_train)) if a.copies == 'auto' else int(a.copies),
-                      series_windows=a.mode == 'multi')
+                      series_windows=mode == 'multi')
     hybrid = {'model_mode': 'multi', 'timeseries': {k: data.provenance['windows'][k] for k in ('feature_columns', 'window_size')}} \
-        if a.mode == 'multi' else {}
+        if mode == 'multi' else {}
     classes, epochs = data.class_names, schedule_epochs(len(data.rows('train')), a.batch_size) if a.epochs == 'auto' else int(a.epochs)
     cfg = load_config(ROOT / 'configs' / 'demo.yaml', model_architecture_name=a.arch, pretrained=not a.scratch, image_size=data.provenance['image_size'],
                       batch_size=a.batch_size, max_epochs=epochs, early_stopping_patience=epochs, num_classes=len(classes),
@@ -149,7 +160,7 @@ def bench_dataset(name: str, a, log=print) -> dict:
     for seed in a.seeds:
         r = tsic_run(X_train, y_train, X_test, y_test, stem, seed, a)
         m = minirocket(X_train, y_train, X_test, y_test, seed) if not a.no_minirocket else None
-        log(f"  seed {seed}: tsic {r['accuracy']:.3f} (macro F1 {r['macro_f1']:.3f}, {r['size']} px, {r['copies']} copies, epoch {r['epoch'] + 1} of {r['epochs']} scored, "
+        log(f"  seed {seed}: tsic {r['accuracy']:.3f} ({r['network']}, macro F1 {r['macro_f1']:.3f}, {r['size']} px, {r['copies']} copies, epoch {r['epoch'] + 1} of {r['epochs']} scored, "
             f"{r['seconds']:.0f} s on {r['device']})" + (f"   MiniRocket {m['accuracy']:.3f} ({m['seconds']:.1f} s)" if m else ''))
         runs.append(r); rockets.append(m)
     ensemble = float((np.mean([r['probs'] for r in runs], 0).argmax(1) == runs[0]['labels']).mean())
@@ -207,8 +218,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     p.add_argument('--encoding', default='gasf+gadf+rp')
     p.add_argument('--arch', default='efficientnet_lite0', help='timm name; pretrained weights must be available offline')
-    p.add_argument('--mode', choices=('single', 'multi'), default='single',
-                   help="multi: the hybrid, the series encoder reading each series beside the CNN reading its image (series of one length)")
+    p.add_argument('--mode', choices=('auto', 'single', 'multi'), default='auto',
+                   help="multi: the hybrid, the series encoder reading each series beside the CNN reading its image (series of one "
+                        "length); single: the image alone; auto: multi where every series has one length, else single")
     p.add_argument('--tta', type=int, default=0, help='also score each model with test-time augmentation: this many augmented copies per test series')
     p.add_argument('--mixup', type=float, default=0.0, help="mixup's alpha on the training images (config key mixup; 0: off)")
     p.add_argument('--scratch', action='store_true', help='random initial weights instead of pretrained ones (any timm model)')
@@ -234,7 +246,7 @@ def main(argv=None):
         value = getattr(a, key)
         if value != 'auto' and not value.isdigit(): parser().error(f"--{key} must be a whole number or 'auto', got {value!r}")
     if a.tta < 0: parser().error(f"--tta: augmented copies per test series, >= 0, got {a.tta}")
-    if a.mixup and a.mode == 'multi': parser().error("--mixup is for --mode single (the multi-modal loss cannot blend labels)")
+    if a.mixup and a.mode != 'single': parser().error("--mixup needs --mode single (the multi-modal loss cannot blend labels)")
     print(f"recipe: {a.mode} mode, mixup {a.mixup:g}, tta {a.tta}, {a.encoding}, {a.arch}{' from scratch' if a.scratch else ''}, epochs {a.epochs}, size {a.size}, batch {a.batch_size}, lr {a.lr:g}, "
           f"val_fraction {a.val_fraction:g}, augmented copies {a.copies}; seeds {a.seeds}", flush=True)
     rows = []
