@@ -195,14 +195,18 @@ def markdown_table(table: pd.DataFrame) -> str:
     "The README table: accuracy mean ± sd over seeds, the ensemble, MiniRocket of the same run, published figures, time."
     def pm(m, s): return f"{m:.3f} ± {s:.3f}"
     def opt(v): return '–' if pd.isna(v) else f'{v:.3f}'
-    lines = ['| dataset | train / test | length × vars | classes | px | tsic (mean ± sd) | tsic ensemble | MiniRocket (mean ± sd) '
-             '| ResNet (Fawaz) | ROCKET (published) | s per seed: tsic / MiniRocket |', '|' + '---|' * 11]
+    tta = 'tsic_tta_mean' in table
+    lines = ['| dataset | train / test | length × vars | classes | network | px | tsic (mean ± sd) | tsic ensemble '
+             + ('| with TTA: mean / ensemble ' if tta else '') + '| MiniRocket (mean ± sd) '
+             '| ResNet (Fawaz) | ROCKET (published) | s per seed: tsic / MiniRocket |', '|' + '---|' * (13 if tta else 12)]
     for _, r in table.iterrows():
-        lines.append(f"| {r.dataset} | {r.train} / {r.test} | {r.length} × {r.variables} | {r.classes} | {r.image_size} "
-                     f"| {pm(r.tsic_mean, r.tsic_std)} | {r.tsic_ensemble:.3f} | {pm(r.minirocket_mean, r.minirocket_std)} "
+        lines.append(f"| {r.dataset} | {r.train} / {r.test} | {r.length} × {r.variables} | {r.classes} | {r.get('network', '')} | {r.image_size} "
+                     f"| {pm(r.tsic_mean, r.tsic_std)} | {r.tsic_ensemble:.3f} "
+                     + (f"| {r.tsic_tta_mean:.3f} / {r.tsic_tta_ensemble:.3f} " if tta else '') + f"| {pm(r.minirocket_mean, r.minirocket_std)} "
                      f"| {opt(r.get('ResNet (Fawaz)'))} | {opt(r.get('ROCKET (published)'))} | {r.tsic_seconds:.0f} / {r.minirocket_seconds:.1f} |")
-    lines.append(f"| **mean** | | | | | **{table.tsic_mean.mean():.3f}** | **{table.tsic_ensemble.mean():.3f}** "
-                 f"| **{table.minirocket_mean.mean():.3f}** | | | |")
+    lines.append(f"| **mean** | | | | | | **{table.tsic_mean.mean():.3f}** | **{table.tsic_ensemble.mean():.3f}** "
+                 + (f"| **{table.tsic_tta_mean.mean():.3f}** / **{table.tsic_tta_ensemble.mean():.3f}** " if tta else '')
+                 + f"| **{table.minirocket_mean.mean():.3f}** | | | |")
     summary = [f"tsic (mean over seeds) against MiniRocket, same run: wins/ties/losses {wins(table.tsic_mean, table.minirocket_mean)}",
                f"tsic ensemble against MiniRocket: {wins(table.tsic_ensemble, table.minirocket_mean)}"]
     for col in COLUMNS.values():

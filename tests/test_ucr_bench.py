@@ -87,7 +87,7 @@ def test_tsic_and_minirocket_side_by_side_on_equal_and_different_lengths(tmp_pat
     assert (table.minirocket_mean > 0.8).all(), out  # MiniRocket is strong on both: 0.91 and 0.99 here
     assert (table[['tsic_mean', 'tsic_ensemble']] > 1 / table[['classes']].values).all().all(), out  # above chance after five epochs
     md = (tmp_path / 'ucr.md').read_text()
-    assert '| JapaneseVowels | 270 / 370 | 7–29 × 12 | 9 | 96 |' in md and 'wins/ties/losses' in md
+    assert '| JapaneseVowels | 270 / 370 | 7–29 × 12 | 9 | ImageClassifier | 96 |' in md and 'wins/ties/losses' in md
     assert pd.read_csv(tmp_path / 'ucr.csv').shape[0] == 2
 
 
