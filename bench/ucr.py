@@ -202,10 +202,10 @@ def markdown_table(table: pd.DataFrame) -> str:
     for _, r in table.iterrows():
         lines.append(f"| {r.dataset} | {r.train} / {r.test} | {r.length} × {r.variables} | {r.classes} | {r.get('network', '')} | {r.image_size} "
                      f"| {pm(r.tsic_mean, r.tsic_std)} | {r.tsic_ensemble:.3f} "
-                     + (f"| {r.tsic_tta_mean:.3f} / {r.tsic_tta_ensemble:.3f} " if tta else '') + f"| {pm(r.minirocket_mean, r.minirocket_std)} "
+                     + (f"| {opt(r.tsic_tta_mean)} / {opt(r.tsic_tta_ensemble)} " if tta else '') + f"| {pm(r.minirocket_mean, r.minirocket_std)} "
                      f"| {opt(r.get('ResNet (Fawaz)'))} | {opt(r.get('ROCKET (published)'))} | {r.tsic_seconds:.0f} / {r.minirocket_seconds:.1f} |")
     lines.append(f"| **mean** | | | | | | **{table.tsic_mean.mean():.3f}** | **{table.tsic_ensemble.mean():.3f}** "
-                 + (f"| **{table.tsic_tta_mean.mean():.3f}** / **{table.tsic_tta_ensemble.mean():.3f}** " if tta else '')
+                 + (f"| **{table.tsic_tta_mean.mean():.3f}** / **{table.tsic_tta_ensemble.mean():.3f}** (sets with TTA) " if tta else '')
                  + f"| **{table.minirocket_mean.mean():.3f}** | | | |")
     summary = [f"tsic (mean over seeds) against MiniRocket, same run: wins/ties/losses {wins(table.tsic_mean, table.minirocket_mean)}",
                f"tsic ensemble against MiniRocket: {wins(table.tsic_ensemble, table.minirocket_mean)}"]
