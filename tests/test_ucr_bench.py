@@ -36,13 +36,16 @@ def test_the_table_counts_wins_ties_and_losses():
     table = pd.DataFrame({'dataset': ['a', 'b', 'c'], 'train': 10, 'test': 5, 'length': '24', 'variables': 1, 'classes': 2,
                           'image_size': 48, 'tsic_mean': [0.9, 0.8, 0.7001], 'tsic_std': 0.01, 'tsic_ensemble': [0.95, 0.8, 0.6],
                           'tsic_seconds': 3.0, 'minirocket_mean': [0.85, 0.9, 0.7], 'minirocket_std': 0.0,
-                          'minirocket_seconds': 0.1, 'ResNet (Fawaz)': [0.8, np.nan, np.nan]})
+                          'minirocket_seconds': 0.1, 'ResNet (Fawaz)': [0.8, np.nan, np.nan], 'network': 'ImageClassifier'})
     assert ucr.wins(table.tsic_mean, table.minirocket_mean) == '1/1/1'  # 0.7001 and 0.7 tie at three decimals
     assert ucr.wins(table.tsic_ensemble, table['ResNet (Fawaz)']) == '1/0/0'  # only where a figure is published
     text = ucr.markdown_table(table)
-    assert '| a | 10 / 5 | 24 × 1 | 2 | 48 | 0.900 ± 0.010 | 0.950 | 0.850 ± 0.000 | 0.800 | – | 3 / 0.1 |' in text, text
-    assert '| **mean** | | | | | **0.800** | **0.783** | **0.817** |' in text
+    assert '| a | 10 / 5 | 24 × 1 | 2 | ImageClassifier | 48 | 0.900 ± 0.010 | 0.950 | 0.850 ± 0.000 | 0.800 | – | 3 / 0.1 |' in text, text
+    assert '| **mean** | | | | | | **0.800** | **0.783** | **0.817** |' in text
     assert '- tsic (mean over seeds) against MiniRocket, same run: wins/ties/losses 1/1/1' in text
+    tta = ucr.markdown_table(table.assign(tsic_tta_mean=[0.91, 0.82, np.nan], tsic_tta_ensemble=[0.96, 0.84, np.nan]))
+    assert '| 0.950 | 0.910 / 0.960 | 0.850 ± 0.000 |' in tta and '| 0.600 | – / – | 0.700 ± 0.000 |' in tta, tta  # a set without TTA: –
+    assert '**0.865** / **0.900** (sets with TTA)' in tta
 
 
 @pytest.mark.slow
