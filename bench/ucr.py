@@ -74,7 +74,8 @@ def minirocket(X_train, y_train, X_test, y_test, seed: int) -> dict:
     from sklearn.linear_model import RidgeClassifierCV
     from sklearn.preprocessing import StandardScaler
     from sktime.transformations.panel import rocket
-    if isinstance(X_train, list) or isinstance(X_test, list):  # sktime's nested DataFrame, one column per variable
+    from tsic.encodings import is_ragged
+    if is_ragged(X_train) or is_ragged(X_test):  # sktime's nested DataFrame, one column per variable
         def nested(X): return pd.DataFrame([[pd.Series(v) for v in np.atleast_2d(s)] for s in X])
         X_train, X_test = nested(X_train), nested(X_test)
         transform = rocket.MiniRocketMultivariateVariable(random_state=seed, pad_value_short_series=0)

@@ -6,7 +6,7 @@
 from __future__ import annotations
 import numpy as np
 from scipy.interpolate import CubicSpline
-from .encodings import apply_by_length
+from .encodings import apply_by_length, is_ragged
 
 # %% auto #0
 __all__ = ['AUGMENT_DEFAULTS', 'jitter', 'scaling', 'magnitude_warp', 'window_slice', 'augment_strengths', 'augment_batch',
@@ -64,8 +64,8 @@ def augment_series(X, copies: int, seed: int = 0, **strengths):
     if copies < 0: raise ValueError(f"copies must be >= 0, got {copies}")
     strengths = augment_strengths(**strengths)
     rng = np.random.default_rng(seed)
-    if isinstance(X, np.ndarray) and X.dtype != object and X.ndim not in (2, 3):
+    if not is_ragged(X) and X.ndim not in (2, 3):
         raise ValueError(f"expected series of shape (batch, length) or (batch, variables, length), got {X.shape}")
     def one(batch): return augment_batch(batch, rng, strengths)
-    if isinstance(X, np.ndarray) and X.dtype != object: return np.concatenate([one(X.astype(np.float64)) for _ in range(copies)]) if copies else X[:0]
+    if not is_ragged(X): return np.concatenate([one(X.astype(np.float64)) for _ in range(copies)]) if copies else X[:0]
     return [s for _ in range(copies) for s in apply_by_length(one, X)]

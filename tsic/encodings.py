@@ -10,8 +10,8 @@ from .charts import ChartStyle, FILL, LINE, render_labels
 
 # %% auto #0
 __all__ = ['ENCODINGS', 'segment_bounds', 'resize', 'gasf', 'gadf', 'quantile_bins', 'transition_matrices', 'bin_shares', 'mtf',
-           'recurrence_plot', 'series_chart', 'encode_series', 'series_lengths', 'series_variables', 'apply_by_length',
-           'encode_ragged', 'image_size_for']
+           'recurrence_plot', 'series_chart', 'encode_series', 'is_ragged', 'series_lengths', 'series_variables',
+           'apply_by_length', 'encode_ragged', 'image_size_for']
 
 # %% ../nbs/01a_encodings.ipynb #420c9517
 def _check_finite(x: np.ndarray):
@@ -215,6 +215,10 @@ def encode_series(x: np.ndarray, size: int = 128, encoding: str = 'gasf', channe
     return out
 
 # %% ../nbs/01a_encodings.ipynb #9f678bc3
+def is_ragged(X) -> bool:
+    "Whether `X` is a list (or object array) of series, which may differ in length, rather than one numeric array."
+    return not isinstance(X, np.ndarray) or X.dtype == object
+
 def series_lengths(X) -> np.ndarray:
     "Length (last axis) of each series in an array `(n, [variables,] length)` or a list of series."
     return np.array([np.shape(s)[-1] for s in X], dtype=np.int64)

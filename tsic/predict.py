@@ -15,7 +15,7 @@ from .config import TsicConfig, CsvConfig, load_config, atomic_write_bytes
 from .bars import BarsError, bar_feature_table, check_bars, check_timeframe, infer_timeframe, load_bars, resample_bars
 from .labels import ChartDatasetSpec, complete_ends, log_gaps
 from .build import render_windows
-from .encodings import encode_series, encode_ragged, series_lengths
+from .encodings import encode_series, encode_ragged, is_ragged, series_lengths
 from .augment import augment_series
 from .sources import ChartData, IMAGE_SUFFIXES, ChartDataError, parse_chart_name, decode_chart, series_as_windows
 from .loaders import Normalize, ChartInput
@@ -263,20 +263,20 @@ def series_probabilities(self: Predictor, X: np.ndarray | list, batch_size: int 
     "Class probabilities (n, k) of the series `X` (n, [variables,] length), or a list of series of different lengths, encoded as in training."
     if self.data.get('source') != 'arrays':
         raise PredictError(f"{self.source} was trained on charts, not on encoded arrays of series: use predict_bars or predict_images")
-    ragged = not isinstance(X, np.ndarray) or X.dtype == object
+    ragged = is_ragged(X)
     variables = {np.shape(s)[:-1] for s in X} if ragged else {np.shape(X)[1:-1]}
     trained = tuple(self.data['shape'][:-1]) if self.data.get('shape') else None
     def shape(v): return f"({v[0]} variables, length)" if v else "(length,)"
     if trained is not None and variables - {trained}:
         raise PredictError(f"{self.source} was trained on series of shape {shape(trained)}, got "
                            f"{shape(sorted(variables - {trained})[0])}: give it series with the same variables")
-    encode = encode_ragged if ragged else lambda x, *a: encode_series(np.asarray(x, np.float64), *a)
-    images = fit_size(encode(X, self.data['image_size'], self.data['encoding']), self.cfg.image_size)
-    if self.needs_windows:  # the hybrid: each series beside its image, one length
+    if self.needs_windows:  # the hybrid: each series beside its image, one length (checked before any encoding)
         other = sorted(set(series_lengths(X).tolist()) - {self.cfg.timeseries.window_size})
         if other: raise PredictError(f"{self.source} reads series of length {self.cfg.timeseries.window_size} beside their images, "
                                      f"got length {other[0]}: give it series of that one length")
     windows = self.scaler.transform(series_as_windows(X)) if self.needs_windows else None
+    encode = encode_ragged if ragged else lambda x, *a: encode_series(np.asarray(x, np.float64), *a)
+    images = fit_size(encode(X, self.data['image_size'], self.data['encoding']), self.cfg.image_size)
     return np.concatenate([self.probabilities(images[b], None if windows is None else windows[b], batch_size)
                            for b in _batches(len(images), batch_size)])
 

@@ -476,9 +476,9 @@ def array_data(X_train, y_train, X_test, y_test, encoding: str = 'gasf', size: i
                   'shape': list(series[0].shape[:-1]) + [int(lengths.min()) if lengths.min() == lengths.max() else None],
                   'validation': 'training series' if val_fraction == 0 else f'{val_fraction:g} of the training series',
                   'train_copies': train_copies, 'augment': augment_strengths(**(augment or {})) if train_copies else None}
-    windows = series_as_windows(series + copies) if series_windows else None
+    windows = None
     if series_windows:  # each row's window is its own series: window_row = image_row
-        samples['window_row'] = samples.image_row
+        windows, samples['window_row'] = series_as_windows(series + copies), samples.image_row
         provenance['windows'] = {'source': 'the series themselves', 'window_size': int(lengths[0]),
                                  'feature_columns': [f'v{i}' for i in range(windows.shape[-1])], 'impute': 'none'}
     return ChartData(samples, encode_ragged(series + copies, size, encoding), [str(c) for c in classes], provenance, windows)
