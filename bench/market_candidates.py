@@ -44,6 +44,7 @@ def config_for(data: str, variant: str, scratch: Path):
     cfg = load_config(ROOT / CONFIGS[data], **overrides)
     if cfg.model_mode == 'multi' and not cfg.timeseries.data_path:  # no features CSV: one from its bars, the demo's columns
         columns = cfg.timeseries.feature_columns or load_config(ROOT / CONFIGS['demo']).timeseries.feature_columns
+        print(f"{data}: no features CSV in {CONFIGS[data]}; multi mode reads {list(columns)} computed from its bars", flush=True)
         cfg = load_config(ROOT / CONFIGS[data], **overrides, timeseries={**cfg.timeseries.__dict__, 'data_path': features_csv(cfg, scratch),
                                                                          'feature_columns': list(columns)})
     return cfg
