@@ -13,10 +13,11 @@ GASF+GADF+RP as RGB; every training series trains for a fixed schedule and the l
 (`--val-fraction 0`, config `select_epoch: last`); the image size follows the series length (`--size auto`,
 `encodings.image_size_for`); small training sets get up to 3 augmented copies of each series (`--copies auto`,
 `augment_copies`: jitter, scaling, magnitude warp, window slice) and about 1,000 optimizer steps (`--epochs auto`,
-`schedule_epochs`: 20 to 80 epochs). Where every series has one length, the hybrid trains (`--mode auto`: tsic's
-multi-modal network, a transformer encoder reading the raw series beside the CNN reading its image,
-`array_data(series_windows=True)`); series of different lengths are encoded length by length and read as images
-alone. Multivariate series become panels, one per variable. The ensemble averages the test probabilities of the
+`schedule_epochs`: 20 to 80 epochs). The hybrid trains (`--mode multi`: tsic's multi-modal network, a
+transformer encoder reading the raw series beside the CNN reading its image, `array_data(series_windows=True)`);
+series of different lengths (or longer than 512 steps) are encoded length by length for the images and resampled
+to one window for the encoder, their log length beside them (`sources.window_length`). Multivariate series become
+panels, one per variable. The ensemble averages the test probabilities of the
 seeds' models; `--tta k` also scores each model with k augmented copies of every test series averaged in.
 
 MiniRocket is sktime's (MiniRocket, MiniRocketMultivariate, or MiniRocketMultivariateVariable for series of
@@ -101,13 +102,6 @@ def augment_copies(train_series: int, rows: int = 200, high: int = 3) -> int:
     return int(np.clip(-(-rows // train_series) - 1, 0, high))
 
 
-def hybrid_mode(mode: str, X_train, X_test) -> str:
-    "'multi' (the series encoder beside the CNN) or 'single'; 'auto': multi when every series has one length (the encoder's window)."
-    from tsic.encodings import series_lengths
-    if mode != 'auto': return mode
-    return 'multi' if len(set(series_lengths(list(X_train) + list(X_test)).tolist())) == 1 else 'single'
-
-
 def tsic_run(X_train, y_train, X_test, y_test, name: str, seed: int, a) -> dict:
     "Train tsic with recipe `a` (the parsed options) and score the test split: accuracy, macro F1, probabilities, seconds."
     import torch
@@ -115,12 +109,11 @@ def tsic_run(X_train, y_train, X_test, y_test, name: str, seed: int, a) -> dict:
     from tsic.sources import array_data
     from tsic.train import train
     start = time.perf_counter()
-    mode = hybrid_mode(a.mode, X_train, X_test)
     data = array_data(X_train, y_train, X_test, y_test, a.encoding, None if a.size == 'auto' else int(a.size), a.val_fraction,
                       seed, name, train_copies=augment_copies(len(y_train)) if a.copies == 'auto' else int(a.copies),
-                      series_windows=mode == 'multi')
+                      series_windows=a.mode == 'multi')
     hybrid = {'model_mode': 'multi', 'timeseries': {k: data.provenance['windows'][k] for k in ('feature_columns', 'window_size')}} \
-        if mode == 'multi' else {}
+        if a.mode == 'multi' else {}
     classes, epochs = data.class_names, schedule_epochs(len(data.rows('train')), a.batch_size) if a.epochs == 'auto' else int(a.epochs)
     cfg = load_config(ROOT / 'configs' / 'demo.yaml', model_architecture_name=a.arch, pretrained=not a.scratch, image_size=data.provenance['image_size'],
                       batch_size=a.batch_size, max_epochs=epochs, early_stopping_patience=epochs, num_classes=len(classes),
@@ -223,9 +216,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     p.add_argument('--encoding', default='gasf+gadf+rp')
     p.add_argument('--arch', default='efficientnet_lite0', help='timm name; pretrained weights must be available offline')
-    p.add_argument('--mode', choices=('auto', 'single', 'multi'), default='auto',
-                   help="multi: the hybrid, the series encoder reading each series beside the CNN reading its image (series of one "
-                        "length); single: the image alone; auto: multi where every series has one length, else single")
+    p.add_argument('--mode', choices=('single', 'multi'), default='multi',
+                   help="multi: the hybrid, the series encoder reading each series (resampled to one window when lengths differ) "
+                        "beside the CNN reading its image; single: the image alone")
     p.add_argument('--tta', type=int, default=0, help='also score each model with test-time augmentation: this many augmented copies per test series')
     p.add_argument('--mixup', type=float, default=0.0, help="mixup's alpha on the training images (config key mixup; 0: off)")
     p.add_argument('--scratch', action='store_true', help='random initial weights instead of pretrained ones (any timm model)')

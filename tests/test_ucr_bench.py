@@ -90,13 +90,10 @@ def test_tsic_and_minirocket_side_by_side_on_equal_and_different_lengths(tmp_pat
     assert (table.minirocket_mean > 0.8).all(), out  # MiniRocket is strong on both: 0.91 and 0.99 here
     assert (table[['tsic_mean', 'tsic_ensemble']] > 1 / table[['classes']].values).all().all(), out  # above chance after five epochs
     md = (tmp_path / 'ucr.md').read_text()
-    assert '| JapaneseVowels | 270 / 370 | 7–29 × 12 | 9 | ImageClassifier | 96 |' in md and 'wins/ties/losses' in md
+    assert '| JapaneseVowels | 270 / 370 | 7–29 × 12 | 9 | MultiModalNet | 96 |' in md and 'wins/ties/losses' in md
     assert pd.read_csv(tmp_path / 'ucr.csv').shape[0] == 2
 
 
 def test_the_recipe_rules_depend_on_the_training_set_size_only():
     assert [ucr.augment_copies(n) for n in (20, 50, 67, 100, 270, 537)] == [3, 3, 2, 1, 0, 0]
     assert [ucr.schedule_epochs(n, 8) for n in (50, 200, 400, 537, 5000)] == [80, 40, 20, 20, 20]  # 1,000 steps, 20 to 80 epochs
-    X, _ = series([3, 3])
-    assert ucr.hybrid_mode('auto', X, X) == 'multi' and ucr.hybrid_mode('auto', list(X), [X[0][:10]]) == 'single'
-    assert ucr.hybrid_mode('single', X, X) == 'single'  # an explicit mode is kept

@@ -270,11 +270,14 @@ def series_probabilities(self: Predictor, X: np.ndarray | list, batch_size: int 
     if trained is not None and variables - {trained}:
         raise PredictError(f"{self.source} was trained on series of shape {shape(trained)}, got "
                            f"{shape(sorted(variables - {trained})[0])}: give it series with the same variables")
-    if self.needs_windows:  # the hybrid: each series beside its image, one length (checked before any encoding)
+    windows = None
+    if self.needs_windows:  # the hybrid: each series beside its image, resampled as in training or of its one length
+        length = self.cfg.timeseries.window_size if self.data.get('windows', {}).get('resampled') else None
         other = sorted(set(series_lengths(X).tolist()) - {self.cfg.timeseries.window_size})
-        if other: raise PredictError(f"{self.source} reads series of length {self.cfg.timeseries.window_size} beside their images, "
-                                     f"got length {other[0]}: give it series of that one length")
-    windows = self.scaler.transform(series_as_windows(X)) if self.needs_windows else None
+        if other and not length:  # checked before any encoding
+            raise PredictError(f"{self.source} reads series of length {self.cfg.timeseries.window_size} beside their images, "
+                               f"got length {other[0]}: give it series of that one length")
+        windows = self.scaler.transform(series_as_windows(X, length))
     encode = encode_ragged if ragged else lambda x, *a: encode_series(np.asarray(x, np.float64), *a)
     images = fit_size(encode(X, self.data['image_size'], self.data['encoding']), self.cfg.image_size)
     return np.concatenate([self.probabilities(images[b], None if windows is None else windows[b], batch_size)

@@ -18,7 +18,7 @@ from .config import TsicConfig
 from .bars import BUILTIN_DATASETS, dataset_bars
 from .labels import ChartDatasetSpec, labelled_windows, label_known_at, walk_forward_folds
 from .build import BUILD_MARKER, ensure_demo_dataset, render_windows
-from .encodings import encode_series, encode_ragged, image_size_for, series_lengths, series_variables
+from .encodings import encode_series, encode_ragged, image_size_for, series_lengths, series_variables, resize, apply_by_length
 from .augment import augment_strengths, augment_series
 from .metrics import with_baseline_labels
 from .windows import read_feature_table, align_windows, WindowScaler
@@ -26,11 +26,11 @@ from .windows import read_feature_table, align_windows, WindowScaler
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'IMAGE_SUFFIXES', 'SPLITS', 'CACHE_VERSION', 'ChartDataError', 'parse_chart_name', 'collect_dataset',
-           'collect_samples', 'limit_samples', 'open_image', 'check_images', 'cache_fingerprint', 'decode_chart',
-           'image_cache', 'rendered_windows', 'series_samples', 'chart_grid', 'ChartData', 'pair_windows',
-           'ensure_builtin_datasets', 'folder_provenance', 'load_data', 'carve_problem', 'series_as_windows',
-           'array_data', 'fold_samples']
+__all__ = ['log', 'IMAGE_SUFFIXES', 'SPLITS', 'CACHE_VERSION', 'WINDOW_CAP', 'ChartDataError', 'parse_chart_name',
+           'collect_dataset', 'collect_samples', 'limit_samples', 'open_image', 'check_images', 'cache_fingerprint',
+           'decode_chart', 'image_cache', 'rendered_windows', 'series_samples', 'chart_grid', 'ChartData',
+           'pair_windows', 'ensure_builtin_datasets', 'folder_provenance', 'load_data', 'carve_problem', 'stretch',
+           'window_length', 'series_as_windows', 'array_data', 'fold_samples']
 
 # %% ../nbs/04a_sources.ipynb #aab3e690
 class ChartDataError(ValueError):
@@ -437,14 +437,36 @@ def _series_list(X) -> list[np.ndarray]:
     "The series of `X` (an array `(n, [variables,] length)` or a list of series) as a list of float arrays."
     return [np.asarray(s, np.float64) for s in X]
 
-def series_as_windows(X) -> np.ndarray:
-    "Series of one length (an array or a list, as `array_data` takes them) as numeric windows `(n, length, variables)` (float32), the series encoder's input."
+def stretch(x: np.ndarray, length: int) -> np.ndarray:
+    "Series `x` `(..., n)` resampled to `length` steps: segment means when shorter (`encodings.resize`), linear interpolation when longer."
+    n = x.shape[-1]
+    if length <= n: return resize(x, length)
+    at = np.linspace(0, n - 1, length)
+    low = np.floor(at).astype(np.int64)
+    high, w = np.minimum(low + 1, n - 1), at - low
+    return x[..., low] * (1 - w) + x[..., high] * w
+
+WINDOW_CAP = 512  # the series encoder attends over every step: its cost grows with the square of the window
+
+def window_length(train_lengths, lengths, cap: int = WINDOW_CAP) -> int | None:
+    "The series encoder's window: None (each series as it is) when all `lengths` are one length of at most `cap`, else the longest of `train_lengths` up to `cap`."
+    lengths, longest = np.asarray(lengths), int(np.max(train_lengths))
+    if lengths.min() == lengths.max() and longest <= cap: return None
+    return min(longest, cap)
+
+def series_as_windows(X, length: int | None = None) -> np.ndarray:
+    """Series (an array or a list, as `array_data` takes them) as numeric windows `(n, steps, variables)` (float32), the series encoder's input.
+    `length`: each series resampled to `length` steps (`stretch`), with the log of its own length as one more variable."""
     series = _series_list(X)
     lengths = series_lengths(series)
-    if len(set(lengths.tolist())) > 1:
-        raise ValueError(f"numeric windows need series of one length (the series encoder's window), got lengths "
-                         f"{lengths.min()} to {lengths.max()}: use the images alone (model_mode: single)")
-    return np.stack([np.atleast_2d(s).T for s in series]).astype(np.float32)
+    if length is None:
+        if len(set(lengths.tolist())) > 1:
+            raise ValueError(f"numeric windows of series of lengths {lengths.min()} to {lengths.max()}: "
+                             f"pass length= to resample them to one window (array_data does when the lengths differ)")
+        return np.stack([np.atleast_2d(s).T for s in series]).astype(np.float32)
+    windows = np.stack([np.atleast_2d(s).T for s in apply_by_length(lambda b: stretch(b, length), series)])
+    log_length = np.broadcast_to(np.log(lengths, dtype=np.float64)[:, None, None], (len(series), length, 1))
+    return np.concatenate([windows, log_length], -1).astype(np.float32)
 
 def array_data(X_train, y_train, X_test, y_test, encoding: str = 'gasf', size: int | None = 128, val_fraction: float = 0.2,
                seed: int = 0, name: str = 'arrays', train_copies: int = 0, augment: dict | None = None,
@@ -477,10 +499,13 @@ def array_data(X_train, y_train, X_test, y_test, encoding: str = 'gasf', size: i
                   'validation': 'training series' if val_fraction == 0 else f'{val_fraction:g} of the training series',
                   'train_copies': train_copies, 'augment': augment_strengths(**(augment or {})) if train_copies else None}
     windows = None
-    if series_windows:  # each row's window is its own series: window_row = image_row
-        windows, samples['window_row'] = series_as_windows(series + copies), samples.image_row
-        provenance['windows'] = {'source': 'the series themselves', 'window_size': int(lengths[0]),
-                                 'feature_columns': [f'v{i}' for i in range(windows.shape[-1])], 'impute': 'none'}
+    if series_windows:  # each row's window is its own series (resampled when they differ): window_row = image_row
+        length = window_length(lengths[:len(y_train)], lengths)
+        windows, samples['window_row'] = series_as_windows(series + copies, length), samples.image_row
+        columns = [f'v{i}' for i in range(series_variables(series))] + (['log_length'] if length else [])
+        provenance['windows'] = {'source': 'the series themselves' + (f', resampled to {length} steps' if length else ''),
+                                 'window_size': length or int(lengths[0]), 'resampled': length is not None,
+                                 'feature_columns': columns, 'impute': 'none'}
     return ChartData(samples, encode_ragged(series + copies, size, encoding), [str(c) for c in classes], provenance, windows)
 
 # %% ../nbs/04a_sources.ipynb #0cb11e85
