@@ -13,9 +13,10 @@ GASF+GADF+RP as RGB; every training series trains for a fixed schedule and the l
 (`--val-fraction 0`, config `select_epoch: last`); the image size follows the series length (`--size auto`,
 `encodings.image_size_for`); small training sets get up to 3 augmented copies of each series (`--copies auto`,
 `augment_copies`: jitter, scaling, magnitude warp, window slice) and about 1,000 optimizer steps (`--epochs auto`,
-`schedule_epochs`: 20 to 80 epochs). The hybrid trains (`--mode multi`: tsic's multi-modal network, a
-transformer encoder reading the raw series beside the CNN reading its image, `array_data(series_windows=True)`);
-series of different lengths (or longer than 512 steps) are encoded length by length for the images and resampled
+`schedule_epochs`: 20 to 80 epochs). The hybrid trains (`--mode auto`: tsic's multi-modal network, a
+transformer encoder reading the raw series beside the CNN reading its image, `array_data(series_windows=True)`)
+unless a training series is longer than 512 steps (`sources.WINDOW_CAP`), which the encoder would read shortened
+(PLAID: the image alone); series of different lengths are encoded length by length for the images and resampled
 to one window for the encoder, their log length beside them (`sources.window_length`). Multivariate series become
 panels, one per variable. The ensemble averages the test probabilities of the
 seeds' models; `--tta k` also scores each model with k augmented copies of every test series averaged in.
@@ -70,26 +71,56 @@ def describe(X_train, y_train, X_test) -> dict:
             'classes': len(set(np.asarray(y_train).tolist()))}
 
 
+def rocket(X_fit, seed: int):
+    "sktime's MiniRocket (Multivariate, or MultivariateVariable for series of different lengths) fitted on `X_fit`: a function of series to features (n, ~10,000)."
+    from sktime.transformations.panel import rocket as kernels
+    from tsic.encodings import is_ragged
+    if is_ragged(X_fit):  # sktime's nested DataFrame, one column per variable
+        def convert(X): return pd.DataFrame([[pd.Series(v) for v in np.atleast_2d(s)] for s in X])
+        transform = kernels.MiniRocketMultivariateVariable(random_state=seed, pad_value_short_series=0)
+    else:
+        def convert(X): return np.asarray(X, np.float64).reshape(len(X), -1, np.shape(X)[-1])
+        transform = (kernels.MiniRocket if convert(X_fit[:1]).shape[1] == 1 else kernels.MiniRocketMultivariate)(random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        transform.fit(convert(X_fit))
+    def features(X):
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore')
+            return np.asarray(transform.transform(convert(X)), np.float64)
+    return features
+
+
 def minirocket(X_train, y_train, X_test, y_test, seed: int) -> dict:
     "sktime's MiniRocket with its standard ridge classifier: test accuracy and seconds (transform + fit + predict)."
     from sklearn.linear_model import RidgeClassifierCV
     from sklearn.preprocessing import StandardScaler
-    from sktime.transformations.panel import rocket
     from tsic.encodings import is_ragged
-    if is_ragged(X_train) or is_ragged(X_test):  # sktime's nested DataFrame, one column per variable
-        def nested(X): return pd.DataFrame([[pd.Series(v) for v in np.atleast_2d(s)] for s in X])
-        X_train, X_test = nested(X_train), nested(X_test)
-        transform = rocket.MiniRocketMultivariateVariable(random_state=seed, pad_value_short_series=0)
-    else:
-        X_train, X_test = (np.asarray(X, np.float64).reshape(len(X), -1, np.shape(X)[-1]) for X in (X_train, X_test))
-        transform = (rocket.MiniRocket if X_train.shape[1] == 1 else rocket.MiniRocketMultivariate)(random_state=seed)
+    if is_ragged(X_test) and not is_ragged(X_train): X_train = list(X_train)  # one transform for both
     scaler, ridge = StandardScaler(with_mean=False), RidgeClassifierCV(alphas=np.logspace(-3, 3, 10))
     start = time.perf_counter()  # the three steps by hand: sklearn 1.9's Pipeline breaks on sktime transformers
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')
-        ridge.fit(scaler.fit_transform(transform.fit_transform(X_train)), np.asarray(y_train))
-        accuracy = float((ridge.predict(scaler.transform(transform.transform(X_test))) == np.asarray(y_test)).mean())
+    features = rocket(X_train, seed)
+    ridge.fit(scaler.fit_transform(features(X_train)), np.asarray(y_train))
+    accuracy = float((ridge.predict(scaler.transform(features(X_test))) == np.asarray(y_test)).mean())
     return {'accuracy': accuracy, 'seconds': time.perf_counter() - start}
+
+
+def with_rocket_windows(data, X_train, X_test, copies: int, seed: int):
+    """The experiment of issue 14: MiniRocket features as the multi-modal network's second input instead of the raw
+    series, one 'window' of one step per row (the encoder's projection then reads the ~10,000 features). The kernels are
+    fitted on the training series only; the window scaler on the training rows (ChartData)."""
+    from tsic.augment import augment_series
+    from tsic.encodings import encode_ragged
+    from tsic.sources import ChartData
+    train = [np.asarray(s, np.float64) for s in X_train]
+    extra = augment_series(train, copies, seed)  # array_data's copies (val_fraction 0: every training series is copied)
+    assert not copies or np.array_equal(encode_ragged(extra[:1], data.provenance['image_size'], data.provenance['encoding'])[0],
+                                        data.images[len(train) + len(X_test)]), 'the copies differ from array_data\'s'
+    features = rocket(train, seed)(train + [np.asarray(s, np.float64) for s in X_test] + extra)[:, None, :]
+    provenance = {**data.provenance, 'windows': {'source': 'MiniRocket features', 'window_size': 1, 'impute': 'none',
+                                                 'feature_columns': [f'k{i}' for i in range(features.shape[-1])]}}
+    return ChartData(data.samples.assign(window_row=data.samples.image_row), data.images, data.class_names, provenance,
+                     features.astype(np.float32))
 
 
 def schedule_epochs(train_rows: int, batch_size: int, steps: int = 1000, low: int = 20, high: int = 80) -> int:
@@ -102,6 +133,14 @@ def augment_copies(train_series: int, rows: int = 200, high: int = 3) -> int:
     return int(np.clip(-(-rows // train_series) - 1, 0, high))
 
 
+def hybrid_mode(mode: str, X_train) -> str:
+    "'multi' (the series encoder beside the CNN) or 'single'; 'auto': multi unless a training series is longer than the encoder's window cap (it would be shortened)."
+    from tsic.encodings import series_lengths
+    from tsic.sources import WINDOW_CAP
+    if mode != 'auto': return mode
+    return 'multi' if series_lengths(X_train).max() <= WINDOW_CAP else 'single'
+
+
 def tsic_run(X_train, y_train, X_test, y_test, name: str, seed: int, a) -> dict:
     "Train tsic with recipe `a` (the parsed options) and score the test split: accuracy, macro F1, probabilities, seconds."
     import torch
@@ -109,11 +148,13 @@ def tsic_run(X_train, y_train, X_test, y_test, name: str, seed: int, a) -> dict:
     from tsic.sources import array_data
     from tsic.train import train
     start = time.perf_counter()
+    mode = hybrid_mode(a.mode, X_train)
     data = array_data(X_train, y_train, X_test, y_test, a.encoding, None if a.size == 'auto' else int(a.size), a.val_fraction,
                       seed, name, train_copies=augment_copies(len(y_train)) if a.copies == 'auto' else int(a.copies),
-                      series_windows=a.mode == 'multi')
+                      series_windows=mode == 'multi' and a.second == 'series')
+    if mode == 'multi' and a.second == 'rocket': data = with_rocket_windows(data, X_train, X_test, data.provenance['train_copies'], seed)
     hybrid = {'model_mode': 'multi', 'timeseries': {k: data.provenance['windows'][k] for k in ('feature_columns', 'window_size')}} \
-        if a.mode == 'multi' else {}
+        if mode == 'multi' else {}
     classes, epochs = data.class_names, schedule_epochs(len(data.rows('train')), a.batch_size) if a.epochs == 'auto' else int(a.epochs)
     cfg = load_config(ROOT / 'configs' / 'demo.yaml', model_architecture_name=a.arch, pretrained=not a.scratch, image_size=data.provenance['image_size'],
                       batch_size=a.batch_size, max_epochs=epochs, early_stopping_patience=epochs, num_classes=len(classes),
@@ -216,9 +257,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     p.add_argument('--encoding', default='gasf+gadf+rp')
     p.add_argument('--arch', default='efficientnet_lite0', help='timm name; pretrained weights must be available offline')
-    p.add_argument('--mode', choices=('single', 'multi'), default='multi',
+    p.add_argument('--mode', choices=('auto', 'single', 'multi'), default='auto',
                    help="multi: the hybrid, the series encoder reading each series (resampled to one window when lengths differ) "
-                        "beside the CNN reading its image; single: the image alone")
+                        "beside the CNN reading its image; single: the image alone; auto: multi unless a training series is "
+                        "longer than 512 steps (sources.WINDOW_CAP), which the encoder would read shortened")
+    p.add_argument('--second', choices=('series', 'rocket'), default='series',
+                   help="multi mode's second input: the series (the transformer encoder) or, as an experiment, MiniRocket's features")
     p.add_argument('--tta', type=int, default=0, help='also score each model with test-time augmentation: this many augmented copies per test series')
     p.add_argument('--mixup', type=float, default=0.0, help="mixup's alpha on the training images (config key mixup; 0: off)")
     p.add_argument('--scratch', action='store_true', help='random initial weights instead of pretrained ones (any timm model)')
@@ -244,8 +288,10 @@ def main(argv=None):
         value = getattr(a, key)
         if value != 'auto' and not value.isdigit(): parser().error(f"--{key} must be a whole number or 'auto', got {value!r}")
     if a.tta < 0: parser().error(f"--tta: augmented copies per test series, >= 0, got {a.tta}")
+    if a.second == 'rocket' and (a.mode == 'single' or a.tta or a.val_fraction):
+        parser().error("--second rocket needs --mode multi or auto, no --tta and --val-fraction 0 (predict_series cannot remake the features)")
     if a.mixup and a.mode != 'single': parser().error("--mixup needs --mode single (the multi-modal loss cannot blend labels)")
-    print(f"recipe: {a.mode} mode, mixup {a.mixup:g}, tta {a.tta}, {a.encoding}, {a.arch}{' from scratch' if a.scratch else ''}, epochs {a.epochs}, size {a.size}, batch {a.batch_size}, lr {a.lr:g}, "
+    print(f"recipe: {a.mode} mode{' (MiniRocket features as the second input)' if a.second == 'rocket' else ''}, mixup {a.mixup:g}, tta {a.tta}, {a.encoding}, {a.arch}{' from scratch' if a.scratch else ''}, epochs {a.epochs}, size {a.size}, batch {a.batch_size}, lr {a.lr:g}, "
           f"val_fraction {a.val_fraction:g}, augmented copies {a.copies}; seeds {a.seeds}", flush=True)
     rows = []
     if a.out: Path(a.out).parent.mkdir(parents=True, exist_ok=True)

@@ -97,3 +97,24 @@ def test_tsic_and_minirocket_side_by_side_on_equal_and_different_lengths(tmp_pat
 def test_the_recipe_rules_depend_on_the_training_set_size_only():
     assert [ucr.augment_copies(n) for n in (20, 50, 67, 100, 270, 537)] == [3, 3, 2, 1, 0, 0]
     assert [ucr.schedule_epochs(n, 8) for n in (50, 200, 400, 537, 5000)] == [80, 40, 20, 20, 20]  # 1,000 steps, 20 to 80 epochs
+    X, _ = series([3, 3])
+    ragged = [X[0][:10], X[1], np.zeros(600)]
+    assert ucr.hybrid_mode('auto', X) == 'multi' and ucr.hybrid_mode('auto', ragged[:2]) == 'multi'  # resampled to one window
+    assert ucr.hybrid_mode('auto', ragged) == 'single'  # 600 steps: past the encoder's cap of 512
+    assert ucr.hybrid_mode('multi', ragged) == 'multi'  # an explicit mode is kept
+
+
+@pytest.mark.slow
+def test_minirocket_features_as_the_second_input(tmp_path, capsys):
+    "--second rocket: the multi-modal network reads MiniRocket's features (fitted on the training series) beside the image."
+    X, y = series([6, 6])
+    X_test, y_test = series([4, 4], seed=1)
+    np.savez(tmp_path / 'sines.npz', X_train=X, y_train=y, X_test=X_test, y_test=y_test)
+    table = ucr.main([str(tmp_path / 'sines.npz'), '--second', 'rocket', '--encoding', 'gasf', '--epochs', '2', '--size', '32',
+                      '--copies', '1', '--seeds', '0', '--no-minirocket'])
+    out = capsys.readouterr().out
+    assert 'recipe: auto mode (MiniRocket features as the second input)' in out and table.network[0] == 'MultiModalNet', out
+    features = ucr.rocket(X, 0)(list(X_test))
+    assert features.shape[0] == 8 and features.shape[1] > 5000  # ~10,000 features per series
+    for bad in (['--second', 'rocket', '--tta', '2'], ['--second', 'rocket', '--mode', 'single']):
+        with pytest.raises(SystemExit): ucr.main([str(tmp_path / 'sines.npz'), *bad])

@@ -11,9 +11,10 @@ from typing import Optional, Union
 import yaml
 
 # %% auto #0
-__all__ = ['ConfigError', 'AutoUnfreezeConfig', 'TimeseriesConfig', 'CsvConfig', 'BuildConfig', 'TransformerConfig',
-           'ClassifierConfig', 'ModelConfig', 'TsicConfig', 'load_config', 'config_to_dict', 'make_folder',
-           'atomic_write_bytes', 'save_config', 'notebook_config', 'update_config_file']
+__all__ = ['DEFAULT_SPACE', 'ConfigError', 'AutoUnfreezeConfig', 'TimeseriesConfig', 'CsvConfig', 'BuildConfig',
+           'TransformerConfig', 'ClassifierConfig', 'ModelConfig', 'TuningConfig', 'TsicConfig', 'load_config',
+           'config_to_dict', 'make_folder', 'atomic_write_bytes', 'save_config', 'notebook_config',
+           'update_config_file']
 
 # %% ../nbs/00_config.ipynb #830162a0
 class ConfigError(ValueError):
@@ -103,6 +104,20 @@ class ModelConfig:
     inputs: str = 'both'              # multi: 'both', or 'series' / 'image' alone (ablations with the same encoders)
     feature_dim: Optional[int] = None # derived from timeseries.feature_columns when None
 
+DEFAULT_SPACE = {'lr_head': {'low': 1e-4, 'high': 1e-2, 'log': True}, 'lr_backbone': {'low': 1e-5, 'high': 1e-3, 'log': True},
+                 'lr_decay_rate': {'low': 0.3, 'high': 1.0}, 'weight_decay': {'low': 1e-4, 'high': 0.1, 'log': True},
+                 'model.drop_path_rate': {'low': 0.0, 'high': 0.2}}
+
+@dataclass
+class TuningConfig:
+    "Optuna's search over training keys (`tune`, `tsic tune`, nbs/tune.ipynb); `space` maps config keys (dotted when nested) to distributions."
+    n_trials: int = 20                # finished (complete or pruned) trials the study stops at, over all its workers
+    max_epochs: int = 6               # epochs of each trial; its learning-rate schedule spans them
+    timeout: Optional[float] = None   # seconds a worker keeps starting trials; None: no limit
+    pruner: str = 'median'            # 'median', 'hyperband' or 'none'
+    seed: int = 0                     # the sampler's seed
+    space: dict[str, dict] = field(default_factory=lambda: {k: dict(v) for k, v in DEFAULT_SPACE.items()})
+
 # %% ../nbs/00_config.ipynb #b40bfbf3
 @dataclass
 class TsicConfig:
@@ -154,6 +169,7 @@ class TsicConfig:
     transformer: TransformerConfig = field(default_factory=TransformerConfig)
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
+    tuning: TuningConfig = field(default_factory=TuningConfig)
 
     def dataset_dir(self, name: str, default: str | Path | None = None) -> Path:
         "Folder of dataset `name`: key `{name}_dir` or `dataset_{name}_dir`, else `default` (None: `{data_dir}/{name}`)."
@@ -177,11 +193,11 @@ _CHOICES = {'model_mode': ('single', 'multi'), 'precision': ('32', '16-mixed', '
             'image_cache': ('auto', 'memory', 'mmap'), 'impute': ('none', 'median'),
             'inputs': ('both', 'image', 'series'), 'data_source': ('images', 'series'),
             'label_rule': ('zscore', 'threshold', 'quantile'), 'scaling': ('window', 'fixed'),
-            'select_epoch': ('best', 'last')}
+            'select_epoch': ('best', 'last'), 'pruner': ('median', 'hyperband', 'none')}
 _POSITIVE = {'lr_head', 'lr_backbone', 'lr_decay_rate', 'batch_size', 'max_epochs', 'accumulate_grad_batches',
              'early_stopping_patience', 'num_threads', 'image_size', 'num_classes', 'window_size', 'dim', 'layers', 'heads', 'ff_dim',
              'reasoning_dim', 'purge_gap', 'feature_dim', 'agc_clip_factor', 'window', 'horizon', 'band',
-             'threshold', 'fixed_range', 'purge'}
+             'threshold', 'fixed_range', 'purge', 'n_trials', 'timeout'}
 _NON_NEGATIVE = {'weight_decay', 'num_workers', 'seed', 'mixup', 'stage1_epoch', 'stage2_epoch', 'stage3_epoch',
                  'dropout', 'dropout1', 'dropout2', 'drop_path_rate', 'aux_loss_weight'}
 _FRACTIONS = {'val_fraction', 'dropout', 'dropout1', 'dropout2', 'drop_path_rate'}

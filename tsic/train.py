@@ -173,8 +173,8 @@ def write_report(result: TrainResult):
 
 # %% ../nbs/07_train.ipynb #6853126a
 def train(cfg: TsicConfig, run_dir: str | Path | None = None, sample_limit: int | None = None, data: ChartData | None = None,
-          find_lr: bool = False) -> TrainResult:
-    "Train `cfg`'s model on its data (or on `data`), keep the best-validation-F1 weights, score the test split, write the run folder."
+          find_lr: bool = False, callbacks: list | None = None) -> TrainResult:
+    "Train `cfg`'s model on its data (or on `data`), keep the best-validation-F1 weights, score the test split, write the run folder; `callbacks`: more fastai callbacks for the fit (e.g. `tune.PruneTrial`)."
     run, started = run_folder(cfg, run_dir), False
     try:
         resumed_from, ckpt = resume_point(cfg, run)
@@ -189,6 +189,7 @@ def train(cfg: TsicConfig, run_dir: str | Path | None = None, sample_limit: int 
         save_config(cfg, run.path / 'config.yaml'); started = True
         data.show_batch().savefig(run.path / 'training_batch.png', dpi=80)
         if find_lr and not resumed_from: plot_lr_find(*learn.find_lr()).savefig(run.path / 'lr_find.png', dpi=100)
+        if callbacks: learn.add_cbs(callbacks)
         learn.fit_run()
         result = score_run(learn, data, run, resumed_from)
         write_report(result)
