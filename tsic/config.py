@@ -111,7 +111,7 @@ DEFAULT_SPACE = {'lr_head': {'low': 1e-4, 'high': 1e-2, 'log': True}, 'lr_backbo
 @dataclass
 class TuningConfig:
     "Optuna's search over training keys (`tune`, `tsic tune`, nbs/tune.ipynb); `space` maps config keys (dotted when nested) to distributions."
-    n_trials: int = 20                # finished (complete or pruned) trials the study stops at, over all its workers
+    n_trials: int = 20                # trials the study stops at, over all its workers (failed ones count; those of a dead worker are retried)
     max_epochs: int = 6               # epochs of each trial; its learning-rate schedule spans them
     timeout: Optional[float] = None   # seconds a worker keeps starting trials; None: no limit
     pruner: str = 'median'            # 'median', 'hyperband' or 'none'
@@ -342,11 +342,11 @@ def notebook_config(config: str | Path, namespace: dict, defined: set) -> TsicCo
 
 # %% ../nbs/00_config.ipynb #28c46377
 def _set_dotted(doc, key: str, value):
-    "Set `a.b.c` in the ruamel mapping `doc`, keeping the old value's flow style for lists."
-    from ruamel.yaml.comments import CommentedSeq
+    "Set `a.b.c` in the ruamel mapping `doc` (adding a section the file lacks), keeping the old value's flow style for lists."
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
     *parents, last = key.split('.')
     for part in parents:
-        if part not in doc: raise ConfigError(f"{key}: the file has no section '{part}'")
+        if part not in doc: doc[part] = CommentedMap()
         doc = doc[part]
     old = doc.get(last)
     if isinstance(value, (list, tuple)):

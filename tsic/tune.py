@@ -22,9 +22,9 @@ from .train import train
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'FIXED_KEYS', 'JOURNAL_SUFFIXES', 'ACTIVE', 'SearchParam', 'key_type', 'with_params', 'search_space', 'suggest',
-           'trial_config', 'PruneTrial', 'storage_for', 'study_lock', 'setup_key', 'make_pruner', 'fail_dead_trials',
-           'next_trial', 'run_trial', 'tune', 'trials_table', 'study_figures', 'write_back']
+__all__ = ['log', 'FIXED_KEYS', 'JOURNAL_SUFFIXES', 'SearchParam', 'key_type', 'with_params', 'search_space', 'suggest',
+           'trial_config', 'PruneTrial', 'storage_for', 'study_lock', 'setup_key', 'make_pruner', 'counted_trials',
+           'fail_dead_trials', 'next_trial', 'run_trial', 'tune', 'trials_table', 'study_figures', 'write_back']
 
 # %% ../nbs/12_tune.ipynb #c96bcbc2
 FIXED_KEYS = {'tuning', 'max_epochs', 'num_classes', 'class_names', 'datasets', 'dataset_dirs', 'data_dir', 'data_source',
@@ -179,7 +179,11 @@ def make_pruner(tuning: TuningConfig) -> optuna.pruners.BasePruner:
     return optuna.pruners.NopPruner()
 
 # %% ../nbs/12_tune.ipynb #85ce3c35
-ACTIVE = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+def counted_trials(study: optuna.Study) -> int:
+    "Trials that count toward the cap: every trial started (complete, pruned, running, failed), less the failed ones queued again after their worker died."
+    trials = study.get_trials(deepcopy=False)
+    retried = {t.user_attrs['retry_of'] for t in trials if 'retry_of' in t.user_attrs}
+    return sum(t.state != TrialState.WAITING and t.number not in retried for t in trials)
 
 def _alive(pid: int) -> bool:
     try: os.kill(pid, 0)
@@ -200,9 +204,9 @@ def fail_dead_trials(study: optuna.Study) -> list[int]:
     return failed
 
 def next_trial(study: optuna.Study, tuning: TuningConfig, n_trials: int) -> optuna.Trial | None:
-    "A new trial of `study`, or None when it holds `n_trials` finished or running trials (call under the study's lock)."
+    "A new trial of `study`, or None when `n_trials` count toward its cap (`counted_trials`; call under the study's lock)."
     fail_dead_trials(study)
-    if len(study.get_trials(deepcopy=False, states=ACTIVE)) >= n_trials: return None
+    if counted_trials(study) >= n_trials: return None
     study.sampler = optuna.samplers.TPESampler(seed=tuning.seed + len(study.trials), n_startup_trials=min(10, max(n_trials // 3, 2)))
     trial = study.ask()
     trial.set_user_attr('worker', {'host': socket.gethostname(), 'pid': os.getpid()})
@@ -233,8 +237,8 @@ def run_trial(study: optuna.Study, trial: optuna.Trial, cfg: TsicConfig, space: 
 def tune(cfg: TsicConfig, storage: str | Path | None = None, study_name: str = 'tsic', n_trials: int | None = None,
          data: ChartData | None = None, root: str | Path | None = None, timeout: float | None = None,
          sample_limit: int | None = None, pruner: optuna.pruners.BasePruner | None = None) -> optuna.Study:
-    """Run (or join, or continue) the study `study_name` in `storage` until it holds `n_trials` (default `tuning.n_trials`)
-    finished or running trials. Trials train into `root` (default `{checkpoint_dir}/tune/{study_name}`); the storage
+    """Run (or join, or continue) the study `study_name` in `storage` until `n_trials` (default `tuning.n_trials`)
+    trials count toward its cap (`counted_trials`). Trials train into `root` (default `{checkpoint_dir}/tune/{study_name}`); the storage
     defaults to `study.db` there; `pruner` replaces the one `tuning.pruner` names."""
     space, n_trials = search_space(cfg), n_trials or cfg.tuning.n_trials
     timeout = timeout if timeout is not None else cfg.tuning.timeout
