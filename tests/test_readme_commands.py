@@ -161,6 +161,23 @@ def _analysed(ws, proc):
     assert 'bars_1d_selected_features.csv' in (ws / 'configs' / 'config.yaml').read_text()  # the selection written in
 
 
+def _tuned_report(ws, proc):
+    import optuna
+    _one(ws, 'tune.ipynb')
+    db = _one(ws, 'checkpoints/tune/tsic/study.db')
+    trials = optuna.load_study(study_name='tsic', storage=f'sqlite:///{db}').trials
+    assert [t.state.name for t in trials] == ['COMPLETE', 'COMPLETE']  # -p n_trials 2 of the short settings
+    assert len(list((ws / 'configs').glob('demo.yaml.*.bak'))) == 1  # the best written back into the config
+
+
+def _tuned_worker(ws, proc):
+    import optuna
+    from optuna.storages.journal import JournalFileBackend
+    storage = optuna.storages.JournalStorage(JournalFileBackend(str(_one(ws, 'study.log'))))
+    trials = optuna.load_study(study_name='tsic', storage=storage).trials
+    assert [t.state.name for t in trials] == ['COMPLETE', 'COMPLETE'] and 'best: trial' in proc.stdout
+
+
 def _built(ws, proc):
     assert _rows(_one(ws, 'data/fix_labeled_data_spy_15m.csv')) > 100
     _one(ws, 'data/spy_15m_winsize40/manifest.json')
@@ -214,6 +231,10 @@ SLOW = {
         Case(extra=('-p', 'n_top_losses', '4', '-p', 'n_gradcam', '2'), prepare=_run_checkpoint, check=_evaluated),
     'papermill nbs/walk_forward.ipynb wf.ipynb -p config configs/demo.yaml -p folds 4':
         Case(extra=(*SHORT_TRAIN, '-p', 'sample_limit', '40'), check=_walked),  # 4 trainings: 40 charts per split
+    'papermill nbs/tune.ipynb tune.ipynb -p config configs/demo.yaml -p n_trials 20':  # 2 trials of 1 epoch
+        Case(extra=(*SHORT_TRAIN, '-p', 'sample_limit', '40', '-p', 'n_trials', '2', '-y', 'tuning: {max_epochs: 1}'), check=_tuned_report),
+    'tsic tune --config configs/demo.yaml --storage study.log --n-trials 20':
+        Case(extra=('--sample-limit', '40', '--n-trials', '2', '--max-epochs', '1'), check=_tuned_worker),
     'papermill nbs/feature_analysis.ipynb fa.ipynb -p config configs/config.yaml -p data_path bars.csv -p n_trials 50':
         Case(extra=('-p', 'n_trials', '2', '-p', 'folds', '2'), prepare=_bars_csv, check=_analysed),
 }

@@ -75,6 +75,7 @@ def test_two_workers_share_one_study_with_a_global_cap(tmp_path):
     assert len({tuple(sorted(t.params.items())) for t in study.trials}) == 4  # no trial drawn twice
 
 
+@pytest.mark.slow  # make test stays under 10 minutes; .ci/run runs it after
 def test_a_killed_study_resumes_and_retries_the_interrupted_trial(tmp_path):
     "SIGKILL during the first trial; the rerun marks it failed, retries its parameters, and ends with the two trials asked for."
     config = write_config(tmp_path / 'demo.yaml', max_epochs=4, n_trials=2)
@@ -99,6 +100,7 @@ def test_a_killed_study_resumes_and_retries_the_interrupted_trial(tmp_path):
     assert len(list(tmp_path.glob('demo.yaml.*.bak'))) == 1  # --update-config wrote the best back
 
 
+@pytest.mark.slow
 def test_a_failing_trial_is_recorded_and_the_study_goes_on(tmp_path):
     "A trial that raises (here: a NaN loss from an absurd learning rate) is failed with its error; the cap still ends the study."
     config = write_config(tmp_path / 'demo.yaml', n_trials=2)

@@ -89,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument('--study-name', dest='study_name', default='tsic', help='the study to run, join or continue')
     t.add_argument('--n-trials', dest='n_trials', type=int, help='trials at which the study stops, over all workers (default: tuning.n_trials)')
     t.add_argument('--timeout', type=float, help='seconds this worker keeps starting trials (default: tuning.timeout)')
+    t.add_argument('--max-epochs', dest='max_epochs', type=int, help='epochs of each trial (default: tuning.max_epochs)')
     t.add_argument('--sample-limit', dest='sample_limit', type=int, help='at most N images per split, for a quick study')
     t.add_argument('--update-config', dest='update_config', action='store_true',
                    help='write the best parameters into --config (comments kept, a timestamped backup beside it)')
@@ -145,8 +146,11 @@ def predict_command(args):
 def tune_command(args):
     "Run one worker of the study that `args` name; print its trials and the best, and write them back on request."
     from .tune import tune, trials_table, write_back
-    if args.n_trials is not None and args.n_trials < 1: raise ConfigError(f"--n-trials: at least 1, got {args.n_trials}")
-    study = tune(load_config(args.config), args.storage, args.study_name, args.n_trials, timeout=args.timeout,
+    for flag, value in (('--n-trials', args.n_trials), ('--max-epochs', args.max_epochs)):
+        if value is not None and value < 1: raise ConfigError(f"{flag}: at least 1, got {value}")
+    cfg = load_config(args.config)
+    if args.max_epochs: cfg = dataclasses.replace(cfg, tuning=dataclasses.replace(cfg.tuning, max_epochs=args.max_epochs))
+    study = tune(cfg, args.storage, args.study_name, args.n_trials, timeout=args.timeout,
                  sample_limit=args.sample_limit)
     table = trials_table(study)
     print(f"study '{args.study_name}': {len(table)} trials, {table.state.value_counts().to_dict()}")

@@ -123,8 +123,9 @@ def suggest(trial: optuna.Trial, space: list[SearchParam]) -> dict:
     return out
 
 def trial_config(cfg: TsicConfig, params: dict) -> TsicConfig:
-    "The config of one trial: `params` set, `tuning.max_epochs` epochs (its schedule spans them), no resume, no TensorBoard."
-    return with_params(cfg, params, max_epochs=cfg.tuning.max_epochs, resume_from_checkpoint=None, tensorboard=False)
+    "The config of one trial: `params` set, `tuning.max_epochs` epochs (its schedule spans them), its checkpoints inside its own run folder, no resume, no TensorBoard."
+    return with_params(cfg, params, max_epochs=cfg.tuning.max_epochs, resume_from_checkpoint=None, tensorboard=False,
+                       checkpoint_dir='checkpoints', logs_dir='logs')
 
 class PruneTrial(Callback):
     "Report each epoch's validation macro F1 to `trial` at the run's cumulative epoch; stop a pruned trial, fail on a NaN loss."
