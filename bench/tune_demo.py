@@ -2,6 +2,9 @@
 
     python bench/tune_demo.py [--n-trials 20] [--out bench/results/tune_demo]
 
+The study lives in WORK/study.db under --study-name: rerun the same command after a stop and it continues (a trial
+cut short is retried); --untuned DIR reuses an earlier untuned run folder instead of training it again.
+
 The untuned run is `configs/demo.yaml` as it is; the study searches its default space (`tuning.space`: learning
 rates, their decay, weight decay, stochastic depth), each trial with the demo's own epochs (`tuning.max_epochs` =
 `max_epochs`) and the median pruner. Reported: trials complete / pruned / failed, wall time, the best validation macro
@@ -20,6 +23,8 @@ def main(argv=None):
     p.add_argument('--n-trials', type=int, default=20)
     p.add_argument('--sample-limit', type=int, default=None, help='at most N images per split (the README run uses none)')
     p.add_argument('--work', default='runs/tune_demo', help='run folders and the study file')
+    p.add_argument('--study-name', default='demo', help='the study in WORK/study.db to run or continue')
+    p.add_argument('--untuned', help="an earlier untuned run folder (its metrics.json) instead of a new untuned run")
     p.add_argument('--out', help='write OUT.md and OUT.json')
     a = p.parse_args(argv)
     warnings.filterwarnings('ignore')
@@ -32,19 +37,16 @@ def main(argv=None):
     cfg = load_config('configs/demo.yaml', tensorboard=False, tuning={'n_trials': a.n_trials, 'max_epochs': cfg.max_epochs})
     work = Path(a.work)
     data = load_data(cfg, a.sample_limit)
-    start = time.perf_counter()
-    untuned = train(cfg, run_dir=work / f'untuned-{time.strftime("%Y%m%d-%H%M%S")}', data=data)
-    untuned_s = time.perf_counter() - start
-    start = time.perf_counter()
-    study = tune(cfg, work / 'study.db', f'demo-{time.strftime("%Y%m%d-%H%M%S")}', data=data, root=work / 'trials')
-    study_s = time.perf_counter() - start
+    if a.untuned: untuned = json.loads((Path(a.untuned) / 'metrics.json').read_text())
+    else: untuned = json.loads((train(cfg, run_dir=work / f'untuned-{time.strftime("%Y%m%d-%H%M%S")}', data=data).run_dir / 'metrics.json').read_text())
+    study = tune(cfg, work / 'study.db', a.study_name, data=data, root=work / 'trials')
     table = trials_table(study)
     best = study.best_trial
     metrics = json.loads((Path(best.user_attrs['run_dir']) / 'metrics.json').read_text())
     row = {'trials': len(table), **{f'{s}': int((table.state == s).sum()) for s in ('complete', 'pruned', 'fail')},
-           'study_minutes': study_s / 60, 'untuned_minutes': untuned_s / 60,
-           'untuned_val_f1': max(untuned.history.f1_score), 'tuned_val_f1': best.value,
-           'untuned_test_f1': untuned.test['macro_f1'], 'tuned_test_f1': metrics['test']['macro_f1'],
+           'trial_minutes': [round(v / 60, 1) for v in table.seconds.dropna()],
+           'untuned_val_f1': max(e['f1_score'] for e in untuned['epochs']), 'tuned_val_f1': best.value,
+           'untuned_test_f1': untuned['test']['macro_f1'], 'tuned_test_f1': metrics['test']['macro_f1'],
            'persistence_test_f1': metrics['baselines']['persistence']['macro_f1'],
            'majority_test_f1': metrics['baselines']['majority']['macro_f1'], 'best_params': best.params,
            'untuned_params': {k: getattr(cfg, k) for k in ('lr_head', 'lr_backbone', 'lr_decay_rate', 'weight_decay')}}
@@ -58,7 +60,7 @@ def main(argv=None):
             f"| | validation macro F1 (best epoch) | test macro F1 |\n|---|---|---|\n"
             f"| untuned demo config | {row['untuned_val_f1']:.3f} | {row['untuned_test_f1']:.3f} |\n"
             f"| best of {row['trials']} trials ({row['complete']} complete, {row['pruned']} pruned, {row['fail']} failed; "
-            f"{row['study_minutes']:.1f} min) | {row['tuned_val_f1']:.3f} | {row['tuned_test_f1']:.3f} |\n"
+            f"{sum(row['trial_minutes']):.1f} min of trials) | {row['tuned_val_f1']:.3f} | {row['tuned_test_f1']:.3f} |\n"
             f"| persistence (causal) | | {row['persistence_test_f1']:.3f} |\n| majority (causal) | | {row['majority_test_f1']:.3f} |\n")
 
 
