@@ -59,8 +59,8 @@ def main(argv=None):
         Path(f'{a.out}.md').write_text(
             f"| | validation macro F1 (best epoch) | test macro F1 |\n|---|---|---|\n"
             f"| untuned demo config | {row['untuned_val_f1']:.3f} | {row['untuned_test_f1']:.3f} |\n"
-            f"| best of {row['trials']} trials ({row['complete']} complete, {row['pruned']} pruned, {row['fail']} failed; "
-            f"{sum(row['trial_minutes']):.1f} min of trials) | {row['tuned_val_f1']:.3f} | {row['tuned_test_f1']:.3f} |\n"
+            f"| best of {row['complete'] + row['pruned']} finished trials ({row['complete']} complete, {row['pruned']} pruned; "
+            f"{row['fail']} failed; {sum(row['trial_minutes']):.1f} min of finished trials) | {row['tuned_val_f1']:.3f} | {row['tuned_test_f1']:.3f} |\n"
             f"| persistence (causal) | | {row['persistence_test_f1']:.3f} |\n| majority (causal) | | {row['majority_test_f1']:.3f} |\n")
 
 

@@ -110,13 +110,16 @@ def with_rocket_windows(data, X_train, X_test, copies: int, seed: int):
     series, one 'window' of one step per row (the encoder's projection then reads the ~10,000 features). The kernels are
     fitted on the training series only; the window scaler on the training rows (ChartData)."""
     from tsic.augment import augment_series
-    from tsic.encodings import encode_ragged
+    from tsic.encodings import encode_ragged, is_ragged
     from tsic.sources import ChartData
     train = [np.asarray(s, np.float64) for s in X_train]
     extra = augment_series(train, copies, seed)  # array_data's copies (val_fraction 0: every training series is copied)
     assert not copies or np.array_equal(encode_ragged(extra[:1], data.provenance['image_size'], data.provenance['encoding'])[0],
                                         data.images[len(train) + len(X_test)]), 'the copies differ from array_data\'s'
-    features = rocket(train, seed)(train + [np.asarray(s, np.float64) for s in X_test] + extra)[:, None, :]
+    series = train + [np.asarray(s, np.float64) for s in X_test] + extra
+    ragged = is_ragged(X_train) or is_ragged(X_test)  # MiniRocket's variable-length variant only where minirocket() uses it
+    fit, every = (train, series) if ragged else (np.stack(train), np.stack(series))
+    features = rocket(fit, seed)(every)[:, None, :]
     provenance = {**data.provenance, 'windows': {'source': 'MiniRocket features', 'window_size': 1, 'impute': 'none',
                                                  'feature_columns': [f'k{i}' for i in range(features.shape[-1])]}}
     return ChartData(data.samples.assign(window_row=data.samples.image_row), data.images, data.class_names, provenance,

@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_tune.ipynb #6a5488e5
 from __future__ import annotations
-import dataclasses, hashlib, json, logging, math, os, socket, time, types, typing
+import dataclasses, hashlib, json, logging, math, os, socket, time, types, typing, warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,9 +22,10 @@ from .train import train
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'FIXED_KEYS', 'JOURNAL_SUFFIXES', 'SearchParam', 'key_type', 'with_params', 'search_space', 'suggest',
-           'trial_config', 'PruneTrial', 'storage_for', 'study_lock', 'setup_key', 'make_pruner', 'counted_trials',
-           'fail_dead_trials', 'next_trial', 'run_trial', 'tune', 'trials_table', 'study_figures', 'write_back']
+__all__ = ['log', 'FIXED_KEYS', 'JOURNAL_SUFFIXES', 'VOLATILE_KEYS', 'SearchParam', 'key_type', 'with_params', 'search_space',
+           'suggest', 'trial_config', 'PruneTrial', 'storage_for', 'study_lock', 'setup_key', 'make_pruner',
+           'counted_trials', 'fail_dead_trials', 'next_trial', 'run_trial', 'tune', 'trials_table', 'study_figures',
+           'write_back']
 
 # %% ../nbs/12_tune.ipynb #c96bcbc2
 FIXED_KEYS = {'tuning', 'max_epochs', 'num_classes', 'class_names', 'datasets', 'dataset_dirs', 'data_dir', 'data_source',
@@ -132,6 +133,7 @@ class PruneTrial(Callback):
     order = TrainingTracker.order + 1  # after the tracker has written the epoch's checkpoint
     def __init__(self, trial: optuna.Trial): self.trial = trial
     def after_epoch(self):
+        if hasattr(self.learn, 'gather_preds'): return  # get_preds (scoring the test split) fires epoch events too: never report those
         scores = dict(zip(self.recorder.metric_names[1:], self.recorder.values[-1]))
         epoch = self.learn.start_epoch + self.epoch
         if not all(math.isfinite(float(scores[k])) for k in ('train_loss', 'valid_loss')):
@@ -166,9 +168,21 @@ def study_lock(path: Path | None):
         try: yield
         finally: fcntl.flock(f, fcntl.LOCK_UN)
 
+VOLATILE_KEYS = ('tuning.n_trials', 'tuning.timeout', 'checkpoint_dir', 'logs_dir', 'data_dir', 'cache_dir', 'resume_from_checkpoint',
+                 'tensorboard', 'num_workers', 'dataset_dirs')
+
+def _without(d: dict, key: str) -> dict:
+    "`d` without the dotted `key`."
+    head, _, rest = key.partition('.')
+    if head not in d: return d
+    return {**d, head: _without(d[head], rest)} if rest else {k: v for k, v in d.items() if k != head}
+
 def setup_key(cfg: TsicConfig, data: ChartData, space: list[SearchParam]) -> str:
-    "Fingerprint of what the trials are scored on and searched over: rows, labels, splits, classes, mode, space."
-    h = hashlib.sha1(json.dumps([data.class_names, cfg.model_mode, [[p.key, repr(p.distribution)] for p in space]]).encode())
+    """Fingerprint of what the trials are scored on and searched over: the rows, labels, splits and a sample of the
+    pixels; the search space; and every config key but the searched ones (which a write-back changes) and `VOLATILE_KEYS`."""
+    fixed = dataclasses.asdict(cfg)
+    for key in [p.key for p in space] + list(VOLATILE_KEYS): fixed = _without(fixed, key)
+    h = hashlib.sha1(json.dumps([data.class_names, fixed, [[p.key, repr(p.distribution)] for p in space]], sort_keys=True, default=str).encode())
     h.update(pd.util.hash_pandas_object(data.samples[['path', 'label', 'split']], index=False).values.tobytes())
     h.update(np.ascontiguousarray(data.images[:: max(1, len(data.images) // 64)]).tobytes())  # a sample of the pixels
     return h.hexdigest()[:16]
@@ -192,23 +206,30 @@ def _alive(pid: int) -> bool:
     except PermissionError: return True
     return True
 
-def fail_dead_trials(study: optuna.Study) -> list[int]:
-    "Mark the running trials whose worker process on this machine is gone as failed, and queue their parameters again; their numbers."
+def fail_dead_trials(study: optuna.Study, locked: bool = True) -> list[int]:
+    """Mark the running trials whose worker process on this machine is gone as failed, and queue their parameters again,
+    once (a retry whose worker dies too stays failed and counts); their numbers. `locked`: called under the study's lock,
+    so a running trial without a worker record was left by a worker that died between asking for it and recording itself."""
     host, failed = socket.gethostname(), []
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        worker = t.user_attrs.get('worker') or {}
-        if worker.get('host') == host and not _alive(worker['pid']):
-            study.tell(t.number, state=TrialState.FAIL)
+        worker = t.user_attrs.get('worker')
+        dead = (worker is None and locked) or (worker is not None and worker['host'] == host and not _alive(worker['pid']))
+        if not dead: continue
+        try: study.tell(t.number, state=TrialState.FAIL)
+        except ValueError: continue  # another worker (without a lock: a database server) failed it first
+        if 'retry_of' not in t.user_attrs:
             study.enqueue_trial(t.params, user_attrs={'retry_of': t.number}, skip_if_exists=False)
-            log.warning("trial %d: its worker (process %d) died; marked failed, its parameters queued again", t.number, worker['pid'])
-            failed.append(t.number)
+        log.warning("trial %d: its worker%s died; marked failed%s", t.number, f" (process {worker['pid']})" if worker else '',
+                    ', its parameters queued again' if 'retry_of' not in t.user_attrs else ' (a retry already: not queued again)')
+        failed.append(t.number)
     return failed
 
-def next_trial(study: optuna.Study, tuning: TuningConfig, n_trials: int) -> optuna.Trial | None:
+def next_trial(study: optuna.Study, tuning: TuningConfig, n_trials: int, locked: bool = True) -> optuna.Trial | None:
     "A new trial of `study`, or None when `n_trials` count toward its cap (`counted_trials`; call under the study's lock)."
-    fail_dead_trials(study)
+    fail_dead_trials(study, locked)
     if counted_trials(study) >= n_trials: return None
-    study.sampler = optuna.samplers.TPESampler(seed=tuning.seed + len(study.trials), n_startup_trials=min(10, max(n_trials // 3, 2)))
+    seed = int(np.random.SeedSequence([tuning.seed, len(study.get_trials(deepcopy=False))]).generate_state(1)[0])  # per trial: unlike seed + n, no overlap between studies
+    study.sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(n_trials // 3, 2)))
     trial = study.ask()
     trial.set_user_attr('worker', {'host': socket.gethostname(), 'pid': os.getpid()})
     return trial
@@ -260,23 +281,26 @@ def tune(cfg: TsicConfig, storage: str | Path | None = None, study_name: str = '
         study = optuna.create_study(study_name=study_name, storage=url, direction='maximize', pruner=pruner or make_pruner(cfg.tuning),
                                     load_if_exists=True)
         old = study.user_attrs.get('setup')
-        if old is None: study.set_user_attr('setup', key); study.set_user_attr('space', cfg.tuning.space)
+        if old is None:
+            if any(root.glob('trial_*')):
+                raise ConfigError(f"{root} holds the trials of another study: give another study_name or root for a new study")
+            study.set_user_attr('setup', key)
         elif old != key:
-            raise ConfigError(f"study '{study_name}' in {storage or root / 'study.db'} was started on other data, classes, mode or "
-                              "search space; give another study_name or storage to start afresh")
+            raise ConfigError(f"study '{study_name}' in {storage or root / 'study.db'} was started on other data, classes, settings "
+                              "or search space; give another study_name (its trials get their own folder) to start afresh")
     start = time.monotonic()
     while timeout is None or time.monotonic() - start < timeout:
-        with study_lock(lock): trial = next_trial(study, cfg.tuning, n_trials)
+        with study_lock(lock): trial = next_trial(study, cfg.tuning, n_trials, locked=lock is not None)
         if trial is None: break
         run_trial(study, trial, cfg, space, data_for, root)
     return study
 
 # %% ../nbs/12_tune.ipynb #eb77e81c
 def trials_table(study: optuna.Study) -> pd.DataFrame:
-    "One row per trial: state, best-epoch validation macro F1, the parameters, best epoch, seconds, what it retried, its error."
+    "One row per trial: state, validation macro F1 (best epoch; a pruned trial: its last report), the parameters, best epoch, seconds (none for a failed trial), what it retried, its error."
     return pd.DataFrame([{'trial': t.number, 'state': t.state.name.lower(), 'val_macro_f1': t.value, **t.params,
                           'best_epoch': t.user_attrs.get('best_epoch'),
-                          'seconds': t.duration.total_seconds() if t.duration else None,
+                          'seconds': t.duration.total_seconds() if t.duration and t.state != TrialState.FAIL else None,
                           'retry_of': t.user_attrs.get('retry_of'), 'error': t.user_attrs.get('error')} for t in study.trials])
 
 def _figure(ax):
@@ -285,8 +309,8 @@ def _figure(ax):
 def study_figures(study: optuna.Study) -> dict:
     "Optuna's matplotlib plots of `study` by name (importances, parallel coordinates and slices need two complete trials)."
     import optuna.visualization.matplotlib as vis
-    with __import__('warnings').catch_warnings():
-        __import__('warnings').simplefilter('ignore', optuna.exceptions.ExperimentalWarning)
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', optuna.exceptions.ExperimentalWarning)
         figures = {'history': _figure(vis.plot_optimization_history(study))}
         if sum(t.state == TrialState.COMPLETE for t in study.trials) >= 2:
             figures['importances'] = _figure(vis.plot_param_importances(study))
