@@ -60,6 +60,7 @@ def test_tune_report_through_papermill(tmp_path):
     assert len(list(tmp_path.glob('demo.yaml.*.bak'))) == 1
 
 
+@pytest.mark.slow  # make test stays under 10 minutes; .ci/run runs it after
 def test_two_workers_share_one_study_with_a_global_cap(tmp_path):
     "Two `tsic tune` processes on one JournalStorage file finish exactly four trials together, numbered 0 to 3, each trial once."
     config = write_config(tmp_path / 'demo.yaml')

@@ -103,8 +103,8 @@ def search_space(cfg: TsicConfig) -> list[SearchParam]:
     if not cfg.tuning.space: raise ConfigError("tuning.space is empty: name at least one config key to search")
     space = []
     for key, entry in cfg.tuning.space.items():
-        if key.startswith('transformer.') and cfg.model_mode != 'multi':
-            raise ConfigError(f"tuning.space.{key}: the series encoder exists only in model_mode: multi; remove the key or set the mode")
+        if key.startswith('transformer.') and 'series' not in cfg.model_inputs:
+            raise ConfigError(f"tuning.space.{key}: the series encoder exists only in model_mode: multi (reading the series); remove the key or set the mode")
         dist = _distribution(key, entry, key_type(key))
         for value in (dist.choices if isinstance(dist, CategoricalDistribution) else (dist.low, dist.high)):
             try: with_params(cfg, {key: value})
