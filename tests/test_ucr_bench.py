@@ -22,6 +22,14 @@ def series(counts, length=24, seed=0):
     return np.sin(np.outer(1 + y / 4, t)) + 0.1 * rng.normal(size=(len(y), length)), y
 
 
+def sines_npz(tmp_path):
+    "Twelve training and eight test sines of two classes, saved as the bench reads arrays (.npz)."
+    X, y = series([6, 6])
+    X_test, y_test = series([4, 4], seed=1)
+    np.savez(tmp_path / 'sines.npz', X_train=X, y_train=y, X_test=X_test, y_test=y_test)
+    return tmp_path / 'sines.npz'
+
+
 def test_a_validation_carve_that_cannot_work_is_refused_with_the_reason(tmp_path):
     X, y = series([2] * 52)
     np.savez(tmp_path / 'many.npz', X_train=X, y_train=y, X_test=X[:52], y_test=y[::2])
@@ -64,10 +72,7 @@ def test_bench_trains_52_classes_on_all_104_training_series(tmp_path, capsys):
 
 def test_the_hybrid_and_test_time_augmentation_are_options(tmp_path, capsys):
     "--mode multi: the series encoder beside the CNN; --tta: the same models scored again with augmented test copies."
-    X, y = series([6, 6])
-    X_test, y_test = series([4, 4], seed=1)
-    np.savez(tmp_path / 'sines.npz', X_train=X, y_train=y, X_test=X_test, y_test=y_test)
-    table = ucr.main([str(tmp_path / 'sines.npz'), '--mode', 'multi', '--tta', '2', '--encoding', 'gasf', '--epochs', '2',
+    table = ucr.main([str(sines_npz(tmp_path)), '--mode', 'multi', '--tta', '2', '--encoding', 'gasf', '--epochs', '2',
                       '--size', '32', '--seeds', '0', '--no-minirocket', '--out', str(tmp_path / 'hybrid')])
     out = capsys.readouterr().out
     assert 'recipe: multi mode, mixup 0, tta 2,' in out and 'with test-time augmentation (2 copies)' in out, out
@@ -107,14 +112,12 @@ def test_the_recipe_rules_depend_on_the_training_set_size_only():
 @pytest.mark.slow
 def test_minirocket_features_as_the_second_input(tmp_path, capsys):
     "--second rocket: the multi-modal network reads MiniRocket's features (fitted on the training series) beside the image."
-    X, y = series([6, 6])
-    X_test, y_test = series([4, 4], seed=1)
-    np.savez(tmp_path / 'sines.npz', X_train=X, y_train=y, X_test=X_test, y_test=y_test)
-    table = ucr.main([str(tmp_path / 'sines.npz'), '--second', 'rocket', '--encoding', 'gasf', '--epochs', '2', '--size', '32',
+    table = ucr.main([str(sines_npz(tmp_path)), '--second', 'rocket', '--encoding', 'gasf', '--epochs', '2', '--size', '32',
                       '--copies', '1', '--seeds', '0', '--no-minirocket'])
     out = capsys.readouterr().out
     assert 'recipe: auto mode (MiniRocket features as the second input)' in out and table.network[0] == 'MultiModalNet', out
-    features = ucr.rocket(X, 0)(list(X_test))
+    X, _ = series([6, 6])
+    features = ucr.rocket(X, 0)(series([4, 4], seed=1)[0])
     assert features.shape[0] == 8 and features.shape[1] > 5000  # ~10,000 features per series
     for bad in (['--second', 'rocket', '--tta', '2'], ['--second', 'rocket', '--mode', 'single']):
         with pytest.raises(SystemExit): ucr.main([str(tmp_path / 'sines.npz'), *bad])
