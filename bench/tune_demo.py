@@ -24,6 +24,7 @@ def main(argv=None):
     p.add_argument('--sample-limit', type=int, default=None, help='at most N images per split (the README run uses none)')
     p.add_argument('--work', default='runs/tune_demo', help='run folders and the study file')
     p.add_argument('--study-name', default='demo', help='the study in WORK/study.db to run or continue')
+    p.add_argument('--timeout', type=float, default=None, help='seconds after which no new trial starts (tuning.timeout); rerun to continue')
     p.add_argument('--untuned', help="an earlier untuned run folder (its metrics.json) instead of a new untuned run")
     p.add_argument('--out', help='write OUT.md and OUT.json')
     a = p.parse_args(argv)
@@ -34,7 +35,7 @@ def main(argv=None):
     from tsic.train import train
     from tsic.tune import tune, trials_table
     cfg = load_config('configs/demo.yaml', tensorboard=False)
-    cfg = load_config('configs/demo.yaml', tensorboard=False, tuning={'n_trials': a.n_trials, 'max_epochs': cfg.max_epochs})
+    cfg = load_config('configs/demo.yaml', tensorboard=False, tuning={'n_trials': a.n_trials, 'max_epochs': cfg.max_epochs, 'timeout': a.timeout})
     work = Path(a.work)
     data = load_data(cfg, a.sample_limit)
     if a.untuned: untuned = json.loads((Path(a.untuned) / 'metrics.json').read_text())
