@@ -24,8 +24,8 @@ log = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['log', 'FIXED_KEYS', 'JOURNAL_SUFFIXES', 'VOLATILE_KEYS', 'SearchParam', 'key_type', 'with_params', 'search_space',
            'suggest', 'trial_config', 'PruneTrial', 'storage_for', 'study_lock', 'setup_key', 'make_pruner',
-           'counted_trials', 'fail_dead_trials', 'next_trial', 'run_trial', 'tune', 'trials_table', 'study_figures',
-           'write_back']
+           'counted_trials', 'fail_dead_trials', 'next_trial', 'run_trial', 'study_root', 'dashboard_command', 'tune',
+           'trials_table', 'study_figures', 'write_back']
 
 # %% ../nbs/12_tune.ipynb #c96bcbc2
 FIXED_KEYS = {'tuning', 'max_epochs', 'num_classes', 'class_names', 'datasets', 'dataset_dirs', 'data_dir', 'data_source',
@@ -256,6 +256,15 @@ def run_trial(study: optuna.Study, trial: optuna.Trial, cfg: TsicConfig, space: 
     trial.set_user_attr('test_macro_f1', float(result.test['macro_f1']))  # for the report; the sampler never reads it
     study.tell(trial, float(history.f1_score.iloc[best]))
 
+def study_root(cfg: TsicConfig, study_name: str, root: str | Path | None = None) -> Path:
+    "Where the trials of `study_name` train: `root`, or `{checkpoint_dir}/tune/{study_name}`."
+    return Path(root or Path(cfg.checkpoint_dir) / 'tune' / study_name)
+
+def dashboard_command(storage: str | Path) -> str:
+    "The shell command that opens `optuna-dashboard` on `storage` (a URL, a journal file or a SQLite file)."
+    store, _ = storage_for(storage)
+    return f"optuna-dashboard {store if isinstance(store, str) else Path(storage).resolve()}"
+
 def tune(cfg: TsicConfig, storage: str | Path | None = None, study_name: str = 'tsic', n_trials: int | None = None,
          data: ChartData | None = None, root: str | Path | None = None, timeout: float | None = None,
          sample_limit: int | None = None, pruner: optuna.pruners.BasePruner | None = None) -> optuna.Study:
@@ -266,9 +275,10 @@ def tune(cfg: TsicConfig, storage: str | Path | None = None, study_name: str = '
     timeout = timeout if timeout is not None else cfg.tuning.timeout
     if data is not None and 'image_size' in cfg.tuning.space:
         raise ConfigError("tuning.space.image_size: the images are given already drawn (data=); search it with data loaded from the config")
-    root = Path(root or Path(cfg.checkpoint_dir) / 'tune' / study_name)
+    root = study_root(cfg, study_name, root)
     root.mkdir(parents=True, exist_ok=True)
-    url, lock = storage_for(storage or root / 'study.db')
+    where = storage or root / 'study.db'
+    url, lock = storage_for(where)
     loaded = {}
     def data_for(size: int) -> ChartData:  # the images at each searched size, loaded once
         if data is not None: return data
@@ -286,7 +296,7 @@ def tune(cfg: TsicConfig, storage: str | Path | None = None, study_name: str = '
                 raise ConfigError(f"{root} holds the trials of another study: give another study_name or root for a new study")
             study.set_user_attr('setup', key)
         elif old != key:
-            raise ConfigError(f"study '{study_name}' in {storage or root / 'study.db'} was started on other data, classes, settings "
+            raise ConfigError(f"study '{study_name}' in {where} was started on other data, classes, settings "
                               "or search space; give another study_name (its trials get their own folder) to start afresh")
     start = time.monotonic()
     while timeout is None or time.monotonic() - start < timeout:
