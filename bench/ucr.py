@@ -144,26 +144,42 @@ def hybrid_mode(mode: str, X_train) -> str:
     return 'multi' if series_lengths(X_train).max() <= WINDOW_CAP else 'single'
 
 
-def tsic_run(X_train, y_train, X_test, y_test, name: str, seed: int, a) -> dict:
-    "Train tsic with recipe `a` (the parsed options) and score the test split: accuracy, macro F1, probabilities, seconds."
-    import torch
-    from tsic.config import load_config
+def recipe_data(X_train, y_train, X_test, y_test, name: str, seed: int, a, val_fraction: float | None = None):
+    "The recipe's data object (images, and the series or MiniRocket windows in the hybrid) and its mode; `val_fraction` replaces `a.val_fraction`."
     from tsic.sources import array_data
-    from tsic.train import train
-    start = time.perf_counter()
     mode = hybrid_mode(a.mode, X_train)
-    data = array_data(X_train, y_train, X_test, y_test, a.encoding, None if a.size == 'auto' else int(a.size), a.val_fraction,
-                      seed, name, train_copies=augment_copies(len(y_train)) if a.copies == 'auto' else int(a.copies),
+    data = array_data(X_train, y_train, X_test, y_test, a.encoding, None if a.size == 'auto' else int(a.size),
+                      a.val_fraction if val_fraction is None else val_fraction, seed, name,
+                      train_copies=augment_copies(len(y_train)) if a.copies == 'auto' else int(a.copies),
                       series_windows=mode == 'multi' and a.second == 'series')
     if mode == 'multi' and a.second == 'rocket': data = with_rocket_windows(data, X_train, X_test, data.provenance['train_copies'], seed)
+    return data, mode
+
+
+def recipe_config(data, mode: str, name: str, seed: int, a, **overrides):
+    "The recipe's config for `data` (recipe `a`, the parsed options); `overrides` are further config keys (e.g. `tuning`)."
+    from tsic.config import load_config
     hybrid = {'model_mode': 'multi', 'timeseries': {k: data.provenance['windows'][k] for k in ('feature_columns', 'window_size')}} \
         if mode == 'multi' else {}
     classes, epochs = data.class_names, schedule_epochs(len(data.rows('train')), a.batch_size) if a.epochs == 'auto' else int(a.epochs)
-    cfg = load_config(ROOT / 'configs' / 'demo.yaml', model_architecture_name=a.arch, pretrained=not a.scratch, image_size=data.provenance['image_size'],
-                      batch_size=a.batch_size, max_epochs=epochs, early_stopping_patience=epochs, num_classes=len(classes),
-                      class_names=classes, datasets=[name], lr_head=a.lr, lr_backbone=a.lr / 4, use_progressive_unfreezing=False,
-                      check_data=False, augment=False, tensorboard=False, seed=seed, num_threads=a.threads,
-                      select_epoch='last' if a.val_fraction == 0 else 'best', mixup=a.mixup, **hybrid)
+    carved = data.provenance['validation'] != 'training series'
+    return load_config(ROOT / 'configs' / 'demo.yaml', model_architecture_name=a.arch, pretrained=not a.scratch, image_size=data.provenance['image_size'],
+                       batch_size=a.batch_size, max_epochs=epochs, early_stopping_patience=epochs, num_classes=len(classes),
+                       class_names=classes, datasets=[name], lr_head=a.lr, lr_backbone=a.lr / 4, use_progressive_unfreezing=False,
+                       check_data=False, augment=False, tensorboard=False, seed=seed, num_threads=a.threads,
+                       select_epoch='best' if carved else 'last', mixup=a.mixup, **hybrid, **overrides)
+
+
+def tsic_run(X_train, y_train, X_test, y_test, name: str, seed: int, a, params: dict | None = None) -> dict:
+    "Train tsic with recipe `a` (the parsed options; `params`: dotted config keys set over it, e.g. a study's best) and score the test split: accuracy, macro F1, probabilities, seconds."
+    import torch
+    from tsic.train import train
+    from tsic.tune import with_params
+    start = time.perf_counter()
+    data, mode = recipe_data(X_train, y_train, X_test, y_test, name, seed, a)
+    cfg = recipe_config(data, mode, name, seed, a)
+    if params: cfg = with_params(cfg, params)
+    classes, epochs = data.class_names, cfg.max_epochs
     with tempfile.TemporaryDirectory() as d, warnings.catch_warnings():
         warnings.simplefilter('ignore')
         result = train(cfg, run_dir=d, data=data)

@@ -99,9 +99,16 @@ def test_kill_during_checkpoint_writes_never_leaves_a_corrupt_file(tmp_path, del
     "A process saving 16 MB checkpoints back to back, killed at an arbitrary moment: last.ckpt is always whole."
     target = tmp_path / 'last.ckpt'
     proc = subprocess.Popen([sys.executable, '-c', SAVER, str(target)], cwd=ROOT, stderr=subprocess.PIPE, text=True)
-    while not target.exists():
-        assert proc.poll() is None, proc.stderr.read()[-2000:]
-        time.sleep(0.01)
+    def saved() -> int | None:  # the inode of last.ckpt: each save renames a new file into place
+        try: return target.stat().st_ino
+        except FileNotFoundError: return None
+    def wait_until(done):
+        while not done():
+            assert proc.poll() is None, proc.stderr.read()[-2000:]
+            time.sleep(0.01)
+    wait_until(lambda: saved() is not None)
+    first = saved()
+    wait_until(lambda: saved() not in (None, first))  # the second save has landed (epoch >= 1), however slow the disk
     time.sleep(delay)
     os.kill(proc.pid, signal.SIGKILL); proc.wait()
     ckpt = load_checkpoint(target)

@@ -37,8 +37,8 @@ def journal(path: Path, name: str = 'tsic') -> optuna.Study:
 
 
 def test_tune_report_through_papermill(tmp_path):
-    "Three trials on the demo: trials table, Optuna's plots, the best trial's test scores beside the baselines, the config written back with its comments."
-    config = write_config(tmp_path / 'demo.yaml', max_epochs=2)
+    "Three trials on the demo (the first: the config's own values in the space): trials table, Optuna's plots, the best trial's test scores beside the baselines, the config written back with its comments."
+    config = write_config(tmp_path / 'demo.yaml', max_epochs=2, lr_head=0.05)  # above the space: every trial's lr_head differs from the file's
     before = config.read_text()
     proc = subprocess.run([str(BIN / 'papermill'), 'nbs/tune.ipynb', str(tmp_path / 'out.ipynb'), '-p', 'config', str(config),
                            '-p', 'sample_limit', '40', '-p', 'root', str(tmp_path / 'study')],
@@ -46,6 +46,7 @@ def test_tune_report_through_papermill(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     study = optuna.load_study(study_name='tsic', storage=f"sqlite:///{tmp_path / 'study' / 'study.db'}")
     assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 3
+    assert study.trials[0].user_attrs['from_config'] and study.trials[0].params['weight_decay'] == yaml.safe_load(before)['weight_decay']
     for t in study.trials:  # each trial: two epochs, scored by its best one
         epochs = json.loads((Path(t.user_attrs['run_dir']) / 'metrics.json').read_text())['epochs']
         assert len(epochs) == 2 and t.value == pytest.approx(max(e['f1_score'] for e in epochs), abs=1e-12)
@@ -79,7 +80,7 @@ def test_two_workers_share_one_study_with_a_global_cap(tmp_path):
 @pytest.mark.slow  # make test stays under 10 minutes; .ci/run runs it after
 def test_a_killed_study_resumes_and_retries_the_interrupted_trial(tmp_path):
     "SIGKILL during the first trial; the rerun marks it failed, retries its parameters, and ends with the two trials asked for."
-    config = write_config(tmp_path / 'demo.yaml', max_epochs=4, n_trials=2)
+    config = write_config(tmp_path / 'demo.yaml', max_epochs=4, n_trials=2, lr_head=0.05)  # outside the space: the best differs from the file
     store = tmp_path / 'study.db'
     worker = tsic_tune(config, '--storage', str(store))
     first = tmp_path / 'checkpoints' / 'tune' / 'tsic' / 'trial_0000'

@@ -4,8 +4,8 @@ import numpy as np, pandas as pd, pytest
 from conftest import ROOT
 
 
-def load_bench():
-    spec = importlib.util.spec_from_file_location('ucr_bench', ROOT / 'bench' / 'ucr.py')
+def load_bench(file='ucr.py'):
+    spec = importlib.util.spec_from_file_location(f'bench_{file[:-3]}', ROOT / 'bench' / file)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -86,14 +86,15 @@ def test_the_hybrid_and_test_time_augmentation_are_options(tmp_path, capsys):
 @pytest.mark.slow
 def test_tsic_and_minirocket_side_by_side_on_equal_and_different_lengths(tmp_path, capsys):
     "UnitTest (24 steps) and JapaneseVowels (12 variables, 7 to 29 steps) from sktime, two seeds, the table written."
-    table = ucr.main(['UnitTest', 'JapaneseVowels', '--epochs', '5', '--seeds', '0', '1', '--copies', '1',
+    table = ucr.main(['UnitTest', 'JapaneseVowels', '--epochs', '5', '--seeds', '0', '1', '--copies', '1', '--threads', '1',
                       '--out', str(tmp_path / 'ucr')])
     out = capsys.readouterr().out
     assert list(table.dataset) == ['UnitTest', 'JapaneseVowels']
     vowels = table.set_index('dataset').loc['JapaneseVowels']
     assert vowels.length == '7–29' and vowels.variables == 12 and vowels.classes == 9 and vowels.image_size == 96
     assert (table.minirocket_mean > 0.8).all(), out  # MiniRocket is strong on both: 0.91 and 0.99 here
-    assert (table[['tsic_mean', 'tsic_ensemble']] > 1 / table[['classes']].values).all().all(), out  # above chance after five epochs
+    assert (vowels[['tsic_mean', 'tsic_ensemble']] > 0.5).all(), out  # far above chance (1/9) after five epochs, on 370 test series
+    # (UnitTest's 22 test series are too few for such a check: one series is 4.5 points)
     md = (tmp_path / 'ucr.md').read_text()
     assert '| JapaneseVowels | 270 / 370 | 7–29 × 12 | 9 | MultiModalNet | 96 |' in md and 'wins/ties/losses' in md
     assert pd.read_csv(tmp_path / 'ucr.csv').shape[0] == 2
@@ -121,3 +122,23 @@ def test_minirocket_features_as_the_second_input(tmp_path, capsys):
     assert features.shape[0] == 8 and features.shape[1] > 5000  # ~10,000 features per series
     for bad in (['--second', 'rocket', '--tta', '2'], ['--second', 'rocket', '--mode', 'single']):
         with pytest.raises(SystemExit): ucr.main([str(tmp_path / 'sines.npz'), *bad])
+
+
+@pytest.mark.slow
+def test_the_tuning_bench_starts_from_the_recipe_and_scores_it_untuned_and_tuned(tmp_path, capsys):
+    "bench/tune_ucr.py: a study on a validation carve whose trial 0 is the recipe itself, then both on the test split."
+    import optuna
+    tune_ucr = load_bench('tune_ucr.py')
+    recipe = '--encoding gasf --epochs 2 --size 32 --mode single --copies 0'
+    [row] = tune_ucr.main([str(sines_npz(tmp_path)), '--n-trials', '3', '--seeds', '0', '--val-fraction', '0.25', '--work', str(tmp_path / 'w'),
+                           '--out', str(tmp_path / 'out'), '--recipe', recipe])
+    study = optuna.load_study(study_name='sines-ucr', storage=f"sqlite:///{tmp_path / 'w' / 'study.db'}")
+    assert len(study.trials) == row['trials'] == 3 and row['val_series'] == 3, row
+    options = ucr.parser().parse_args(['sines', *recipe.split()])
+    cfg = ucr.recipe_config(*ucr.recipe_data(*ucr.load_ucr(str(tmp_path / 'sines.npz')), 'sines', 0, options, val_fraction=0.25), 'sines', 0, options)
+    assert study.trials[0].params == {'lr_head': 1e-2, 'lr_backbone': 2.5e-3, 'lr_decay_rate': cfg.lr_decay_rate,
+                                      'weight_decay': cfg.weight_decay, 'model.drop_path_rate': cfg.model.drop_path_rate}
+    assert row['recipe_val_f1'] == study.trials[0].value and row['best_val_f1'] == study.best_value >= study.trials[0].value
+    assert len(row['untuned_seeds']) == len(row['tuned_seeds']) == 1 and 0 <= row['tuned_mean'] <= 1
+    if row['best_is_recipe']: assert row['tuned_seeds'] == row['untuned_seeds']
+    assert 'sines' in (tmp_path / 'out.md').read_text() and json.loads((tmp_path / 'out.json').read_text())[0]['dataset'] == 'sines'

@@ -116,6 +116,7 @@ class TuningConfig:
     timeout: Optional[float] = None   # seconds a worker keeps starting trials; None: no limit
     pruner: str = 'median'            # 'median', 'hyperband' or 'none'
     seed: int = 0                     # the sampler's seed
+    start_from_config: bool = True    # the first trial: the config's own values of the searched keys (those inside the space)
     space: dict[str, dict] = field(default_factory=lambda: {k: dict(v) for k, v in DEFAULT_SPACE.items()})
 
 # %% ../nbs/00_config.ipynb #b40bfbf3

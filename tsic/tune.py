@@ -13,7 +13,7 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 from fastai.callback.core import Callback
-from .config import (TsicConfig, TuningConfig, ConfigError, config_to_dict, update_config_file,
+from .config import (TsicConfig, TuningConfig, ConfigError, config_to_dict, load_config, update_config_file,
                          _build, _coerce, _merge, _unknown_key, _validate)
 from .learner import TrainingTracker
 from .sources import ChartData, load_data
@@ -23,9 +23,9 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'FIXED_KEYS', 'JOURNAL_SUFFIXES', 'VOLATILE_KEYS', 'SearchParam', 'key_type', 'with_params', 'search_space',
-           'suggest', 'trial_config', 'PruneTrial', 'storage_for', 'study_lock', 'setup_key', 'make_pruner',
-           'counted_trials', 'fail_dead_trials', 'next_trial', 'run_trial', 'study_root', 'dashboard_command', 'tune',
-           'trials_table', 'study_figures', 'write_back']
+           'suggest', 'config_params', 'trial_config', 'PruneTrial', 'storage_for', 'study_lock', 'setup_key',
+           'make_pruner', 'counted_trials', 'fail_dead_trials', 'next_trial', 'run_trial', 'study_root',
+           'dashboard_command', 'tune', 'trials_table', 'study_figures', 'write_back']
 
 # %% ../nbs/12_tune.ipynb #c96bcbc2
 FIXED_KEYS = {'tuning', 'max_epochs', 'num_classes', 'class_names', 'datasets', 'dataset_dirs', 'data_dir', 'data_source',
@@ -123,6 +123,22 @@ def suggest(trial: optuna.Trial, space: list[SearchParam]) -> dict:
         else: out[p.key] = trial.suggest_float(p.key, d.low, d.high, step=d.step, log=d.log)
     return out
 
+def _value(cfg: TsicConfig, key: str):
+    "The value of the dotted `key` in `cfg`."
+    for part in key.split('.'): cfg = getattr(cfg, part)
+    return cfg
+
+def config_params(cfg: TsicConfig, space: list[SearchParam]) -> dict:
+    "`cfg`'s own values of the searched keys that lie inside the space: the study's first trial (`tuning.start_from_config`)."
+    out = {}
+    for p in space:
+        value = _value(cfg, p.key)
+        try: inside = p.distribution._contains(p.distribution.to_internal_repr(value))
+        except (ValueError, TypeError): inside = False  # a categorical value not among the choices
+        if inside: out[p.key] = value
+        else: log.warning("tuning.start_from_config: %s = %r lies outside its search space; the first trial samples it", p.key, value)
+    return out
+
 def trial_config(cfg: TsicConfig, params: dict) -> TsicConfig:
     "The config of one trial: `params` set, `tuning.max_epochs` epochs (its schedule spans them), its checkpoints inside its own run folder, no resume, no TensorBoard."
     return with_params(cfg, params, max_epochs=cfg.tuning.max_epochs, resume_from_checkpoint=None, tensorboard=False,
@@ -168,7 +184,7 @@ def study_lock(path: Path | None):
         try: yield
         finally: fcntl.flock(f, fcntl.LOCK_UN)
 
-VOLATILE_KEYS = ('tuning.n_trials', 'tuning.timeout', 'checkpoint_dir', 'logs_dir', 'data_dir', 'cache_dir', 'resume_from_checkpoint',
+VOLATILE_KEYS = ('tuning.n_trials', 'tuning.timeout', 'tuning.start_from_config', 'checkpoint_dir', 'logs_dir', 'data_dir', 'cache_dir', 'resume_from_checkpoint',
                  'tensorboard', 'num_workers', 'dataset_dirs')
 
 def _without(d: dict, key: str) -> dict:
@@ -295,6 +311,8 @@ def tune(cfg: TsicConfig, storage: str | Path | None = None, study_name: str = '
             if any(root.glob('trial_*')):
                 raise ConfigError(f"{root} holds the trials of another study: give another study_name or root for a new study")
             study.set_user_attr('setup', key)
+            if cfg.tuning.start_from_config:  # skip_if_exists: a second worker racing here on a database without a lock adds nothing
+                study.enqueue_trial(config_params(cfg, space), user_attrs={'from_config': True}, skip_if_exists=True)
         elif old != key:
             raise ConfigError(f"study '{study_name}' in {where} was started on other data, classes, settings "
                               "or search space; give another study_name (its trials get their own folder) to start afresh")
@@ -307,11 +325,12 @@ def tune(cfg: TsicConfig, storage: str | Path | None = None, study_name: str = '
 
 # %% ../nbs/12_tune.ipynb #eb77e81c
 def trials_table(study: optuna.Study) -> pd.DataFrame:
-    "One row per trial: state, validation macro F1 (best epoch; a pruned trial: its last report), the parameters, best epoch, seconds (none for a failed trial), what it retried, its error."
+    "One row per trial: state, validation macro F1 (best epoch; a pruned trial: its last report), the parameters, best epoch, seconds (none for a failed trial), whether it is the config's own values, what it retried, its error."
     return pd.DataFrame([{'trial': t.number, 'state': t.state.name.lower(), 'val_macro_f1': t.value, **t.params,
                           'best_epoch': t.user_attrs.get('best_epoch'),
                           'seconds': t.duration.total_seconds() if t.duration and t.state != TrialState.FAIL else None,
-                          'retry_of': t.user_attrs.get('retry_of'), 'error': t.user_attrs.get('error')} for t in study.trials])
+                          'from_config': t.user_attrs.get('from_config', False), 'retry_of': t.user_attrs.get('retry_of'),
+                          'error': t.user_attrs.get('error')} for t in study.trials])
 
 def _figure(ax):
     return np.ravel(ax)[0].figure
@@ -330,5 +349,6 @@ def study_figures(study: optuna.Study) -> dict:
     return figures
 
 def write_back(config_path: str | Path, study: optuna.Study, backup: bool = True) -> str:
-    "Set the best trial's parameters in the YAML config `config_path` (comments and order kept, validated first, a timestamped backup); the diff."
-    return update_config_file(config_path, study.best_trial.params, backup)
+    "Set the best trial's parameters that differ from the YAML config `config_path` in it (comments and order kept, validated first, a timestamped backup); the diff."
+    current = load_config(config_path)
+    return update_config_file(config_path, {k: v for k, v in study.best_trial.params.items() if _value(current, k) != v}, backup)
