@@ -299,10 +299,8 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv=None):
-    a = parser().parse_args(argv)
-    names = ALL if a.all else a.datasets
-    if not names: parser().error('name a dataset or use --all')
+def check_recipe(a):
+    "Exit with the parser's message when the recipe options `a` do not fit together."
     for key in ('size', 'epochs', 'copies'):
         value = getattr(a, key)
         if value != 'auto' and not value.isdigit(): parser().error(f"--{key} must be a whole number or 'auto', got {value!r}")
@@ -310,6 +308,13 @@ def main(argv=None):
     if a.second == 'rocket' and (a.mode == 'single' or a.tta or a.val_fraction):
         parser().error("--second rocket needs --mode multi or auto, no --tta and --val-fraction 0 (predict_series cannot remake the features)")
     if a.mixup and a.mode != 'single': parser().error("--mixup needs --mode single (the multi-modal loss cannot blend labels)")
+
+
+def main(argv=None):
+    a = parser().parse_args(argv)
+    names = ALL if a.all else a.datasets
+    if not names: parser().error('name a dataset or use --all')
+    check_recipe(a)
     print(f"recipe: {a.mode} mode{' (MiniRocket features as the second input)' if a.second == 'rocket' else ''}, mixup {a.mixup:g}, tta {a.tta}, {a.encoding}, {a.arch}{' from scratch' if a.scratch else ''}, epochs {a.epochs}, size {a.size}, batch {a.batch_size}, lr {a.lr:g}, "
           f"val_fraction {a.val_fraction:g}, augmented copies {a.copies}; seeds {a.seeds}", flush=True)
     rows = []

@@ -125,10 +125,14 @@ def test_minirocket_features_as_the_second_input(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_the_tuning_bench_starts_from_the_recipe_and_scores_it_untuned_and_tuned(tmp_path, capsys):
+def test_the_tuning_bench_starts_from_the_recipe_and_scores_it_untuned_and_tuned(tmp_path, capsys, monkeypatch):
     "bench/tune_ucr.py: a study on a validation carve whose trial 0 is the recipe itself, then both on the test split."
     import optuna
     tune_ucr = load_bench('tune_ucr.py')
+    calls, real = [], tune_ucr.ucr.tsic_run
+    def recorded(*args, params=None, **kw):  # the real runs, with the settings each was given
+        calls.append(params); return real(*args, params=params, **kw)
+    monkeypatch.setattr(tune_ucr.ucr, 'tsic_run', recorded)
     recipe = '--encoding gasf --epochs 2 --size 32 --mode single --copies 0'
     [row] = tune_ucr.main([str(sines_npz(tmp_path)), '--n-trials', '3', '--seeds', '0', '--val-fraction', '0.25', '--work', str(tmp_path / 'w'),
                            '--out', str(tmp_path / 'out'), '--recipe', recipe])
@@ -138,7 +142,9 @@ def test_the_tuning_bench_starts_from_the_recipe_and_scores_it_untuned_and_tuned
     cfg = ucr.recipe_config(*ucr.recipe_data(*ucr.load_ucr(str(tmp_path / 'sines.npz')), 'sines', 0, options, val_fraction=0.25), 'sines', 0, options)
     assert study.trials[0].params == {'lr_head': 1e-2, 'lr_backbone': 2.5e-3, 'lr_decay_rate': cfg.lr_decay_rate,
                                       'weight_decay': cfg.weight_decay, 'model.drop_path_rate': cfg.model.drop_path_rate}
-    assert row['recipe_val_f1'] == study.trials[0].value and row['best_val_f1'] == study.best_value >= study.trials[0].value
+    assert row['recipe_val_f1'] == study.trials[0].value and row['best_val_f1'] == study.best_value and row['best_trial'] == study.best_trial.number
+    # the untuned recipe, then (unless the best trial is the recipe itself) the recipe with the study's best values
+    assert calls == ([None] if row['best_is_recipe'] else [None, study.best_params]), (calls, row)
     assert len(row['untuned_seeds']) == len(row['tuned_seeds']) == 1 and 0 <= row['tuned_mean'] <= 1
-    if row['best_is_recipe']: assert row['tuned_seeds'] == row['untuned_seeds']
     assert 'sines' in (tmp_path / 'out.md').read_text() and json.loads((tmp_path / 'out.json').read_text())[0]['dataset'] == 'sines'
+    with pytest.raises(SystemExit): tune_ucr.main([str(tmp_path / 'sines.npz'), '--recipe', '--second rocket'])

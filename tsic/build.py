@@ -98,7 +98,11 @@ def _prepare_folder(folder: Path, identity: dict, rebuild: bool) -> bool:
             log.warning("Rebuilding %s: its source or options changed", folder); shutil.rmtree(folder)
     elif folder.exists():
         raise FileExistsError(f"{folder} exists and was not built by tsic; move it away or choose another data_dir")
-    folder.mkdir(parents=True, exist_ok=True)
+    if not folder.exists():  # the folder appears with its marker (renamed into place): never as a folder tsic did not build
+        fresh = folder.with_name(f'.{folder.name}.new')
+        shutil.rmtree(fresh, ignore_errors=True); fresh.mkdir(parents=True)
+        atomic_write_bytes(fresh / BUILD_MARKER, json.dumps(identity).encode())
+        os.rename(fresh, folder)
     (folder / 'manifest.json').unlink(missing_ok=True)
     atomic_write_bytes(folder / BUILD_MARKER, json.dumps(identity).encode())
     for tmp in folder.rglob('.*.png.tmp'): tmp.unlink()  # half-written images of an interrupted build

@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from .config import TsicConfig
 from .bars import BUILTIN_DATASETS, dataset_bars
 from .labels import ChartDatasetSpec, labelled_windows, label_known_at, walk_forward_folds
-from .build import BUILD_MARKER, build_lock, ensure_demo_dataset, render_windows
+from .build import BUILD_MARKER, ensure_demo_dataset, render_windows
 from .encodings import encode_series, encode_ragged, image_size_for, series_lengths, series_variables, resize, apply_by_length
 from .augment import augment_strengths, augment_series
 from .metrics import with_baseline_labels
@@ -377,10 +377,7 @@ def ensure_builtin_datasets(cfg: TsicConfig):
     for name in cfg.datasets:
         folder = cfg.dataset_dir(name)
         if name not in BUILTIN_DATASETS or (folder / 'manifest.json').exists(): continue
-        with build_lock(folder):  # a build makes the folder before its marker: look only while none is running
-            done = (folder / 'manifest.json').exists()
-            users = folder.exists() and not done and not (folder / BUILD_MARKER).exists()  # the user's own folder of that name
-        if done or users: continue
+        if folder.exists() and not (folder / BUILD_MARKER).exists(): continue  # the user's own folder (a build's appears with its marker)
         expected = ChartDatasetSpec(dataset=name, timeframe='1d').folder_name  # the built-in bars are daily
         if folder.name != expected:
             raise ValueError(f"dataset '{name}' is built in and is written as '{expected}'; "

@@ -234,7 +234,8 @@ def fail_dead_trials(study: optuna.Study, locked: bool = True) -> list[int]:
         try: study.tell(t.number, state=TrialState.FAIL)
         except ValueError: continue  # another worker (without a lock: a database server) failed it first
         if 'retry_of' not in t.user_attrs:
-            study.enqueue_trial(t.params, user_attrs={'retry_of': t.number}, skip_if_exists=False)
+            study.enqueue_trial(t.params, user_attrs={'retry_of': t.number, 'from_config': t.user_attrs.get('from_config', False)},
+                                skip_if_exists=False)
         log.warning("trial %d: its worker%s died; marked failed%s", t.number, f" (process {worker['pid']})" if worker else '',
                     ', its parameters queued again' if 'retry_of' not in t.user_attrs else ' (a retry already: not queued again)')
         failed.append(t.number)
@@ -244,7 +245,8 @@ def next_trial(study: optuna.Study, tuning: TuningConfig, n_trials: int, locked:
     "A new trial of `study`, or None when `n_trials` count toward its cap (`counted_trials`; call under the study's lock)."
     fail_dead_trials(study, locked)
     if counted_trials(study) >= n_trials: return None
-    seed = int(np.random.SeedSequence([tuning.seed, len(study.get_trials(deepcopy=False))]).generate_state(1)[0])  # per trial: unlike seed + n, no overlap between studies
+    asked = sum(t.state != TrialState.WAITING for t in study.get_trials(deepcopy=False))
+    seed = int(np.random.SeedSequence([tuning.seed, asked]).generate_state(1)[0])  # per trial: unlike seed + n, no overlap between studies
     study.sampler = optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(n_trials // 3, 2)))
     trial = study.ask()
     trial.set_user_attr('worker', {'host': socket.gethostname(), 'pid': os.getpid()})
@@ -310,9 +312,10 @@ def tune(cfg: TsicConfig, storage: str | Path | None = None, study_name: str = '
         if old is None:
             if any(root.glob('trial_*')):
                 raise ConfigError(f"{root} holds the trials of another study: give another study_name or root for a new study")
+            if cfg.tuning.start_from_config:  # (workers of one database server, without a lock, may both queue it)
+                fixed = config_params(cfg, space)
+                study.enqueue_trial(fixed, user_attrs={'from_config': len(fixed) == len(space)}, skip_if_exists=True)
             study.set_user_attr('setup', key)
-            if cfg.tuning.start_from_config:  # skip_if_exists: a second worker racing here on a database without a lock adds nothing
-                study.enqueue_trial(config_params(cfg, space), user_attrs={'from_config': True}, skip_if_exists=True)
         elif old != key:
             raise ConfigError(f"study '{study_name}' in {where} was started on other data, classes, settings "
                               "or search space; give another study_name (its trials get their own folder) to start afresh")
@@ -351,4 +354,5 @@ def study_figures(study: optuna.Study) -> dict:
 def write_back(config_path: str | Path, study: optuna.Study, backup: bool = True) -> str:
     "Set the best trial's parameters that differ from the YAML config `config_path` in it (comments and order kept, validated first, a timestamped backup); the diff."
     current = load_config(config_path)
-    return update_config_file(config_path, {k: v for k, v in study.best_trial.params.items() if _value(current, k) != v}, backup)
+    updates = {k: v for k, v in study.best_trial.params.items() if _value(current, k) != v}
+    return update_config_file(config_path, updates, backup) if updates else ''
