@@ -17,7 +17,7 @@ NB_THREADS = OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
 # Notebooks whose cells are flagged `#| slow`
 SLOW_NBS = $(shell grep -l '"\#| slow' nbs/*.ipynb | xargs -n1 basename | sed 's/\.ipynb$$//' | paste -sd'|')
 
-.PHONY: install train test test-slow export bench clean-venv
+.PHONY: install train test test-slow export docs bench clean-venv
 
 # torch/torchvision first and pinned exactly: the CUDA wheels these machines keep locally (see ENVIRONMENT.md).
 # pip byte-compiles what it installs one file at a time (about a minute for torch alone); compileall does it on
@@ -53,6 +53,11 @@ test-slow: install export
 	$(BIN)/pip install -q -e ".[dev,bench]"  # the UCR bench tests load sktime's datasets and run its MiniRocket
 	$(NB_THREADS) $(BIN)/nbdev_test --flags slow --file_re '^($(SLOW_NBS))\.ipynb$$' --timing
 	$(BIN)/pytest tests -q -m slow --durations=10
+
+# The docs site, rendered offline into docs/ (tools/docs.py: the notebooks run as nbdev_test runs them, nbdev's
+# processors, nbconvert). The published site is nbdev_docs with Quarto (.github/workflows/deploy.yaml).
+docs: install export
+	$(NB_THREADS) $(BIN)/python tools/docs.py --out docs
 
 # Benchmarks (not tests): rendering speed against mplfinance/pyts, prediction latency, and the UCR table the README quotes
 # (tsic beside MiniRocket on 8 sets, 3 seeds: about 40 minutes on 2 cores).
