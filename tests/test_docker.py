@@ -4,6 +4,7 @@ data/runs/checkpoints/logs in volumes and defaults to a command that works; the 
 built or written at run time but keeps what the image copies; the compose services point at files and notebook
 parameters that exist."""
 import fnmatch, re, shlex, subprocess
+from pathlib import Path
 import nbformat, yaml
 from conftest import ROOT, BIN
 
@@ -41,8 +42,10 @@ def test_the_image_installs_with_make_install_as_a_non_root_user():
 def test_volumes_and_a_default_command_that_works():
     steps = dict(instructions())
     volumes = yaml.safe_load(steps['VOLUME'])
-    assert {f'{APP}/{d}' for d in ('data', 'runs', 'checkpoints', 'logs')} <= set(volumes), volumes
-    assert yaml.safe_load(steps['CMD']) == ['tsic', '--help'] and 'tsic --help' in steps['HEALTHCHECK']
+    assert {f'{APP}/data', f'{APP}/runs'} <= set(volumes), volumes  # a run folder holds its checkpoints and logs
+    cfg = yaml.safe_load((ROOT / 'configs' / 'config.yaml').read_text())
+    assert not any(Path(cfg[k]).is_absolute() for k in ('checkpoint_dir', 'logs_dir'))  # so they land inside the run folder
+    assert yaml.safe_load(steps['CMD']) == ['tsic', '--help']
     out = subprocess.run([str(BIN / 'tsic'), '--help'], capture_output=True, text=True)
     assert out.returncode == 0 and 'tune' in out.stdout, out.stderr  # what the container prints by default
 
@@ -51,7 +54,7 @@ def test_the_build_context_leaves_out_run_time_files_but_keeps_what_is_copied():
     patterns = [l.strip() for l in (ROOT / '.dockerignore').read_text().splitlines() if l.strip() and not l.startswith('#')]
     for folder in ('.venv', 'data', 'runs', 'checkpoints', 'logs'):
         assert folder in patterns, folder
-    kept = ['settings.ini', 'setup.py', 'Makefile', 'README.md', 'tsic/__init__.py', 'nbs/train.ipynb', 'configs/config.yaml']
+    kept = ['settings.ini', 'setup.py', 'Makefile', 'README.md', 'tsic/__init__.py', 'nbs/train.ipynb', 'configs/config.yaml', 'tools/docs.py']
     for path in kept:
         assert not any(fnmatch.fnmatch(path, p) or path.startswith(p.rstrip('/') + '/') for p in patterns), path
 
@@ -59,7 +62,7 @@ def test_the_build_context_leaves_out_run_time_files_but_keeps_what_is_copied():
 def test_compose_services_point_at_existing_files_and_parameters():
     spec = compose()
     train, board = spec['services']['train'], spec['services']['tensorboard']
-    assert train['image'] == board['image'] and train['build'] == '.'
+    assert train['image'] == board['image'] and train['build'] == board['build'] == '.'
     gpu = train['deploy']['resources']['reservations']['devices'][0]
     assert gpu['driver'] == 'nvidia' and 'gpu' in gpu['capabilities']
     named = set(spec['volumes'])
@@ -76,5 +79,6 @@ def test_compose_services_point_at_existing_files_and_parameters():
     assert (ROOT / params['config']).exists()
     source = next(c.source for c in nbformat.read(ROOT / words[1], as_version=4).cells if 'parameters' in c.metadata.get('tags', []))
     assert all(re.search(rf'^{name} =', source, re.M) for name in params), (params, source)  # papermill's -p names exist
-    logs = yaml.safe_load((ROOT / params['config']).read_text())['logs_dir']
-    assert board['command'][board['command'].index('--logdir') + 1] == logs and f'logs:{APP}/{logs}:ro' in board['volumes']
+    assert re.search(r'run=runs/', script) and f'runs:{APP}/runs' in train['volumes']
+    logdir = board['command'][board['command'].index('--logdir') + 1]
+    assert logdir == 'runs' and f'runs:{APP}/runs:ro' in board['volumes']  # TensorBoard reads every run's logs_dir below it

@@ -1,6 +1,7 @@
 """The offline docs site (`make docs`, tools/docs.py) built from scratch and opened page by page in headless Chromium
 (Debian's package; .ci/run installs it): every page loads without console errors, shows no error output, has the
-API entries and the figures its notebook makes, and every link inside the site resolves, anchors included."""
+API entry (show_doc) of every exported function and class, images that load, and every link inside the site
+resolves, anchors included."""
 import json, shutil, subprocess, sys
 from pathlib import Path
 import pytest
@@ -18,16 +19,48 @@ def site(tmp_path_factory) -> Path:
     return out
 
 
-def expected_pages() -> dict[str, dict]:
-    "Page name -> what its notebook holds: exported names (show_doc entries) and whether it runs (figures come from running)."
+def expected_pages() -> list[str]:
+    "The page of each notebook of the sidebar."
     sys.path.insert(0, str(ROOT / 'tools'))
     import docs
-    pages = {}
-    for _, notebooks in docs.sidebar():
-        for nb in notebooks:
-            text = (ROOT / 'nbs' / nb).read_text()
-            pages[docs.page_name(nb)] = {'exports': '#| export' in text, 'runs': 'skip_exec: true' not in text}
-    return pages
+    return [docs.page_name(nb) for _, notebooks in docs.sidebar() for nb in notebooks]
+
+
+def test_the_sidebar_lists_every_notebook_once_under_distinct_page_names():
+    pages = expected_pages()
+    listed = [nb for _, nbs in __import__('docs').sidebar() for nb in nbs]
+    assert sorted(listed) == sorted(p.name for p in (ROOT / 'nbs').glob('*.ipynb')) and len(set(listed)) == len(listed)
+    assert len(set(pages)) == len(listed)  # no two notebooks become the same page
+
+
+def test_no_cell_that_nbdev_docs_would_run_mixes_imports_with_other_code():
+    "nbdev's exec_show_docs runs every cell that imports (its own rule, `_do_eval`): such a cell must hold imports only."
+    import warnings
+    from nbdev.processors import NBProcessor, _do_eval
+    mixed = []
+    for path in sorted((ROOT / 'nbs').glob('*.ipynb')):
+        nb = NBProcessor(path).nb
+        if 'skip_exec: true' in path.read_text(): continue  # the reports: nothing of theirs runs for the docs
+        for cell in nb.cells:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter('always'); _do_eval(cell)
+            if caught: mixed.append(f'{path.name} cell {cell.idx_}')
+    assert not mixed, mixed
+
+
+def api_entries() -> dict[str, set[str]]:
+    "Page -> the anchors of its exported functions and classes (nbdev's index of the package, `__all__` of each module)."
+    import importlib, inspect
+    from tsic._modidx import d
+    entries = {}
+    for module_name, symbols in d['syms'].items():
+        module = importlib.import_module(module_name)
+        for symbol, (url, _) in symbols.items():
+            name = symbol[len(module_name) + 1:]
+            if name in getattr(module, '__all__', []) and (inspect.isfunction(getattr(module, name)) or inspect.isclass(getattr(module, name))):
+                page, anchor = url.split('#')
+                entries.setdefault(page, set()).add(anchor)
+    return entries
 
 
 @pytest.mark.slow
@@ -44,14 +77,12 @@ def test_every_page_loads_cleanly_with_its_api_entries_figures_and_working_links
         messages = []
         tab.on('console', lambda m: messages.append(f'console {m.type}: {m.text}') if m.type == 'error' else None)
         tab.on('pageerror', lambda e: messages.append(f'page error: {e}'))
-        for name, info in pages.items():
+        for name in pages:
             messages.clear()
             tab.goto((site / name).as_uri(), wait_until='load')
             problems += [f'{name}: {m}' for m in messages]
             ids[name] = set(tab.eval_on_selector_all('[id]', 'els => els.map(e => e.id)'))
             if tab.locator('text=Traceback (most recent call last)').count(): problems.append(f'{name}: an error output is shown')
-            if info['exports'] and not tab.locator('.jp-RenderedMarkdown h3').count():
-                problems.append(f'{name}: exports functions but shows no API entry')
             images += tab.locator('main img').count()
             broken = tab.eval_on_selector_all('main img', 'imgs => imgs.filter(i => !(i.complete && i.naturalWidth > 0)).length')
             if broken: problems.append(f'{name}: {broken} images do not load')
@@ -64,6 +95,9 @@ def test_every_page_loads_cleanly_with_its_api_entries_figures_and_working_links
         browser.close()
     problems += [f'{name}: link to {target}#{anchor}: no such anchor' for name, target, anchor in anchors
                  if target in ids and anchor not in ids[target]]
+    entries = api_entries()
+    problems += [f'{page}: no API entry for {anchor}' for page, anchors in entries.items() for anchor in sorted(anchors - ids[page])]
+    assert sum(map(len, entries.values())) > 100  # every exported function and class has its entry
     assert not problems, '\n'.join(problems[:40])
     assert images >= 10, images  # the notebooks draw charts, encodings, curves and confusion matrices: they are on the pages
     assert len(anchors) >= 20, anchors  # the pages link to each other's API entries

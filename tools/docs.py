@@ -67,6 +67,16 @@ def with_outputs(path: Path):
     return nb
 
 
+def render_or_error(notebook: str, out: Path, nav: str) -> dict:
+    "`render`, or the error that stopped it (every page is tried; the build fails at the end)."
+    # This worker was spawned; the notebook's own process pools fork, as under nbdev_test (their functions live in __main__)
+    multiprocessing.set_start_method('fork', force=True)
+    try: return render(notebook, out, nav)
+    except Exception:
+        import traceback
+        return {'notebook': notebook, 'page': page_name(notebook), 'seconds': None, 'errors': [traceback.format_exc()[-4000:]]}
+
+
 def render(notebook: str, out: Path, nav: str) -> dict:
     "Run, process and write one page; what the test and the log need: its name, seconds, errors shown."
     from execnb.nbio import nb2str
@@ -75,7 +85,7 @@ def render(notebook: str, out: Path, nav: str) -> dict:
     from nbdev.processors import FilterDefaults
     from nbdev.config import get_config
     import warnings
-    warnings.filterwarnings('ignore', message='Found cells containing imports')  # nbdev's advice on cell layout, per cell
+    warnings.filterwarnings('error', message='Found cells containing imports')  # nbdev_docs would run such a cell: fix it
     start = time.perf_counter()
     nb = with_outputs(NBS / notebook)
     FilterDefaults()(nb)
@@ -91,16 +101,29 @@ def render(notebook: str, out: Path, nav: str) -> dict:
         if options.get('echo') == 'false': cell.metadata['transient'] = {'remove_source': True}
         cell.source = re.sub(r'^#\|.*\n?', '', cell.source, flags=re.M) if cell.cell_type == 'code' else cell.source
     errors = [o.get('ename') for c in node.cells if c.cell_type == 'code' for o in c.get('outputs', []) if o.get('output_type') == 'error']
-    exporter = HTMLExporter(template_name='lab', exclude_input_prompt=True, exclude_output_prompt=True)
+    exporter = HTMLExporter(template_name='lab', exclude_input_prompt=True, exclude_output_prompt=True, mathjax_url=MATHJAX)
     body, _ = exporter.from_notebook_node(node, resources={'metadata': {'name': front.get('title', notebook)}})
     cfg = get_config()
     body = body.replace(f"{cfg.doc_host}{cfg.doc_baseurl}/", '')  # the site's own address: relative links
+    # heading ids in lower case, as Quarto writes them and nbdev's links expect (`labels.html#chartdatasetspec`)
+    body = re.sub(r'(<h[1-6][^>]*\sid=")([^"]+)(")', lambda m: m.group(1) + m.group(2).lower() + m.group(3), body)
+    body = re.sub(r'(href="#)([^"]+)(")', lambda m: m.group(1) + m.group(2).lower() + m.group(3), body)
+    body = re.sub(r'<script src="https://[^"]*require[^"]*"></script>', '', body)  # require.js serves widgets only: none here
     title = html.escape(str(front.get('title', notebook)))
     header = f'<header class="tsic-title"><h1>{title}</h1>' + (f'<p class="description">{html.escape(str(front["description"]))}</p>' if front.get('description') else '') + '</header>'
     body = re.sub(r'(<body[^>]*>)', lambda m: m.group(1) + nav.replace(f'href="{page_name(notebook)}"', f'href="{page_name(notebook)}" class="current"') + '<main class="tsic-page">' + header, body, count=1)
     body = body.replace('</body>', '</main></body>').replace('</head>', STYLE + '</head>')
     (out / page_name(notebook)).write_text(body)
     return {'notebook': notebook, 'page': page_name(notebook), 'seconds': round(time.perf_counter() - start, 1), 'errors': errors}
+
+
+MATHJAX = 'mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe'  # a local copy (jupyter-server-mathjax), not a CDN
+
+
+def copy_mathjax(out: Path):
+    "MathJax 2 from the jupyter-server-mathjax package into `out`/mathjax, for the pages' formulas without internet."
+    import shutil, jupyter_server_mathjax
+    shutil.copytree(Path(jupyter_server_mathjax.__file__).parent / 'static', out / 'mathjax', dirs_exist_ok=True)
 
 
 QUARTO_LINK = re.compile(r'\[([^\]]+)\]\(([^)\s]+)\)\{([^}]*)\}')
@@ -127,7 +150,7 @@ def navigation(sections) -> str:
     "The sidebar: each section's pages, titled by their notebooks' frontmatter."
     from nbdev.processors import NBProcessor
     from nbdev.frontmatter import FrontmatterProc
-    parts = ['<nav class="tsic-nav"><a href="index.html"><b>tsic</b></a>']
+    parts = ['<nav class="tsic-nav">']
     for title, notebooks in sections:
         if title: parts.append(f'<h4>{html.escape(title)}</h4>')
         for nb in notebooks:
@@ -136,21 +159,42 @@ def navigation(sections) -> str:
     return ''.join(parts) + '</nav>'
 
 
+def run_and_save(notebook: str) -> str:
+    "Run `notebook` as nbdev_test does and write it back with its outputs."
+    from execnb.nbio import write_nb
+    multiprocessing.set_start_method('fork', force=True)
+    write_nb(with_outputs(NBS / notebook), NBS / notebook)
+    return notebook
+
+
+def execute_in_place(notebooks: list[str], workers: int):
+    "The notebooks run and saved with their outputs, for Quarto to show (in a CI checkout: never committed)."
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context('spawn'), max_tasks_per_child=1) as pool:
+        for nb in pool.map(run_and_save, notebooks): print(f"ran {nb}", flush=True)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--out', default=str(ROOT / 'docs'))
     p.add_argument('--only', nargs='*', help='these notebooks only (names without .ipynb)')
     p.add_argument('--workers', type=int, default=2)
+    p.add_argument('--execute-in-place', action='store_true',
+                   help="only run the notebooks and keep their outputs in nbs/ (the deploy workflow, before nbdev_docs: Quarto does not run them)")
     a = p.parse_args(argv)
+    out = Path(a.out).resolve()
     os.chdir(ROOT)
     sections = sidebar()
     notebooks = [nb for _, nbs in sections for nb in nbs if not a.only or Path(nb).stem in a.only]
-    out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
+    unknown = set(a.only or []) - {Path(nb).stem for nb in notebooks}
+    if unknown: p.error(f"--only: not in nbs/sidebar.yml: {', '.join(sorted(unknown))}")
+    if a.execute_in_place: return execute_in_place(notebooks, a.workers)
+    out.mkdir(parents=True, exist_ok=True)
     nav = navigation(sections)
+    copy_mathjax(out)
     start, results = time.perf_counter(), []
     with ProcessPoolExecutor(a.workers, mp_context=multiprocessing.get_context('spawn'), max_tasks_per_child=1) as pool:  # one fresh interpreter per notebook
-        for r in pool.map(render, notebooks, [out] * len(notebooks), [nav] * len(notebooks)):
-            print(f"{r['page']:28s} {r['seconds']:6.1f} s  from {r['notebook']}" + (f"  ERRORS: {r['errors']}" if r['errors'] else ''), flush=True)
+        for r in pool.map(render_or_error, notebooks, [out] * len(notebooks), [nav] * len(notebooks)):
+            print(f"{r['page']:28s} {r['seconds'] or 0:6.1f} s  from {r['notebook']}" + (f"  ERRORS: {r['errors']}" if r['errors'] else ''), flush=True)
             results.append(r)
     (out / 'pages.json').write_text(json.dumps(results, indent=1))
     print(f"{len(results)} pages in {out} ({time.perf_counter() - start:.0f} s)")

@@ -261,17 +261,18 @@ class TrainingTracker(Callback):
         if not show_progress():  # no bars in a log: one line per epoch instead
             log.info("epoch %d: train loss %.4f, val loss %.4f, val macro F1 %.4f", epoch, scores['train_loss'], loss, f1)
         improved = self.cfg.select_epoch == 'last' or self.is_better(f1, loss)
-        if improved: self.best_f1, self.best_loss, self.best_epoch, self.wait = f1, loss, epoch, 0
+        previous = self.best_path
+        if improved:
+            self.best_f1, self.best_loss, self.best_epoch, self.wait = f1, loss, epoch, 0
+            self.best_path = self.folder / best_checkpoint_name(epoch, scores['valid_loss'], scores['f1_score'])
         else: self.wait += 1
         payload = checkpoint_payload(self.model, self.cfg, epoch=epoch, val_loss=scores['valid_loss'], val_f1=scores['f1_score'],
-                                     tracker=self.state(), training=training_state(self.learn), **self.extras)
+                                     tracker=self.state(), training=training_state(self.learn), **self.extras)  # names this epoch's best file
         data = checkpoint_bytes(payload)  # serialised once, written to both files
         atomic_write_bytes(self.folder / 'last.ckpt', data)
         if improved:
-            path = self.folder / best_checkpoint_name(epoch, scores['valid_loss'], scores['f1_score'])
-            atomic_write_bytes(path, data)
-            if self.best_path and self.best_path != path: self.best_path.unlink(missing_ok=True)
-            self.best_path = path
+            atomic_write_bytes(self.best_path, data)
+            if previous and previous != self.best_path: previous.unlink(missing_ok=True)
         if self.wait >= self.cfg.early_stopping_patience:
             log.info("No F1 improvement for %d epochs: stopping after epoch %d", self.wait, epoch)
             self.learn.stopped_early = True

@@ -204,9 +204,11 @@ def setup_key(cfg: TsicConfig, data: ChartData, space: list[SearchParam]) -> str
     return h.hexdigest()[:16]
 
 def make_pruner(tuning: TuningConfig) -> optuna.pruners.BasePruner:
-    "The pruner named by `tuning.pruner`, sized to `tuning.max_epochs`."
-    if tuning.pruner == 'median': return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
-    if tuning.pruner == 'hyperband': return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=tuning.max_epochs)
+    """The pruner named by `tuning.pruner`, sized to `tuning.max_epochs`. The median pruner waits a quarter of the
+    epochs (at least one): early in a warm-up schedule every trial scores near chance, and a slow starter is not a bad one."""
+    warmup = max(1, tuning.max_epochs // 4)
+    if tuning.pruner == 'median': return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=warmup)
+    if tuning.pruner == 'hyperband': return optuna.pruners.HyperbandPruner(min_resource=warmup, max_resource=tuning.max_epochs)
     return optuna.pruners.NopPruner()
 
 # %% ../nbs/12_tuning.ipynb #85ce3c35
