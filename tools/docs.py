@@ -8,7 +8,8 @@ on machines without internet, so this renders the same pages without it:
    false`, links between pages) are applied to the executed copy;
 3. nbconvert writes the page under the name Quarto gives it (`00_config.ipynb` -> `config.html`), with the sidebar
    of nbs/sidebar.yml; links to the site's address become relative, so the pages work from disk.
-Differences from Quarto: nbconvert's page style, no search box, Quarto-only markdown (callouts, tabsets) left as text.
+Differences from Quarto: nbconvert's page style, no search box, formulas and Quarto-only markdown (callouts, tabsets)
+left as text (no CDN offline).
 
     python tools/docs.py [--out docs] [--only 01_charts 03_metrics] [--workers 2]
 """
@@ -101,29 +102,22 @@ def render(notebook: str, out: Path, nav: str) -> dict:
         if options.get('echo') == 'false': cell.metadata['transient'] = {'remove_source': True}
         cell.source = re.sub(r'^#\|.*\n?', '', cell.source, flags=re.M) if cell.cell_type == 'code' else cell.source
     errors = [o.get('ename') for c in node.cells if c.cell_type == 'code' for o in c.get('outputs', []) if o.get('output_type') == 'error']
-    exporter = HTMLExporter(template_name='lab', exclude_input_prompt=True, exclude_output_prompt=True, mathjax_url=MATHJAX)
+    exporter = HTMLExporter(template_name='lab', exclude_input_prompt=True, exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(node, resources={'metadata': {'name': front.get('title', notebook)}})
     cfg = get_config()
     body = body.replace(f"{cfg.doc_host}{cfg.doc_baseurl}/", '')  # the site's own address: relative links
     # heading ids in lower case, as Quarto writes them and nbdev's links expect (`labels.html#chartdatasetspec`)
     body = re.sub(r'(<h[1-6][^>]*\sid=")([^"]+)(")', lambda m: m.group(1) + m.group(2).lower() + m.group(3), body)
     body = re.sub(r'(href="#)([^"]+)(")', lambda m: m.group(1) + m.group(2).lower() + m.group(3), body)
-    body = re.sub(r'<script src="https://[^"]*require[^"]*"></script>', '', body)  # require.js serves widgets only: none here
+    # no scripts from a CDN offline: require.js serves widgets only (none here); MathJax's web fonts cannot load from
+    # file:// either, so formulas stay as TeX text in this copy (the published site typesets them)
+    body = re.sub(r'<script src="https://[^"]*(require|mathjax)[^"]*">\s*</script>', '', body)
     title = html.escape(str(front.get('title', notebook)))
     header = f'<header class="tsic-title"><h1>{title}</h1>' + (f'<p class="description">{html.escape(str(front["description"]))}</p>' if front.get('description') else '') + '</header>'
     body = re.sub(r'(<body[^>]*>)', lambda m: m.group(1) + nav.replace(f'href="{page_name(notebook)}"', f'href="{page_name(notebook)}" class="current"') + '<main class="tsic-page">' + header, body, count=1)
     body = body.replace('</body>', '</main></body>').replace('</head>', STYLE + '</head>')
     (out / page_name(notebook)).write_text(body)
     return {'notebook': notebook, 'page': page_name(notebook), 'seconds': round(time.perf_counter() - start, 1), 'errors': errors}
-
-
-MATHJAX = 'mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe'  # a local copy (jupyter-server-mathjax), not a CDN
-
-
-def copy_mathjax(out: Path):
-    "MathJax 2 from the jupyter-server-mathjax package into `out`/mathjax, for the pages' formulas without internet."
-    import shutil, jupyter_server_mathjax
-    shutil.copytree(Path(jupyter_server_mathjax.__file__).parent / 'static', out / 'mathjax', dirs_exist_ok=True)
 
 
 QUARTO_LINK = re.compile(r'\[([^\]]+)\]\(([^)\s]+)\)\{([^}]*)\}')
@@ -190,7 +184,6 @@ def main(argv=None):
     if a.execute_in_place: return execute_in_place(notebooks, a.workers)
     out.mkdir(parents=True, exist_ok=True)
     nav = navigation(sections)
-    copy_mathjax(out)
     start, results = time.perf_counter(), []
     with ProcessPoolExecutor(a.workers, mp_context=multiprocessing.get_context('spawn'), max_tasks_per_child=1) as pool:  # one fresh interpreter per notebook
         for r in pool.map(render_or_error, notebooks, [out] * len(notebooks), [nav] * len(notebooks)):
