@@ -2,7 +2,7 @@
 (Debian's package; .ci/run installs it): every page loads without console errors, shows no error output, has the
 API entry (show_doc) of every exported function and class, images that load, and every link inside the site
 resolves, anchors included."""
-import json, shutil, subprocess, sys
+import json, os, shutil, subprocess, sys
 from pathlib import Path
 import pytest
 from conftest import ROOT
@@ -14,21 +14,27 @@ CHROMIUM = shutil.which('chromium') or shutil.which('chromium-browser')
 def site(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp('docs')
     proc = subprocess.run([sys.executable, 'tools/docs.py', '--out', str(out)], cwd=ROOT, capture_output=True, text=True,
-                          env={**__import__('os').environ, 'OMP_NUM_THREADS': '1'}, timeout=1800)
+                          env={**os.environ, 'OMP_NUM_THREADS': '1'}, timeout=1800)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return out
 
 
+def docs_module():
+    "tools/docs.py, the builder the site comes from."
+    if str(ROOT / 'tools') not in sys.path: sys.path.insert(0, str(ROOT / 'tools'))
+    import docs
+    return docs
+
+
 def expected_pages() -> list[str]:
     "The page of each notebook of the sidebar."
-    sys.path.insert(0, str(ROOT / 'tools'))
-    import docs
+    docs = docs_module()
     return [docs.page_name(nb) for _, notebooks in docs.sidebar() for nb in notebooks]
 
 
 def test_the_sidebar_lists_every_notebook_once_under_distinct_page_names():
     pages = expected_pages()
-    listed = [nb for _, nbs in __import__('docs').sidebar() for nb in nbs]
+    listed = [nb for _, nbs in docs_module().sidebar() for nb in nbs]
     assert sorted(listed) == sorted(p.name for p in (ROOT / 'nbs').glob('*.ipynb')) and len(set(listed)) == len(listed)
     assert len(set(pages)) == len(listed)  # no two notebooks become the same page
 

@@ -68,10 +68,14 @@ def with_outputs(path: Path):
     return nb
 
 
+def _as_under_nbdev_test():
+    "In a spawned worker: the notebook's own process pools fork, as under nbdev_test (their functions live in __main__)."
+    multiprocessing.set_start_method('fork', force=True)
+
+
 def render_or_error(notebook: str, out: Path, nav: str) -> dict:
     "`render`, or the error that stopped it (every page is tried; the build fails at the end)."
-    # This worker was spawned; the notebook's own process pools fork, as under nbdev_test (their functions live in __main__)
-    multiprocessing.set_start_method('fork', force=True)
+    _as_under_nbdev_test()
     try: return render(notebook, out, nav)
     except Exception:
         import traceback
@@ -156,7 +160,7 @@ def navigation(sections) -> str:
 def run_and_save(notebook: str) -> str:
     "Run `notebook` as nbdev_test does and write it back with its outputs."
     from execnb.nbio import write_nb
-    multiprocessing.set_start_method('fork', force=True)
+    _as_under_nbdev_test()
     write_nb(with_outputs(NBS / notebook), NBS / notebook)
     return notebook
 
