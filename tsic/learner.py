@@ -269,10 +269,11 @@ class TrainingTracker(Callback):
         payload = checkpoint_payload(self.model, self.cfg, epoch=epoch, val_loss=scores['valid_loss'], val_f1=scores['f1_score'],
                                      tracker=self.state(), training=training_state(self.learn), **self.extras)  # names this epoch's best file
         data = checkpoint_bytes(payload)  # serialised once, written to both files
+        # order matters for a kill at any point: the best file exists before `last.ckpt` names it, and the old one
+        # goes only once `last.ckpt` no longer names it
+        if improved: atomic_write_bytes(self.best_path, data)
         atomic_write_bytes(self.folder / 'last.ckpt', data)
-        if improved:
-            atomic_write_bytes(self.best_path, data)
-            if previous and previous != self.best_path: previous.unlink(missing_ok=True)
+        if improved and previous and previous != self.best_path: previous.unlink(missing_ok=True)
         if self.wait >= self.cfg.early_stopping_patience:
             log.info("No F1 improvement for %d epochs: stopping after epoch %d", self.wait, epoch)
             self.learn.stopped_early = True
@@ -291,6 +292,13 @@ class TrainingTracker(Callback):
         self.best_loss = state.get('best_loss', math.inf)  # absent in checkpoints written before ties were broken by loss
         self.best_path = self.folder / state['best_name'] if state['best_name'] else None
         self.resume_state = training
+        self.remove_stale_best_files()
+
+    def remove_stale_best_files(self):
+        "Delete best-F1 files that `last.ckpt` does not name: a run killed between two writes can leave one behind."
+        stale = [p for p in self.folder.glob('epoch=*-val_loss=*-val_f1=*.ckpt') if p != self.best_path]
+        for p in stale: p.unlink()
+        if stale: log.info("Removed %d best-F1 file(s) left by the interrupted run: %s", len(stale), ', '.join(p.name for p in stale))
 
 # %% ../nbs/06a_learner.ipynb #bac38461
 def loss_weights(cfg: TsicConfig, train_labels) -> torch.Tensor | None:
