@@ -13,7 +13,7 @@ from .labels import ChartDatasetSpec
 from .build import BuildLockedError, build_chart_dataset
 
 # %% auto #0
-__all__ = ['build_parser', 'build_command', 'predict_command', 'tune_command', 'export_command', 'main', 'error_message']
+__all__ = ['build_parser', 'build_command', 'main', 'error_message']
 
 # %% ../nbs/11_cli.ipynb #ae53bb11
 class _Help(argparse.HelpFormatter):
