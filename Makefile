@@ -2,6 +2,7 @@
 #   make train       set up .venv if needed, then train on the built-in demo dataset (report in runs/)
 #   make test        set up .venv if needed, then nbdev_test and pytest (the fast set, ~10 min on 2 cores with set-up)
 #   make test-slow   the long notebook cells (#| slow) and tests (@pytest.mark.slow), with the bench extra; .ci/run runs it after make test
+#   make tutorials   run the tutorial notebooks again and keep their outputs (the docs show them as stored)
 #   make bench       the benchmarks in bench/ (installs the bench extra: mplfinance, pyts, sktime)
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   := .venv
@@ -17,7 +18,7 @@ NB_THREADS = OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE
 # Notebooks whose cells are flagged `#| slow`
 SLOW_NBS = $(shell grep -l '"\#| slow' nbs/*.ipynb | xargs -n1 basename | sed 's/\.ipynb$$//' | paste -sd'|')
 
-.PHONY: install train test test-slow export docs bench clean-venv
+.PHONY: install train test test-slow export docs tutorials bench clean-venv
 
 # torch/torchvision first and pinned exactly: the CUDA wheels these machines keep locally (see ENVIRONMENT.md).
 # pip byte-compiles what it installs one file at a time (about a minute for torch alone); compileall does it on
@@ -58,6 +59,12 @@ test-slow: install export
 # processors, nbconvert). The published site is nbdev_docs with Quarto (.github/workflows/deploy.yaml).
 docs: install export
 	$(NB_THREADS) $(BIN)/python tools/docs.py --out docs
+
+# The tutorials (nbs/tutorial_*.ipynb) run again and saved with their outputs, which the docs site shows as stored
+# (about 12 minutes on 2 cores; the UCR one needs the bench extra's sktime). `ONLY="quick_start ucr"` picks some.
+tutorials: install export
+	$(BIN)/pip install -q -e ".[dev,bench]"
+	$(BIN)/python tools/tutorials.py $(if $(ONLY),--only $(ONLY))
 
 # Benchmarks (not tests): rendering speed against mplfinance/pyts, prediction latency, and the UCR table the README quotes
 # (tsic beside MiniRocket on 8 sets, 3 seeds: about 40 minutes on 2 cores).

@@ -72,9 +72,9 @@ class StagedUnfreezing(Callback):
     order = 0
     def __init__(self, cfg: TsicConfig): self.cfg = cfg
     def before_epoch(self):
-        n = open_groups(self.learn.start_epoch + self.epoch, self.cfg)
+        n = open_groups(self.learn.first_epoch + self.epoch, self.cfg)
         if n != self.learn.open_groups:
-            log.info("epoch %d: training the %d deepest backbone groups", self.learn.start_epoch + self.epoch, n)
+            log.info("epoch %d: training the %d deepest backbone groups", self.learn.first_epoch + self.epoch, n)
             self.learn.unfreeze_to_stage(n)
 
 # %% ../nbs/06a_learner.ipynb #557d0602
@@ -93,7 +93,7 @@ class RunSchedule(ParamScheduler):
     "fastai's `ParamScheduler`, positioned by the run's global step so that it resumes exactly."
     def __init__(self, cfg: TsicConfig): super().__init__(schedule_functions(cfg)); self.total_epochs = cfg.max_epochs
     def before_batch(self):
-        step = (self.learn.start_epoch + self.epoch) * self.n_iter + self.iter
+        step = (self.learn.first_epoch + self.epoch) * self.n_iter + self.iter
         self._update_val(schedule_position(step, self.n_iter, self.total_epochs, self.learn.schedule_anchor))
 
 # %% ../nbs/06a_learner.ipynb #61a4bdca
@@ -254,7 +254,7 @@ class TrainingTracker(Callback):
             set_rng_states(self.learn, self.resume_state['rng']); self.resume_state = None
 
     def after_epoch(self):
-        epoch = self.learn.start_epoch + self.epoch
+        epoch = self.learn.first_epoch + self.epoch
         scores = {'epoch': epoch, **{k: float(v) for k, v in zip(self.recorder.metric_names[1:], self.recorder.values[-1])}}
         self.history.append(scores); self.epochs_run.append(epoch)
         f1, loss = scores['f1_score'], scores['valid_loss']
@@ -320,7 +320,7 @@ def chart_learner(data: ChartData, cfg: TsicConfig, checkpoint_dir: str | Path, 
     if cfg.tensorboard and log_dir is not None: cbs.append(TensorBoardLogger(log_dir, cfg))
     learn = Learner(chart_dataloaders(data, cfg, device), model, loss_func=model.loss_func(loss_weights(cfg, data.rows('train').label)),
                     metrics=f1_metrics(cfg.class_names), splitter=layer_groups, wd=cfg.weight_decay, train_bn=False, cbs=cbs)
-    learn.cfg, learn.start_epoch, learn.stopped_early, learn.schedule_anchor = cfg, 0, False, (0, 0.)
+    learn.cfg, learn.first_epoch, learn.stopped_early, learn.schedule_anchor = cfg, 0, False, (0, 0.)  # first_epoch, not start_epoch: fastai's Recorder owns that name
     if not show_progress(): learn.remove_cb(ProgressCallback)  # bars only where someone watches (`progress`)
     learn.create_opt()
     learn.unfreeze_to_stage(open_groups(0, cfg))
@@ -328,8 +328,8 @@ def chart_learner(data: ChartData, cfg: TsicConfig, checkpoint_dir: str | Path, 
 
 @patch
 def fit_run(self: Learner):
-    "Train from `start_epoch` to `max_epochs` with the configured schedule and unfreezing stages."
-    remaining = self.cfg.max_epochs - self.start_epoch
+    "Train from `first_epoch` to `max_epochs` with the configured schedule and unfreezing stages."
+    remaining = self.cfg.max_epochs - self.first_epoch
     if remaining <= 0 or self.stopped_early: return
     self.fit(remaining, cbs=[RunSchedule(self.cfg), StagedUnfreezing(self.cfg)])
 
@@ -382,10 +382,10 @@ def resume(self: Learner, path: str | Path, ckpt: dict | None = None):
     self.unfreeze_to_stage(training['open_groups'])
     self.opt.load_state_dict({**training['optimizer'], 'hypers': L(training['optimizer']['hypers'])})
     self.tracker().load_state(ckpt['tracker'], training)
-    self.start_epoch = ckpt['epoch'] + 1
+    self.first_epoch = ckpt['epoch'] + 1
     anchor, total = tuple(training['schedule']['anchor']), training['schedule']['total_epochs']
     if total != self.cfg.max_epochs:  # stretch what is left of the schedule over the new length
-        anchor = (self.start_epoch, schedule_position(self.start_epoch, 1, total, anchor))
+        anchor = (self.first_epoch, schedule_position(self.first_epoch, 1, total, anchor))
         log.info("max_epochs %d -> %d: the rest of the schedule runs from position %.3f", total, self.cfg.max_epochs, anchor[1])
     self.schedule_anchor = anchor
     self.stopped_early = ckpt['tracker']['wait'] >= self.cfg.early_stopping_patience

@@ -44,14 +44,14 @@ class TensorBoardLogger(Callback):
         self.writer = SummaryWriter(str(self.log_dir))
         self.first_batch, self.grads = True, None
 
-    def _step(self) -> int: return (self.learn.start_epoch + self.epoch) * self.n_iter + self.iter
+    def _step(self) -> int: return (self.learn.first_epoch + self.epoch) * self.n_iter + self.iter
 
     def before_batch(self):
         if not (self.training and self.first_batch): return
         self.first_batch = False
         x = self.xb[0][:16].detach().float().cpu()
         self.writer.add_image('inputs', make_grid(x, nrow=8, normalize=True, scale_each=True), self._step())
-        if self.learn.start_epoch == 0: self._log_graph()
+        if self.learn.first_epoch == 0: self._log_graph()
 
     def _log_graph(self):
         was_training = self.model.training
@@ -78,7 +78,7 @@ class TensorBoardLogger(Callback):
     def before_validate(self): self.preds, self.targs = [], []
 
     def after_epoch(self):
-        epoch = self.learn.start_epoch + self.epoch
+        epoch = self.learn.first_epoch + self.epoch
         values = dict(zip(self.recorder.metric_names[1:], self.recorder.values[-1]))
         self.writer.add_scalar('train/epoch_loss', values['train_loss'], epoch)
         self.writer.add_scalar('val/loss', values['valid_loss'], epoch)

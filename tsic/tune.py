@@ -151,7 +151,7 @@ class PruneTrial(Callback):
     def after_epoch(self):
         if hasattr(self.learn, 'gather_preds'): return  # get_preds (scoring the test split) fires epoch events too: never report those
         scores = dict(zip(self.recorder.metric_names[1:], self.recorder.values[-1]))
-        epoch = self.learn.start_epoch + self.epoch
+        epoch = self.learn.first_epoch + self.epoch
         if not all(math.isfinite(float(scores[k])) for k in ('train_loss', 'valid_loss')):
             raise FloatingPointError(f"the loss is not finite at epoch {epoch} (train {scores['train_loss']}, "
                                      f"validation {scores['valid_loss']}): lower the learning rates")
