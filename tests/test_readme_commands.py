@@ -198,6 +198,7 @@ def _predicted_folder(ws, proc):
 NOT_RUNNABLE = {
     'make test': "`make test` runs this test (pytest tests): running it here would recurse",
     'make docs': "tests/test_docs_site.py (slow) runs its recipe, tools/docs.py, and opens every page in Chromium",
+    'make tutorials': "tests/test_tutorials.py (slow) runs its recipe, tools/tutorials.py, on every tutorial (without writing them back)",
     'docker build -t tsic .': "no Docker engine here: tests/test_docker.py checks the Dockerfile statically",
     'docker compose up train': "no Docker engine here: tests/test_docker.py checks the compose file statically",
     'docker compose up tensorboard': "no Docker engine here: tests/test_docker.py checks the compose file statically",

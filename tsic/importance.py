@@ -37,7 +37,7 @@ def fit_lgbm(X: pd.DataFrame, y: np.ndarray, fold: dict, params: dict | None = N
     model = lgb.LGBMClassifier(objective='multiclass', class_weight=class_weight, random_state=seed,
                                deterministic=True, force_row_wise=True, verbose=-1, **{**BASE_PARAMS, **(params or {})})
     tr, va = fold['train'], fold['val']
-    model.fit(X.iloc[tr], y[tr], eval_set=[(X.iloc[va], y[va])], eval_metric='multi_logloss',
+    model.fit(X.iloc[tr], y[tr], eval_X=(X.iloc[va],), eval_y=(y[va],), eval_metric='multi_logloss',  # eval_set: deprecated in 4.7
               callbacks=[lgb.early_stopping(early_stopping, verbose=False)])
     return model
 

@@ -350,7 +350,8 @@ def study_figures(study: optuna.Study) -> dict:
             figures['importances'] = _figure(vis.plot_param_importances(study))
             figures['parallel_coordinate'] = _figure(vis.plot_parallel_coordinate(study))
             figures['slice'] = _figure(vis.plot_slice(study))
-    for fig in figures.values(): fig.set_size_inches(8, 4); fig.tight_layout()
+        warnings.filterwarnings('ignore', message='This figure includes Axes that are not compatible with tight_layout')  # colour bars
+        for fig in figures.values(): fig.set_size_inches(8, 4); fig.tight_layout()
     return figures
 
 def write_back(config_path: str | Path, study: optuna.Study, backup: bool = True) -> str:
