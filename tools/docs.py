@@ -110,6 +110,8 @@ def render(notebook: str, out: Path, nav: str) -> dict:
     body, _ = exporter.from_notebook_node(node, resources={'metadata': {'name': front.get('title', notebook)}})
     cfg = get_config()
     body = body.replace(f"{cfg.doc_host}{cfg.doc_baseurl}/", '')  # the site's own address: relative links
+    # links between notebooks (`[home page](index.ipynb)`) go to their pages, as Quarto rewrites them
+    body = re.sub(r'href="([\w./-]+)\.ipynb(#[^"]*)?"', lambda m: f'href="{page_name(m.group(1) + ".ipynb")}{m.group(2) or ""}"', body)
     # heading ids in lower case, as Quarto writes them and nbdev's links expect (`labels.html#chartdatasetspec`)
     body = re.sub(r'(<h[1-6][^>]*\sid=")([^"]+)(")', lambda m: m.group(1) + m.group(2).lower() + m.group(3), body)
     body = re.sub(r'(href="#)([^"]+)(")', lambda m: m.group(1) + m.group(2).lower() + m.group(3), body)
