@@ -23,12 +23,12 @@ from fastai.callback.progress import ProgressCallback
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'CHECKPOINT_FORMAT', 'class_f1', 'f1_metrics', 'group_learning_rates', 'unfreeze_epochs', 'open_groups',
-           'StagedUnfreezing', 'schedule_functions', 'schedule_position', 'RunSchedule', 'DevicePrecision',
-           'AccumulateBatches', 'AdaptiveGradientClipping', 'best_checkpoint_name', 'checkpoint_payload',
-           'checkpoint_bytes', 'save_checkpoint', 'CheckpointError', 'unreadable_kind', 'loaded_kind',
-           'load_checkpoint', 'rng_states', 'set_rng_states', 'training_state', 'TrainingTracker', 'loss_weights',
-           'chart_learner', 'resolve_checkpoint', 'check_resumable']
+__all__ = ['log', 'CHECKPOINT_FORMAT', 'BEST_GLOB', 'class_f1', 'f1_metrics', 'group_learning_rates', 'unfreeze_epochs',
+           'open_groups', 'StagedUnfreezing', 'schedule_functions', 'schedule_position', 'RunSchedule',
+           'DevicePrecision', 'AccumulateBatches', 'AdaptiveGradientClipping', 'best_checkpoint_name',
+           'checkpoint_payload', 'checkpoint_bytes', 'save_checkpoint', 'CheckpointError', 'unreadable_kind',
+           'loaded_kind', 'load_checkpoint', 'rng_states', 'set_rng_states', 'training_state', 'TrainingTracker',
+           'loss_weights', 'chart_learner', 'resolve_checkpoint', 'check_resumable']
 
 # %% ../nbs/06a_learner.ipynb #604dffc2
 def class_f1(k: int, name: str) -> AccumMetric:
@@ -292,13 +292,27 @@ class TrainingTracker(Callback):
         self.best_loss = state.get('best_loss', math.inf)  # absent in checkpoints written before ties were broken by loss
         self.best_path = self.folder / state['best_name'] if state['best_name'] else None
         self.resume_state = training
-        self.remove_stale_best_files()
 
-    def remove_stale_best_files(self):
-        "Delete best-F1 files that `last.ckpt` does not name: a run killed between two writes can leave one behind."
-        stale = [p for p in self.folder.glob('epoch=*-val_loss=*-val_f1=*.ckpt') if p != self.best_path]
+    def settle_files(self, source: Path, epoch: int):
+        """After resuming from checkpoint `source` (of `epoch`): the best file it names exists (copied from `source` when
+        that is the best epoch), and best-F1 files that neither it nor the folder's `last.ckpt` names are removed (a kill
+        between two writes can leave one behind). Nothing is removed while the named best file is missing."""
+        if self.best_path and not self.best_path.exists() and epoch == self.best_epoch:
+            atomic_write_bytes(self.best_path, Path(source).read_bytes())
+        if not (self.best_path and self.best_path.exists()):
+            log.warning("%s names the best-F1 file %s, which is not in %s: no best file removed", source,
+                        self.best_path.name if self.best_path else None, self.folder); return
+        keep = {self.best_path, self.folder / _best_name_in(self.folder / 'last.ckpt')}
+        stale = [p for p in self.folder.glob(BEST_GLOB) if p not in keep]
         for p in stale: p.unlink()
         if stale: log.info("Removed %d best-F1 file(s) left by the interrupted run: %s", len(stale), ', '.join(p.name for p in stale))
+
+BEST_GLOB = re.sub(r'\d+(\.\d+)?', '*', best_checkpoint_name(0, 0., 0.))  # epoch=*-val_loss=*-val_f1=*.ckpt
+
+def _best_name_in(last: Path) -> str:
+    "The best-F1 file name the checkpoint `last` records ('' when it is missing or unreadable)."
+    try: return load_checkpoint(last)['tracker']['best_name'] or ''
+    except (FileNotFoundError, CheckpointError, ValueError, KeyError): return ''
 
 # %% ../nbs/06a_learner.ipynb #bac38461
 def loss_weights(cfg: TsicConfig, train_labels) -> torch.Tensor | None:
@@ -382,6 +396,7 @@ def resume(self: Learner, path: str | Path, ckpt: dict | None = None):
     self.unfreeze_to_stage(training['open_groups'])
     self.opt.load_state_dict({**training['optimizer'], 'hypers': L(training['optimizer']['hypers'])})
     self.tracker().load_state(ckpt['tracker'], training)
+    self.tracker().settle_files(path, ckpt['epoch'])
     self.first_epoch = ckpt['epoch'] + 1
     anchor, total = tuple(training['schedule']['anchor']), training['schedule']['total_epochs']
     if total != self.cfg.max_epochs:  # stretch what is left of the schedule over the new length
