@@ -2,11 +2,13 @@
 
 The tutorials are stored executed, so the docs site shows their outputs without running them (their frontmatter has
 `skip_exec: true`, so neither `nbdev_test` nor `tools/docs.py` runs them; tests/test_tutorials.py does). Each runs in
-a fresh kernel from nbs/, as Jupyter runs it, and stops at the first error.
+a fresh kernel from nbs/, as Jupyter runs it, and stops at the first error. What they write goes under
+runs/tutorials/ (and the demo dataset under data/), as a user's run would. The stored copy records a hash of its code
+cells (`metadata.tsic.code_sha`), so a cell edited after the run is caught by the tests.
 
     python tools/tutorials.py [--only quick_start deployment] [--check]   # --check: run, but write nothing back
 """
-import argparse, os, sys, time
+import argparse, hashlib, os, sys, time
 from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
@@ -25,11 +27,19 @@ def tutorials(only=None) -> list[Path]:
     return found
 
 
+def code_sha(nb) -> str:
+    "Hash of the notebook's code cells, in order: what the stored outputs were produced by."
+    return hashlib.sha256('\0'.join(c.source for c in nb.cells if c.cell_type == 'code').encode()).hexdigest()[:16]
+
+
 def execute(path: Path, timeout: int = 1200) -> nbformat.NotebookNode:
     "The notebook at `path` run top to bottom in a fresh kernel with nbs/ as working directory (raises at the first error)."
     nb = nbformat.read(path, as_version=4)
-    os.environ['PATH'] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"  # `!tsic ...` is this environment's
-    NotebookClient(nb, timeout=timeout, kernel_name='python3', resources={'metadata': {'path': str(NBS)}}).execute()
+    scripts = str(Path(sys.executable).parent)  # `!tsic ...` in a cell is this environment's tsic
+    if scripts not in os.environ['PATH'].split(os.pathsep): os.environ['PATH'] = scripts + os.pathsep + os.environ['PATH']
+    NotebookClient(nb, timeout=timeout, kernel_name='python3', record_timing=False,
+                   resources={'metadata': {'path': str(NBS)}}).execute()
+    nb.metadata['tsic'] = {'code_sha': code_sha(nb)}
     return nb
 
 
