@@ -302,7 +302,8 @@ class TrainingTracker(Callback):
         if not (self.best_path and self.best_path.exists()):
             log.warning("%s names the best-F1 file %s, which is not in %s: no best file removed", source,
                         self.best_path.name if self.best_path else None, self.folder); return
-        keep = {self.best_path, self.folder / _best_name_in(self.folder / 'last.ckpt')}
+        last = self.folder / 'last.ckpt'
+        keep = {self.best_path} if Path(source).resolve() == last.resolve() else {self.best_path, self.folder / _best_name_in(last)}
         stale = [p for p in self.folder.glob(BEST_GLOB) if p not in keep]
         for p in stale: p.unlink()
         if stale: log.info("Removed %d best-F1 file(s) left by the interrupted run: %s", len(stale), ', '.join(p.name for p in stale))
