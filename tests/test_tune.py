@@ -1,6 +1,7 @@
 """Tuning the classifier (`tsic tune`, nbs/tune.ipynb): real Optuna studies of real (tiny) training runs, a papermill
-report, two worker processes sharing one study, and a study killed mid-trial that resumes."""
-import json, os, signal, subprocess, time
+report, two worker processes sharing one study (in a journal file, and on a throw-away PostgreSQL server), and a
+study killed mid-trial that resumes."""
+import json, os, shutil, signal, subprocess, tempfile, time
 from pathlib import Path
 import nbformat, optuna, pytest, yaml
 from conftest import ROOT, BIN
@@ -76,6 +77,73 @@ def test_two_workers_share_one_study_with_a_global_cap(tmp_path):
     pids = {t.user_attrs['worker']['pid'] for t in study.trials}
     assert pids == {w.pid for w in workers}, (pids, outs)  # both worked on it
     assert len({tuple(sorted(t.params.items())) for t in study.trials}) == 4  # workers seeded alike would draw the same start-up trials
+
+
+@pytest.fixture(scope='module')
+def postgres():
+    """A throw-away PostgreSQL server from Debian's `postgresql` (the newest under /usr/lib/postgresql): its own data
+    directory in a fresh temp dir, a Unix socket there and no TCP, trust auth; stopped and removed at the end. It gives
+    a function that creates a database and returns its URL. As root, the server runs as the `postgres` user."""
+    found = sorted(Path('/usr/lib/postgresql').glob('*/bin/initdb'), key=lambda p: [int(n) for n in p.parts[-3].split('.')])
+    if not found: pytest.fail("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb): apt-get install postgresql")
+    pg_bin, as_postgres = found[-1].parent, ['runuser', '-u', 'postgres', '--'] if os.geteuid() == 0 else []
+    def run(*cmd):
+        proc = subprocess.run(as_postgres + [str(c) for c in cmd], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, f"{cmd}: {proc.stdout}{proc.stderr}"
+    top = Path(tempfile.mkdtemp(prefix='tsic-pg-'))  # not in tmp_path: /tmp/pytest-of-root is 0700, closed to the postgres user
+    if as_postgres: shutil.chown(top, 'postgres', 'postgres')
+    data, started = top / 'data', False
+    try:
+        run(pg_bin / 'initdb', '-D', data, '-U', 'postgres', '--auth=trust', '--no-sync', '-E', 'UTF8')
+        with open(data / 'postgresql.conf', 'a') as f: f.write(f"listen_addresses = ''\nunix_socket_directories = '{top}'\nfsync = off\n")
+        run(pg_bin / 'pg_ctl', '-D', data, '-l', top / 'server.log', '-w', '-t', '60', 'start')
+        started = True
+        def database(name: str) -> str:
+            run(pg_bin / 'createdb', '-h', top, '-U', 'postgres', name)
+            return f"postgresql://postgres@/{name}?host={top}"
+        yield database
+    finally:
+        if started: run(pg_bin / 'pg_ctl', '-D', data, '-w', 'stop', '-m', 'fast')
+        shutil.rmtree(top, ignore_errors=True)
+
+
+@pytest.mark.slow
+def test_the_postgresql_advisory_lock_excludes_other_sessions(postgres):
+    "`study_lock` on a PostgreSQL storage holds the study's advisory lock: another session cannot take it, another study's is free, and it is released."
+    import sqlalchemy
+    from tsic.tune import AdvisoryLock, lock_key, storage_for, study_lock
+    url = postgres('locks')
+    _, lock = storage_for(url, 'sines')
+    assert lock == AdvisoryLock(url, lock_key('sines'))
+    probe = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+    def free(key: int) -> bool:  # try it from another session, and give it back
+        with probe.connect() as conn:
+            got = conn.execute(sqlalchemy.text('SELECT pg_try_advisory_lock(:k)'), {'k': key}).scalar()
+            if got: conn.execute(sqlalchemy.text('SELECT pg_advisory_unlock(:k)'), {'k': key})
+            return got
+    with study_lock(lock):
+        assert not free(lock.key) and free(lock_key('tsic'))
+    assert free(lock.key)
+
+
+@pytest.mark.slow  # make test stays under 10 minutes; .ci/run runs it after
+def test_two_workers_share_one_study_on_postgresql(tmp_path, postgres):
+    "Two `tsic tune` processes on one PostgreSQL database finish exactly four trials together (the advisory lock makes the cap exact), numbered 0 to 3, each once."
+    config = write_config(tmp_path / 'demo.yaml')
+    url = postgres('study')
+    workers = [tsic_tune(config, '--storage', url, '--n-trials', '4') for _ in range(2)]
+    outs = [w.communicate(timeout=600)[0] for w in workers]
+    assert all(w.returncode == 0 for w in workers), outs
+    study = optuna.load_study(study_name='tsic', storage=url)
+    assert sorted(t.number for t in study.trials) == [0, 1, 2, 3], outs
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    assert [t.user_attrs.get('from_config') for t in study.trials].count(True) == 1  # the config's trial queued once
+    pids = {t.user_attrs['worker']['pid'] for t in study.trials}
+    assert pids == {w.pid for w in workers}, (pids, outs)  # both worked on it
+    fresh = [t for t in study.trials if 'retry_of' not in t.user_attrs]
+    assert len({tuple(sorted(t.params.items())) for t in fresh}) == len(fresh)  # no two trials drew the same parameters
+    assert all(out.count('best: trial') == 1 for out in outs), outs
+    assert any(f'best: trial {study.best_trial.number},' in out for out in outs), outs  # the worker that ended last saw the study's best
 
 
 @pytest.mark.slow  # make test stays under 10 minutes; .ci/run runs it after

@@ -23,9 +23,9 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'FIXED_KEYS', 'JOURNAL_SUFFIXES', 'VOLATILE_KEYS', 'SearchParam', 'key_type', 'with_params', 'search_space',
-           'suggest', 'config_params', 'trial_config', 'PruneTrial', 'storage_for', 'study_lock', 'setup_key',
-           'make_pruner', 'counted_trials', 'fail_dead_trials', 'next_trial', 'run_trial', 'study_root',
-           'dashboard_command', 'tune', 'trials_table', 'study_figures', 'write_back']
+           'suggest', 'config_params', 'trial_config', 'PruneTrial', 'AdvisoryLock', 'lock_key', 'storage_for',
+           'study_lock', 'setup_key', 'make_pruner', 'counted_trials', 'fail_dead_trials', 'next_trial', 'run_trial',
+           'study_root', 'dashboard_command', 'tune', 'trials_table', 'study_figures', 'write_back']
 
 # %% ../nbs/12_tuning.ipynb #c96bcbc2
 FIXED_KEYS = {'tuning', 'max_epochs', 'num_classes', 'class_names', 'datasets', 'dataset_dirs', 'data_dir', 'data_source',
@@ -161,12 +161,28 @@ class PruneTrial(Callback):
 # %% ../nbs/12_tuning.ipynb #a9c4767b
 JOURNAL_SUFFIXES = ('.log', '.jsonl')
 
-def storage_for(storage: str | Path) -> tuple[str | optuna.storages.BaseStorage, Path | None]:
-    "Optuna storage for `storage` (a URL, a JournalStorage `.log`/`.jsonl` file, or a SQLite file) and its lock file (None for a server)."
+@dataclass(frozen=True)
+class AdvisoryLock:
+    "The PostgreSQL advisory lock `key` of a study, in the database at `url` (not in its repr: it may hold a password)."
+    url: str = dataclasses.field(repr=False)
+    key: int
+
+def lock_key(study_name: str) -> int:
+    "The advisory lock key of `study_name`: a signed 64-bit number (PostgreSQL's bigint) from its SHA-256, the same in every worker."
+    return int.from_bytes(hashlib.sha256(f'tsic.tune:{study_name}'.encode()).digest()[:8], 'big', signed=True)
+
+def storage_for(storage: str | Path, study_name: str = 'tsic') -> tuple[str | optuna.storages.BaseStorage, Path | AdvisoryLock]:
+    """Optuna storage for `storage` (a SQLite or PostgreSQL URL, a JournalStorage `.log`/`.jsonl` file, or a SQLite file) and
+    the lock of study `study_name` in it: a lock file beside a file, an `AdvisoryLock` for PostgreSQL. Other URLs are refused."""
     text = str(storage)
     if '://' in text:
         if text.startswith('sqlite:///'): return text, Path(text[len('sqlite:///'):]).with_suffix('.lock')
-        return text, None
+        from sqlalchemy.engine import make_url
+        backend = make_url(text).get_backend_name()
+        if backend == 'postgresql': return text, AdvisoryLock(text, lock_key(study_name))
+        raise ConfigError(f"storage {make_url(text).render_as_string()}: '{backend}' is not supported; a database URL must be "
+                          "PostgreSQL (postgresql://…), whose advisory lock keeps the trial cap exact across workers; "
+                          "or give a SQLite file or a journal .log file on one machine")
     path = Path(text).resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix in JOURNAL_SUFFIXES:
@@ -175,11 +191,28 @@ def storage_for(storage: str | Path) -> tuple[str | optuna.storages.BaseStorage,
     return f"sqlite:///{path}", path.with_suffix('.lock')
 
 @contextmanager
-def study_lock(path: Path | None):
-    "An exclusive lock (fcntl) on `path` while trials are counted and created; none for a database server."
-    if path is None: yield; return
+def _advisory_lock(lock: AdvisoryLock):
+    "Hold `lock` on a connection of its own (autocommit: no transaction stays open); the server frees it if the connection ends."
+    import sqlalchemy
+    try: engine = sqlalchemy.create_engine(lock.url, poolclass=sqlalchemy.pool.NullPool, isolation_level='AUTOCOMMIT')
+    except ImportError as e: raise ImportError(f'{e}: a PostgreSQL storage needs a driver: pip install "tsic[postgres]"') from e
+    try:
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text('SELECT pg_advisory_lock(:key)'), {'key': lock.key})
+            try: yield
+            finally: conn.execute(sqlalchemy.text('SELECT pg_advisory_unlock(:key)'), {'key': lock.key})
+    finally: engine.dispose()
+
+@contextmanager
+def study_lock(lock: Path | AdvisoryLock | None):
+    """Hold the study's lock while trials are counted and created: an exclusive `fcntl` lock on the file `lock`, or a
+    PostgreSQL advisory lock (`storage_for` gives either); None: no lock (a study in memory)."""
+    if lock is None: yield; return
+    if isinstance(lock, AdvisoryLock):
+        with _advisory_lock(lock): yield
+        return
     import fcntl
-    with open(path, 'a') as f:
+    with open(lock, 'a') as f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try: yield
         finally: fcntl.flock(f, fcntl.LOCK_UN)
@@ -234,7 +267,7 @@ def fail_dead_trials(study: optuna.Study, locked: bool = True) -> list[int]:
         dead = (worker is None and locked) or (worker is not None and worker['host'] == host and not _alive(worker['pid']))
         if not dead: continue
         try: study.tell(t.number, state=TrialState.FAIL)
-        except ValueError: continue  # another worker (without a lock: a database server) failed it first
+        except ValueError: continue  # another worker (one not holding the study's lock) failed it first
         if 'retry_of' not in t.user_attrs:
             study.enqueue_trial(t.params, user_attrs={'retry_of': t.number, 'from_config': t.user_attrs.get('from_config', False)},
                                 skip_if_exists=False)
@@ -298,7 +331,7 @@ def tune(cfg: TsicConfig, storage: str | Path | None = None, study_name: str = '
     root = study_root(cfg, study_name, root)
     root.mkdir(parents=True, exist_ok=True)
     where = storage or root / 'study.db'
-    url, lock = storage_for(where)
+    url, lock = storage_for(where, study_name)
     loaded = {}
     def data_for(size: int) -> ChartData:  # the images at each searched size, loaded once
         if data is not None: return data
@@ -314,7 +347,7 @@ def tune(cfg: TsicConfig, storage: str | Path | None = None, study_name: str = '
         if old is None:
             if any(root.glob('trial_*')):
                 raise ConfigError(f"{root} holds the trials of another study: give another study_name or root for a new study")
-            if cfg.tuning.start_from_config:  # (workers of one database server, without a lock, may both queue it)
+            if cfg.tuning.start_from_config:  # under the lock: one worker queues it
                 fixed = config_params(cfg, space)
                 study.enqueue_trial(fixed, user_attrs={'from_config': len(fixed) == len(space)}, skip_if_exists=True)
             study.set_user_attr('setup', key)
