@@ -19,6 +19,7 @@ from .models import create_model, layer_groups
 from .tensorboard import TensorBoardLogger
 from .progress import show_progress
 from fastai.callback.progress import ProgressCallback
+from .distributed import DataParallel, gather_objects, is_main, local_device, rank, seed_rank, world_size
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +28,8 @@ __all__ = ['log', 'CHECKPOINT_FORMAT', 'BEST_GLOB', 'class_f1', 'f1_metrics', 'g
            'open_groups', 'StagedUnfreezing', 'schedule_functions', 'schedule_position', 'RunSchedule',
            'DevicePrecision', 'AccumulateBatches', 'AdaptiveGradientClipping', 'best_checkpoint_name',
            'checkpoint_payload', 'checkpoint_bytes', 'save_checkpoint', 'CheckpointError', 'unreadable_kind',
-           'loaded_kind', 'load_checkpoint', 'rng_states', 'set_rng_states', 'training_state', 'TrainingTracker',
-           'loss_weights', 'chart_learner', 'resolve_checkpoint', 'check_resumable']
+           'loaded_kind', 'load_checkpoint', 'rng_states', 'set_rng_states', 'training_state', 'restore_rng',
+           'TrainingTracker', 'loss_weights', 'chart_learner', 'resolve_checkpoint', 'check_resumable']
 
 # %% ../nbs/06a_learner.ipynb #604dffc2
 def class_f1(k: int, name: str) -> AccumMetric:
@@ -224,11 +225,20 @@ def training_state(learn: Learner) -> dict:
     "The part of a checkpoint that lets `resume` continue the run exactly."
     scaler = getattr(learn, 'scaler', None)
     smooth = learn.recorder.smooth_loss
+    rng = gather_objects(rng_states(learn))  # every rank's, in rank order (a collective: every rank calls this)
     return _plain({'optimizer': learn.opt.state_dict(), 'open_groups': learn.open_groups,
             'schedule': {'anchor': list(learn.schedule_anchor), 'total_epochs': learn.cfg.max_epochs},
             'smooth_loss': {'count': smooth.count, 'val': smooth.val.cpu()},
             'scaler': scaler.state_dict() if scaler is not None and scaler.is_enabled() else None,
-            'rng': rng_states(learn)})
+            'rng': rng[0], **({'rng_ranks': rng} if len(rng) > 1 else {})})
+
+def restore_rng(learn: Learner, training: dict, seed: int, epoch: int):
+    """This rank's random states from a checkpoint's `training` state: its own when the checkpoint has one per rank of
+    this run, else rank 0's, with the other ranks seeded afresh (`distributed.seed_rank`)."""
+    states = training.get('rng_ranks') or [training['rng']]
+    exact = len(states) == world_size()
+    set_rng_states(learn, states[rank()] if exact else states[0])
+    if not exact: seed_rank(seed, rank(), epoch)
 
 # %% ../nbs/06a_learner.ipynb #805875d3
 class TrainingTracker(Callback):
@@ -251,7 +261,7 @@ class TrainingTracker(Callback):
 
     def before_epoch(self):
         if self.resume_state:  # the random states exactly as they were when the interrupted run saved
-            set_rng_states(self.learn, self.resume_state['rng']); self.resume_state = None
+            restore_rng(self.learn, self.resume_state, self.cfg.seed, self.learn.first_epoch); self.resume_state = None
 
     def after_epoch(self):
         epoch = self.learn.first_epoch + self.epoch
@@ -270,14 +280,18 @@ class TrainingTracker(Callback):
                                      tracker=self.state(), training=training_state(self.learn), **self.extras)  # names this epoch's best file
         data = checkpoint_bytes(payload)  # serialised once, written to both files
         # order matters for a kill at any point: the best file exists before `last.ckpt` names it, and the old one
-        # goes only once `last.ckpt` no longer names it
-        if improved: atomic_write_bytes(self.best_path, data)
-        atomic_write_bytes(self.folder / 'last.ckpt', data)
-        if improved and previous and previous != self.best_path: previous.unlink(missing_ok=True)
+        # goes only once `last.ckpt` no longer names it. Only rank 0 writes; every rank keeps the same state.
+        if is_main(): self.write_files(data, improved, previous)
         if self.wait >= self.cfg.early_stopping_patience:
             log.info("No F1 improvement for %d epochs: stopping after epoch %d", self.wait, epoch)
             self.learn.stopped_early = True
             raise CancelFitException
+
+    def write_files(self, data: bytes, improved: bool, previous: Path | None):
+        "This epoch's checkpoint `data` as `last.ckpt`, and as the new best file when it `improved` (the `previous` one removed)."
+        if improved: atomic_write_bytes(self.best_path, data)
+        atomic_write_bytes(self.folder / 'last.ckpt', data)
+        if improved and previous and previous != self.best_path: previous.unlink(missing_ok=True)
 
     def is_better(self, f1: float, loss: float) -> bool:
         "Whether an epoch with validation `f1` and `loss` beats the best so far: higher F1, or equal F1 and lower loss."
@@ -324,7 +338,7 @@ def loss_weights(cfg: TsicConfig, train_labels) -> torch.Tensor | None:
 def chart_learner(data: ChartData, cfg: TsicConfig, checkpoint_dir: str | Path, log_dir: str | Path | None = None,
                   device=None) -> Learner:
     "A `Learner` for `cfg` on `data` on `device` (None: the GPU when there is one): checkpoints (with the data's provenance) into `checkpoint_dir`, TensorBoard events into `log_dir`."
-    device = device or default_device()  # fastai moves the model to the loaders' device; None would leave it on the CPU
+    device = device or (local_device() if world_size() > 1 else default_device())  # fastai moves the model to the loaders' device
     model = create_model(cfg)
     if cfg.channels_last: model = model.to(memory_format=torch.channels_last)
     cbs = [ChartInput.from_config(cfg), TrainingTracker(checkpoint_dir, cfg, data.checkpoint_info())]
@@ -332,11 +346,12 @@ def chart_learner(data: ChartData, cfg: TsicConfig, checkpoint_dir: str | Path, 
     if cfg.accumulate_grad_batches > 1: cbs.append(AccumulateBatches(cfg.accumulate_grad_batches))
     if cfg.use_agc: cbs.append(AdaptiveGradientClipping(cfg.agc_clip_factor))
     if cfg.mixup: cbs.append(MixUp(cfg.mixup))
-    if cfg.tensorboard and log_dir is not None: cbs.append(TensorBoardLogger(log_dir, cfg))
+    if cfg.tensorboard and log_dir is not None and is_main(): cbs.append(TensorBoardLogger(log_dir, cfg))
+    if world_size() > 1: cbs.append(DataParallel(device))
     learn = Learner(chart_dataloaders(data, cfg, device), model, loss_func=model.loss_func(loss_weights(cfg, data.rows('train').label)),
                     metrics=f1_metrics(cfg.class_names), splitter=layer_groups, wd=cfg.weight_decay, train_bn=False, cbs=cbs)
     learn.cfg, learn.first_epoch, learn.stopped_early, learn.schedule_anchor = cfg, 0, False, (0, 0.)  # first_epoch, not start_epoch: fastai's Recorder owns that name
-    if not show_progress(): learn.remove_cb(ProgressCallback)  # bars only where someone watches (`progress`)
+    if not (show_progress() and is_main()): learn.remove_cb(ProgressCallback)  # bars only where someone watches (`progress`)
     learn.create_opt()
     learn.unfreeze_to_stage(open_groups(0, cfg))
     return learn
@@ -356,6 +371,7 @@ def tracker(self: Learner) -> TrainingTracker:
 @patch
 def find_lr(self: Learner, num_it: int = 100) -> tuple[np.ndarray, np.ndarray, float]:
     "fastai's `lr_find` (rates, smoothed losses, suggested valley), leaving weights, optimizer and random states as they were."
+    if world_size() > 1: raise ValueError("the learning-rate finder runs in one process: run it without the launcher, then launch the training")
     states, model_dir = rng_states(self), self.model_dir
     with tempfile.TemporaryDirectory() as tmp:
         self.model_dir = Path(tmp)  # fastai saves the weights here before and restores them after
@@ -397,7 +413,7 @@ def resume(self: Learner, path: str | Path, ckpt: dict | None = None):
     self.unfreeze_to_stage(training['open_groups'])
     self.opt.load_state_dict({**training['optimizer'], 'hypers': L(training['optimizer']['hypers'])})
     self.tracker().load_state(ckpt['tracker'], training)
-    self.tracker().settle_files(path, ckpt['epoch'])
+    if is_main(): self.tracker().settle_files(path, ckpt['epoch'])
     self.first_epoch = ckpt['epoch'] + 1
     anchor, total = tuple(training['schedule']['anchor']), training['schedule']['total_epochs']
     if total != self.cfg.max_epochs:  # stretch what is left of the schedule over the new length

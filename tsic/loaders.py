@@ -4,15 +4,18 @@
 
 # %% ../nbs/04b_loaders.ipynb #dbd34a5c
 from __future__ import annotations
+import math
 import numpy as np, torch, timm
 from torch import nn
-from fastai.vision.all import DataLoader, DataLoaders, Callback, Pipeline, TensorImage, TensorCategory, aug_transforms
+from fastai.vision.all import DataLoader, DataLoaders, Callback, TensorImage, TensorCategory
 from .config import TsicConfig
 from .sources import ChartData, ChartDataError
+from .distributed import shard, batch_share, rank, world_size
+from fastai.torch_core import to_detach
 
 # %% auto #0
 __all__ = ['CachedCharts', 'ChartDataLoader', 'class_weights', 'chart_dataloaders', 'normalization_stats', 'Normalize',
-           'ChartInput']
+           'zoom_indices', 'random_zoom', 'random_lighting', 'ChartInput']
 
 # %% ../nbs/04b_loaders.ipynb #2509e0ee
 class CachedCharts:
@@ -33,7 +36,9 @@ class CachedCharts:
         return (TensorImage(x), y) if self.windows is None else (TensorImage(x), self.windows[idx], y)
 
 class ChartDataLoader(DataLoader):
-    "fastai `DataLoader` over `CachedCharts` that builds each batch with one slice."
+    "fastai `DataLoader` over `CachedCharts` that builds each batch with one slice; with `share` = (rank, processes), that rank's part of each batch (`distributed`)."
+    def __init__(self, dataset=None, share: tuple[int, int] | None = None, **kwargs):
+        super().__init__(dataset, **kwargs); self.share = share
     def get_idxs(self):
         w = self.dataset.weights
         if not (self.shuffle and w is not None): return super().get_idxs()
@@ -41,7 +46,12 @@ class ChartDataLoader(DataLoader):
     def create_batches(self, samps):
         samps = np.fromiter(samps, dtype=np.int64)
         stop = len(samps) - (len(samps) % self.bs if self.drop_last else 0)
-        for i in range(0, stop, self.bs): yield self.dataset.batch(samps[i:i + self.bs])
+        for i in range(0, stop, self.bs):
+            batch = samps[i:i + self.bs]
+            yield self.dataset.batch(batch_share(batch, *self.share) if self.share else batch)
+    def to_detach(self, b, cpu=True, gather=True):
+        "Detach without fastai's per-batch gathering: tsic gathers whole splits (`distributed.merge_metrics`)."
+        return to_detach(b, cpu, gather=False)
 
 # %% ../nbs/04b_loaders.ipynb #64ff7604
 def class_weights(labels, num_classes: int) -> np.ndarray:
@@ -52,18 +62,24 @@ def class_weights(labels, num_classes: int) -> np.ndarray:
     return len(labels) / (num_classes * counts)
 
 def chart_dataloaders(data: ChartData, cfg: TsicConfig, device=None) -> DataLoaders:
-    "Train, validation and (when there are test rows) test loaders over `data`, with its scaled numeric windows when it has them."
+    """Train, validation and (when there are test rows) test loaders over `data`, with its scaled numeric windows when it has them.
+    Launched as several processes (`distributed`), each takes its share of every training batch and its slice of the other splits."""
     if data.class_names != list(cfg.class_names):
         raise ChartDataError(f"the data's classes {data.class_names} are not the config's class_names {cfg.class_names}")
     if cfg.uses_windows and data.windows is None:
         raise ChartDataError("model_mode: multi pairs every chart with its numeric window, and this data has none: "
                              "load it with sources.load_data(cfg) from a config with timeseries.data_path")
-    samples, windows = data.samples, data.scaled_windows()
+    samples, windows, n_proc = data.samples, data.scaled_windows(), world_size()
     def dl(split, train=False):
-        rows = np.flatnonzero(samples.split == split); labels = samples.label.to_numpy()[rows]
+        rows = np.flatnonzero(samples.split == split)
+        if train and min(len(rows), cfg.batch_size) < n_proc:
+            raise ChartDataError(f"{n_proc} processes share each training batch, and a batch holds "
+                                 f"{min(len(rows), cfg.batch_size)} charts: use a batch_size (and training split) of at least {n_proc}")
+        if not train: rows = rows[shard(len(rows))]  # this process's slice of the split, in order
+        labels = samples.label.to_numpy()[rows]
         weights = class_weights(labels, cfg.num_classes)[labels] if train and cfg.class_balance == 'sampler' else None
         charts = CachedCharts(data.images, samples.image_row.to_numpy()[rows], labels, weights, None if windows is None else windows[rows])
-        return ChartDataLoader(charts, bs=cfg.batch_size, shuffle=train,
+        return ChartDataLoader(charts, share=(rank(), n_proc) if train and n_proc > 1 else None, bs=cfg.batch_size, shuffle=train,
                                drop_last=train and len(rows) > cfg.batch_size, num_workers=cfg.num_workers, device=device)
     loaders = [dl('train', train=True), dl('val')] + ([dl('test')] if (samples.split == 'test').any() else [])
     dls = DataLoaders(*loaders, device=device)
@@ -86,26 +102,49 @@ class Normalize(nn.Module):
         self.register_buffer('shift', -torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1) / std)
     @classmethod
     def for_arch(cls, arch: str) -> Normalize: return cls(*normalization_stats(arch))
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.addcmul(self.shift, x.as_subclass(torch.Tensor), self.scale)  # uint8 promoted inside the one op
+    def forward(self, x: torch.Tensor, gain: torch.Tensor | None = None, offset: torch.Tensor | None = None) -> torch.Tensor:
+        "`x` standardised; with `gain` and `offset` (per image), first `x * gain + offset` on the [0, 1] scale, folded into the same op."
+        scale, shift = self.scale, self.shift
+        if gain is not None: scale, shift = scale * gain, shift + offset * (255 * self.scale)  # 255 × scale = 1 / std
+        return torch.addcmul(shift, x.as_subclass(torch.Tensor), scale)  # uint8 promoted inside the one op
+
+def zoom_indices(n: int, size: int, max_zoom: float, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    "For `n` images of `size` px, each zoomed in by a random factor in [1, `max_zoom`] at a random place: the source row and column of every output row and column (nearest pixel)."
+    zoom = 1 + torch.rand(n, 1, device=device) * (max_zoom - 1)
+    centres = (torch.arange(size, device=device) + 0.5) / zoom  # output pixel centres, in source pixels from the crop's edge
+    def axis(): return (torch.rand(n, 1, device=device) * size * (1 - 1 / zoom) + centres).long().clamp_(0, size - 1)
+    return axis(), axis()
+
+def random_zoom(x: torch.Tensor, max_zoom: float) -> torch.Tensor:
+    "The `uint8` batch `x` (N, C, H, W), each image zoomed in by up to `max_zoom` at a random place: one gather, channels-last out."
+    rows, cols = zoom_indices(len(x), x.shape[-1], max_zoom, x.device)
+    nhwc = x.permute(0, 2, 3, 1)
+    return nhwc[torch.arange(len(x), device=x.device)[:, None, None], rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+
+def random_lighting(n: int, max_lighting: float, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    "Per image a contrast `gain` (log-uniform within 1 ± `max_lighting`, around mid-grey) and a brightness shift (±`max_lighting` / 2), as `Normalize`'s `gain` and `offset`."
+    draw = lambda: torch.rand(n, 1, 1, 1, device=device) * 2 - 1
+    gain = torch.exp(draw() * -math.log(1 - max_lighting))
+    return gain, 0.5 * (1 - gain) + draw() * max_lighting / 2
 
 class ChartInput(Callback):
     "Convert `uint8` batches to normalised floats on the device, and augment training batches when asked."
     order = -5  # before anything that looks at the input (mixed precision, TensorBoard)
-    def __init__(self, normalize: Normalize, augment: bool = False, channels_last: bool = True):
-        self.normalize, self.channels_last = normalize, channels_last
-        self.augment = Pipeline(aug_transforms(do_flip=False, max_rotate=0., max_zoom=1.05, max_warp=0., max_lighting=0.1),
-                                split_idx=0) if augment else None
+    def __init__(self, normalize: Normalize, augment: bool = False, channels_last: bool = True, max_zoom: float = 1.05,
+                 max_lighting: float = 0.1):
+        self.normalize, self.augment, self.channels_last, self.max_zoom, self.max_lighting = normalize, augment, channels_last, max_zoom, max_lighting
 
     @classmethod
     def from_config(cls, cfg: TsicConfig) -> ChartInput:
         return cls(Normalize.for_arch(cfg.model_architecture_name), cfg.augment, cfg.channels_last)
 
     def encode(self, x: torch.Tensor, training: bool = False) -> torch.Tensor:
-        "Normalised float batch (a plain `torch.Tensor`) from a `uint8` batch `x`."
+        "Normalised float batch (a plain `torch.Tensor`) from a `uint8` batch `x`; `training` with `augment`: zoomed and lit at random first."
+        x, light = x.as_subclass(torch.Tensor), ()
+        if training and self.augment:
+            x, light = random_zoom(x, self.max_zoom), random_lighting(len(x), self.max_lighting, x.device)
         x = x.contiguous(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)  # batches arrive as NHWC views
-        x = self.normalize.to(x.device)(x)
-        return self.augment(TensorImage(x)).as_subclass(torch.Tensor) if training and self.augment else x
+        return self.normalize.to(x.device)(x, *light)
 
     def before_batch(self):
         if self.xb[0].dtype != torch.uint8: return

@@ -15,6 +15,8 @@ from fastai.vision.all import Callback, Recorder
 from .config import TsicConfig
 from .backbones import GROUP_NAMES
 from .metrics import confusion_figure
+from .distributed import plain_model
+from fastai.vision.all import AccumMetric
 
 log = logging.getLogger(__name__)
 
@@ -54,28 +56,25 @@ class TensorBoardLogger(Callback):
         if self.learn.first_epoch == 0: self._log_graph()
 
     def _log_graph(self):
-        was_training = self.model.training
-        self.model.eval()
+        model = plain_model(self.model)
+        was_training = model.training
+        model.eval()
         try:
             with torch.no_grad(), torch.autocast(self.xb[0].device.type, enabled=False):
-                self.writer.add_graph(self.model, tuple(x[:2].float() for x in self.xb))
+                self.writer.add_graph(model, tuple(x[:2].float() for x in self.xb))
         except Exception as e: log.warning("TensorBoard: could not trace the model graph (%s); the other events are written", e)
-        finally: self.model.train(was_training)
+        finally: model.train(was_training)
 
     def after_batch(self):
-        if self.training:
-            step = self._step()
-            self.writer.add_scalar('train/loss', float(self.loss), step)
-            for name, hyper in zip(GROUP_NAMES, self.opt.hypers): self.writer.add_scalar(f'lr/{name}', hyper['lr'], step)
-        else:
-            self.preds.append(self.pred.argmax(-1).cpu()); self.targs.append(self.yb[0].cpu())
+        if not self.training: return
+        step = self._step()
+        self.writer.add_scalar('train/loss', float(self.loss), step)
+        for name, hyper in zip(GROUP_NAMES, self.opt.hypers): self.writer.add_scalar(f'lr/{name}', hyper['lr'], step)
 
     def before_step(self):
         if self.iter == self.n_iter - 1:
             self.grads = [torch.cat([p.grad.detach().flatten().float().cpu() for p in g if p.grad is not None] or [torch.zeros(1)])
-                          for g in self.model.param_groups()]
-
-    def before_validate(self): self.preds, self.targs = [], []
+                          for g in plain_model(self.model).param_groups()]
 
     def after_epoch(self):
         epoch = self.learn.first_epoch + self.epoch
@@ -85,15 +84,20 @@ class TensorBoardLogger(Callback):
         self.writer.add_scalar('val/f1', values['f1_score'], epoch)
         for name, value in values.items():
             if name not in ('train_loss', 'valid_loss', 'f1_score'): self.writer.add_scalar(f'val/{name}', value, epoch)
-        preds, targs = torch.cat(self.preds).numpy(), torch.cat(self.targs).numpy()
+        preds, targs = self.validation_predictions()
         k = self.cfg.num_classes
         cm = np.bincount(targs * k + preds, minlength=k * k).reshape(k, k)
         self.writer.add_image('val/confusion_matrix', figure_array(confusion_figure(cm, self.cfg.class_names, f'epoch {epoch}')),
                               epoch, dataformats='HWC')
-        for name, group in zip(GROUP_NAMES, self.model.param_groups()):
+        for name, group in zip(GROUP_NAMES, plain_model(self.model).param_groups()):
             if group: self.writer.add_histogram(f'weights/{name}', torch.cat([p.detach().flatten().float().cpu() for p in group]), epoch)
         for name, grads in zip(GROUP_NAMES, self.grads or []): self.writer.add_histogram(f'grads/{name}', grads, epoch)
         self.writer.flush()
+
+    def validation_predictions(self) -> tuple[np.ndarray, np.ndarray]:
+        "The epoch's predicted and true classes of the whole validation split, as the F1 metric holds them (gathered from every process)."
+        f1 = next(m for m in self.recorder.metrics if isinstance(m, AccumMetric) and m.dim_argmax)
+        return torch.cat(f1.preds).numpy(), torch.cat(f1.targs).numpy()
 
     def after_fit(self):
         if self.run: self.writer.close()

@@ -19,6 +19,7 @@ from .windows import WindowScaler
 from .metrics import (block_bootstrap_difference, difference_verdict, scores_from_confusion, baseline_predictions, lookahead_prediction, beats_baselines,
                           confusion_figure, scores_table)
 from .learner import chart_learner, load_checkpoint, resolve_checkpoint
+from .distributed import barrier, broadcast_object, gather_rows, init_distributed, is_main, main_first, rank
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,8 @@ class RunFolder:
 
 def run_folder(cfg: TsicConfig, run_dir: str | Path | None = None) -> RunFolder:
     "The folders of a run of `cfg` in `run_dir` (None: a new `runs/<timestamp>/`), the run folder made."
-    path, created = (Path(run_dir), not Path(run_dir).exists()) if run_dir else (new_run_dir(), True)
+    if run_dir is None: path, created = Path(broadcast_object(str(new_run_dir()) if is_main() else None)), True  # one folder for all processes
+    else: path, created = Path(run_dir), not Path(run_dir).exists()
     make_folder(path, 'run_dir')
     inside = lambda p: (Path(p) if Path(p).is_absolute() else path / p) / cfg.model_mode / cfg.model_architecture_name
     return RunFolder(path, inside(cfg.checkpoint_dir), inside(cfg.logs_dir), created)
@@ -104,7 +106,7 @@ class TrainResult:
 
 def predict_test_split(learn: Learner, data: ChartData) -> dict[str, np.ndarray]:
     "Test-split predictions of the learner's model, of the causal baselines and (with time order) of the look-ahead reference."
-    probs, targets = learn.get_preds(ds_idx=2)  # the test loader, in sample-table order
+    probs, targets = gather_rows(*learn.get_preds(ds_idx=2))  # the test loader (every process's slice), in sample-table order
     test, n = data.rows('test'), len(data.class_names)
     assert np.array_equal(targets.numpy(), test.label.to_numpy()), "test loader out of order"
     train_labels = data.rows('train').label
@@ -175,30 +177,36 @@ def write_report(result: TrainResult):
 def train(cfg: TsicConfig, run_dir: str | Path | None = None, sample_limit: int | None = None, data: ChartData | None = None,
           find_lr: bool = False, callbacks: list | None = None) -> TrainResult:
     "Train `cfg`'s model on its data (or on `data`), keep the best-validation-F1 weights, score the test split, write the run folder; `callbacks`: more fastai callbacks for the fit (e.g. `tune.PruneTrial`)."
+    init_distributed()  # one of several processes when a launcher (torchrun, accelerate launch) started this one
     run, started = run_folder(cfg, run_dir), False
     try:
         resumed_from, ckpt = resume_point(cfg, run)
         if cfg.num_threads: torch.set_num_threads(cfg.num_threads)
         set_seed(cfg.seed, reproducible=True)
-        data = load_data(cfg, sample_limit) if data is None else data.limit(sample_limit)
+        with main_first():  # rank 0 builds what is missing (datasets, image caches); the others then read it
+            data = load_data(cfg, sample_limit) if data is None else data.limit(sample_limit)
         if data.provenance.get('validation') == 'training series' and cfg.select_epoch == 'best':
             log.warning("the validation rows are the training series (array_data(val_fraction=0)): the epoch is chosen "
                         "and early stopping runs on training F1; set select_epoch: last for a fixed schedule")
         learn = chart_learner(data.with_scaler(saved_scaler(ckpt)), cfg, run.checkpoints, run.logs)
         if resumed_from: learn.resume(resumed_from, ckpt)
-        save_config(cfg, run.path / 'config.yaml'); started = True
-        data.show_batch().savefig(run.path / 'training_batch.png', dpi=80)
+        if is_main():
+            save_config(cfg, run.path / 'config.yaml')
+            data.show_batch().savefig(run.path / 'training_batch.png', dpi=80)
+        started = True
         if find_lr and not resumed_from: plot_lr_find(*learn.find_lr()).savefig(run.path / 'lr_find.png', dpi=100)
         if callbacks: learn.add_cbs(callbacks)
         learn.fit_run()
+        barrier()  # rank 0 has written the best checkpoint that every process scores
         result = score_run(learn, data, run, resumed_from)
-        write_report(result)
+        if is_main(): write_report(result)
     except BaseException as e:
         e.add_note(discard_failed_run(run, started)); raise
     return result
 
 def discard_failed_run(run: RunFolder, started: bool) -> str:
     "Remove the folder of a failed run if this run created it and it holds no checkpoint; what was done, for the error."
+    if not is_main(): return f"rank {rank()} left the run folder {run.path} to rank 0"
     if run.created and not any(run.checkpoints.glob('*.ckpt')):
         files = sorted(str(p.relative_to(run.path)) for p in run.path.rglob('*') if p.is_file())
         shutil.rmtree(run.path)

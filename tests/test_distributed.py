@@ -1,0 +1,97 @@
+"""Two processes under torchrun (gloo, CPU) train one run: one set of files, the whole validation split behind every
+score, a checkpoint that one process resumes, and an exact resume after a kill."""
+import json, os, signal, subprocess, sys, time
+from pathlib import Path
+import pytest, torch
+from sklearn.metrics import f1_score
+from tsic.config import load_config, save_config
+from tsic.learner import load_checkpoint, chart_learner, BEST_GLOB
+from tsic.sources import load_data
+from conftest import ROOT, BIN, config_for
+
+# Staged unfreezing (DistributedDataParallel is rebuilt when groups open), one-cycle, a balanced sampler,
+# augmentation and dropout: what a resume on two processes has to restore on each of them.
+SETTINGS = dict(max_epochs=3, early_stopping_patience=10, use_progressive_unfreezing=True, class_balance='sampler',
+                augment=True, batch_size=15, auto_unfreeze={'stage1_epoch': 1, 'stage2_epoch': 2, 'stage3_epoch': 3})
+
+
+def tsic_train(config: Path, run_dir: Path, *overrides: str, processes: int = 2, **kw):
+    "`tsic train` under torchrun with `processes` (1: without a launcher)."
+    cmd = [str(BIN / 'tsic'), 'train', '--config', str(config), '--run-dir', str(run_dir), *(f'--set={o}' for o in overrides)]
+    if processes > 1: cmd = [str(BIN / 'torchrun'), '--standalone', f'--nproc_per_node={processes}', *cmd]
+    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True, **kw)
+
+
+def finished(proc) -> str:
+    out, _ = proc.communicate(timeout=900)
+    assert proc.returncode == 0, out[-4000:]
+    return out
+
+
+def last_epoch(folder: Path) -> int:
+    try: return load_checkpoint(folder / 'last.ckpt')['epoch']
+    except (FileNotFoundError, ValueError): return -1
+
+
+@pytest.mark.slow
+def test_two_processes_train_one_run_that_one_process_resumes(small_dataset, tmp_path):
+    cfg = config_for(small_dataset, **SETTINGS)
+    config = tmp_path / 'config.yaml'; save_config(cfg, config)
+    run = tmp_path / 'run'
+    out = finished(tsic_train(config, run))
+    assert out.count('run folder') == 1, out  # rank 0 alone reports
+
+    # one set of output files: rank 0's
+    files = sorted(str(p.relative_to(run)) for p in run.rglob('*') if p.is_file())
+    ckpt_dir = run / 'checkpoints' / 'single' / 'resnet18'
+    best = list(ckpt_dir.glob(BEST_GLOB))
+    assert len(best) == 1 and (ckpt_dir / 'last.ckpt').exists(), files
+    assert sum('tfevents' in f for f in files) == 1, files
+    assert {'config.yaml', 'metrics.json', 'training_curves.png', 'confusion_matrix.png', 'training_batch.png'} <= set(files), files
+    assert len(files) == 8, files
+
+    # the checkpoint format of one process: the same keys, plain (unwrapped) weights
+    ckpt = load_checkpoint(best[0])
+    assert ckpt['format'] == 'tsic-checkpoint-1' and not any(k.startswith('module.') for k in ckpt['model'])
+    assert len(ckpt['training']['rng_ranks']) == 2 and ckpt['training']['rng'].keys() == ckpt['training']['rng_ranks'][1].keys()
+
+    # the validation F1 and loss recorded are those of the best weights on the whole validation split, in one process
+    metrics = json.loads((run / 'metrics.json').read_text())
+    data = load_data(cfg)
+    learn = chart_learner(data, cfg, tmp_path / 'unused')
+    learn.model.load_state_dict(ckpt['model'])
+    probs, targets = learn.get_preds(ds_idx=1)
+    assert len(targets) == len(data.rows('val'))
+    f1 = f1_score(targets, probs.argmax(1), average='macro', labels=range(cfg.num_classes), zero_division=0)
+    loss, f1_fastai = learn.validate(ds_idx=1)[:2]  # the loss as training computes it (the model's own loss function)
+    assert metrics['best_val_f1'] == pytest.approx(f1, abs=1e-6) == ckpt['val_f1'] == pytest.approx(f1_fastai, abs=1e-6)
+    assert ckpt['val_loss'] == pytest.approx(loss, rel=1e-5)
+    assert metrics['test']['support'] == len(data.rows('test'))  # the test split gathered whole, no row twice
+
+    # one process resumes the two processes' checkpoint
+    out = finished(tsic_train(config, run, 'max_epochs=4', 'resume_from_checkpoint=last.ckpt', processes=1))
+    resumed = json.loads((run / 'metrics.json').read_text())
+    assert [e['epoch'] for e in resumed['epochs']] == [0, 1, 2, 3] and resumed['epochs_this_run'] == [3]
+    assert resumed['epochs'][:3] == metrics['epochs'] and resumed['resumed_from'].endswith('last.ckpt')
+
+
+@pytest.mark.slow
+def test_two_processes_killed_then_resumed_end_where_an_uninterrupted_run_ends(small_dataset, tmp_path):
+    cfg = config_for(small_dataset, **SETTINGS, tensorboard=False)
+    config = tmp_path / 'config.yaml'; save_config(cfg, config)
+    straight, killed = tmp_path / 'straight', tmp_path / 'killed'
+    finished(tsic_train(config, straight))
+    proc = tsic_train(config, killed)
+    folder = killed / 'checkpoints' / 'single' / 'resnet18'
+    deadline = time.time() + 600
+    while last_epoch(folder) < 1:  # kill the launcher and both workers after epoch 1 is saved
+        assert proc.poll() is None and time.time() < deadline, proc.stdout.read()[-3000:] if proc.poll() is not None else 'timeout'
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL); proc.wait()
+    assert last_epoch(folder) < cfg.max_epochs - 1
+    finished(tsic_train(config, killed, 'resume_from_checkpoint=last.ckpt'))
+    a = load_checkpoint(straight / 'checkpoints' / 'single' / 'resnet18' / 'last.ckpt')
+    b = load_checkpoint(folder / 'last.ckpt')
+    assert a['epoch'] == b['epoch'] == cfg.max_epochs - 1
+    for k in a['model']: assert torch.equal(a['model'][k], b['model'][k]), k
+    assert a['tracker']['history'] == b['tracker']['history']
