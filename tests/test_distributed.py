@@ -1,6 +1,6 @@
 """Two processes under torchrun (gloo, CPU) train one run: one set of files, the whole validation split behind every
 score, a checkpoint that one process resumes, and an exact resume after a kill."""
-import json, os, signal, subprocess, sys, time
+import json, os, signal, socket, subprocess, sys, time
 from pathlib import Path
 import pytest, torch
 from sklearn.metrics import f1_score
@@ -26,6 +26,10 @@ def finished(proc) -> str:
     out, _ = proc.communicate(timeout=900)
     assert proc.returncode == 0, out[-4000:]
     return out
+
+
+def free_port() -> int:
+    with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
 
 def last_epoch(folder: Path) -> int:
@@ -95,3 +99,46 @@ def test_two_processes_killed_then_resumed_end_where_an_uninterrupted_run_ends(s
     assert a['epoch'] == b['epoch'] == cfg.max_epochs - 1
     for k in a['model']: assert torch.equal(a['model'][k], b['model'][k]), k
     assert a['tracker']['history'] == b['tracker']['history']
+
+
+@pytest.mark.slow
+def test_accelerate_launch_and_papermill_under_torchrun_run_one_distributed_run_each(small_dataset, tmp_path):
+    cfg = config_for(small_dataset, max_epochs=1, tensorboard=False)
+    config = tmp_path / 'config.yaml'; save_config(cfg, config)
+    env = {**os.environ, 'PATH': f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+    runs = {'accelerate': tmp_path / 'accelerate', 'papermill': tmp_path / 'papermill'}
+    accelerate = [str(BIN / 'accelerate'), 'launch', '--multi_gpu', '--num_processes', '2', '--num_machines', '1', '--mixed_precision', 'no',
+                  '--dynamo_backend', 'no', '--main_process_port', str(free_port()), '--no_python', 'tsic', 'train', '--config', str(config), '--run-dir', str(runs['accelerate'])]
+    report = f"papermill nbs/train.ipynb {tmp_path}/report-$RANK.ipynb -p config {config} -p run_dir {runs['papermill']}"
+    papermill = [str(BIN / 'torchrun'), '--standalone', '--nproc-per-node', '2', '--no-python', 'bash', '-c', report]
+    for cmd in (accelerate, papermill):
+        out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+        assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
+    for run in runs.values():
+        ckpt = load_checkpoint(run / 'checkpoints' / 'single' / 'resnet18' / 'last.ckpt')
+        assert len(ckpt['training']['rng_ranks']) == 2  # two processes trained it
+        assert len(list(run.rglob('*.ckpt'))) == 2 and (run / 'metrics.json').exists()
+    assert sorted(p.name for p in tmp_path.glob('report-*.ipynb')) == ['report-0.ipynb', 'report-1.ipynb']
+
+
+def test_the_slurm_script_starts_torchrun_on_every_node_and_resumes_a_requeued_job(tmp_path):
+    from tsic.cli import build_parser
+    bin_dir = tmp_path / 'bin'; bin_dir.mkdir()
+    stubs = {'scontrol': 'printf "gpu-a\\ngpu-b\\n"', 'srun': 'exec "$@"', 'torchrun': f'printf "%s\\n" "$@" > {tmp_path}/torchrun.args'}
+    for name, body in stubs.items():
+        (bin_dir / name).write_text(f'#!/bin/bash\n{body}\n'); (bin_dir / name).chmod(0o755)
+    env = {**os.environ, 'PATH': f"{bin_dir}{os.pathsep}{os.environ['PATH']}", 'SLURM_JOB_ID': '77', 'SLURM_NNODES': '2',
+           'SLURM_JOB_NODELIST': 'gpu-[a-b]', 'SLURM_CPUS_PER_TASK': '32', 'RUN_DIR': str(tmp_path / 'run')}
+    def launched(*extra: str) -> list[str]:
+        subprocess.run(['bash', str(ROOT / 'examples' / 'slurm' / 'train.sbatch'), *extra], cwd=ROOT, env=env, check=True)
+        return (tmp_path / 'torchrun.args').read_text().splitlines()
+    args = launched('--set', 'max_epochs=40')
+    assert args[:args.index('--no-python')] == ['--nnodes', '2', '--nproc-per-node', '4', '--rdzv-id', '77', '--rdzv-backend', 'c10d',
+                                                 '--rdzv-endpoint', 'gpu-a:29500']
+    tsic = args[args.index('--no-python') + 1:]
+    assert tsic[0] == 'tsic'
+    parsed = build_parser().parse_args(tsic[1:])
+    assert (parsed.command, parsed.config, parsed.run_dir, parsed.overrides) == ('train', 'configs/config.yaml', str(tmp_path / 'run'), ['max_epochs=40'])
+    (tmp_path / 'run' / 'checkpoints' / 'single' / 'resnet18').mkdir(parents=True)
+    (tmp_path / 'run' / 'checkpoints' / 'single' / 'resnet18' / 'last.ckpt').write_bytes(b'')
+    assert build_parser().parse_args(launched()[args.index('--no-python') + 2:]).overrides == ['resume_from_checkpoint=last.ckpt']

@@ -5,6 +5,7 @@
 # %% ../nbs/02b_build.ipynb #553cf8f0
 from __future__ import annotations
 import contextlib, ctypes, fcntl, json, logging, os, re, shutil, signal, threading, time
+from dataclasses import dataclass
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 import numpy as np, pandas as pd
@@ -20,18 +21,32 @@ from .encodings import encode_series
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'BUILD_MARKER', 'render_windows', 'BuildMismatchError', 'BuildLockedError', 'build_lock', 'build_chart_dataset',
-           'build_from_csv', 'ensure_demo_dataset']
+__all__ = ['log', 'BUILD_MARKER', 'BarArrays', 'bar_arrays', 'draw_windows', 'render_windows', 'BuildMismatchError',
+           'BuildLockedError', 'build_lock', 'build_chart_dataset', 'build_from_csv', 'ensure_demo_dataset']
 
 # %% ../nbs/02b_build.ipynb #a1ee342b
-def render_windows(bars: pd.DataFrame, ends: np.ndarray, spec: ChartDatasetSpec, workers: int | None = None) -> np.ndarray:
-    "uint8 (n, size, size, 3) images of the windows of `bars` ending at bar positions `ends`."
+@dataclass(frozen=True)
+class BarArrays:
+    "What drawing windows of some bars needs, computed once: the OHLCV values (n, 5) and the moving-average overlays (n, k) or None."
+    values: np.ndarray
+    overlays: np.ndarray | None
+
+def bar_arrays(bars: pd.DataFrame, spec: ChartDatasetSpec) -> BarArrays:
+    "The arrays `draw_windows` reads, from `bars` (moving averages over the whole series: causal)."
+    overlays = np.stack([bars.close.rolling(p).mean().to_numpy() for p in spec.ma], -1) if spec.ma else None
+    return BarArrays(bars[OHLCV].to_numpy(np.float64), overlays)
+
+def draw_windows(arrays: BarArrays, ends: np.ndarray, spec: ChartDatasetSpec, workers: int | None = None) -> np.ndarray:
+    "uint8 (n, size, size, 3) images of the windows ending at bar positions `ends` of `arrays`."
     idx = np.asarray(ends)[:, None] + np.arange(1 - spec.window, 1)
     if idx.min(initial=0) < 0: raise ValueError(f"a window needs {spec.window} bars: end {ends.min()} is too early")
-    if spec.chart not in CHART_KINDS: return encode_series(bars.close.to_numpy()[idx], spec.image_size, spec.chart)
-    overlays = None
-    if spec.ma: overlays = np.stack([bars.close.rolling(p).mean().to_numpy() for p in spec.ma], -1)[idx]
-    return render_chart(bars[OHLCV].to_numpy()[idx], spec.image_size, spec.style, overlays, workers=workers)
+    if spec.chart not in CHART_KINDS: return encode_series(arrays.values[:, 3][idx], spec.image_size, spec.chart)
+    overlays = None if arrays.overlays is None else arrays.overlays[idx]
+    return render_chart(arrays.values[idx], spec.image_size, spec.style, overlays, workers=workers)
+
+def render_windows(bars: pd.DataFrame, ends: np.ndarray, spec: ChartDatasetSpec, workers: int | None = None) -> np.ndarray:
+    "uint8 (n, size, size, 3) images of the windows of `bars` ending at bar positions `ends`."
+    return draw_windows(bar_arrays(bars, spec), ends, spec, workers)
 
 # %% ../nbs/02b_build.ipynb #611b5a2b
 BUILD_MARKER = '.tsic-build'  # identity of a build in progress
@@ -122,14 +137,14 @@ def _exit_with_parent(parent: int):
     if os.getppid() != parent: os._exit(1)  # it died before the signal was set up
 
 def _start_writer(bars: pd.DataFrame, ends: np.ndarray, paths: list[str], spec: ChartDatasetSpec, compress_level: int):
-    _job.update(bars=bars, ends=ends, paths=paths, spec=spec, compress_level=compress_level)
+    _job.update(arrays=bar_arrays(bars, spec), ends=ends, paths=paths, spec=spec, compress_level=compress_level)
 
 def _write_rows(rows: tuple[int, int]) -> int:
     "Render and write rows [start, stop) of the job's windows, skipping finished files; returns how many were written."
     start, stop = rows
     todo = [i for i in range(start, stop) if not os.path.exists(_job['paths'][i])]
     if not todo: return 0
-    images = render_windows(_job['bars'], _job['ends'][todo], _job['spec'], workers=1)
+    images = draw_windows(_job['arrays'], _job['ends'][todo], _job['spec'], workers=1)
     for i, image in zip(todo, images):
         path = Path(_job['paths'][i]); tmp = path.with_name(f'.{path.name}.tmp')
         Image.fromarray(image).save(tmp, format='png', compress_level=_job['compress_level'])

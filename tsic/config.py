@@ -144,7 +144,7 @@ class TsicConfig:
     early_stopping_patience: int = 10
     select_epoch: str = 'best'        # weights scored: 'best' (validation macro F1, early stopping) or 'last' (a fixed schedule)
     num_workers: int = 0
-    image_cache: str = 'auto'         # decoded images: 'memory', 'mmap' (memory-mapped file), 'auto' (memory when it fits)
+    image_cache: str = 'auto'         # decoded images: 'memory', 'mmap' (memory-mapped file), 'auto' (memory when it fits), 'none' (series: drawn per batch)
     cache_dir: Optional[str] = None   # where decoded-image caches live; None: {data_dir}/.tsic-cache
     augment: bool = False             # batch augmentation on the device (small zoom, lighting); never flips
     mixup: float = 0.0                # mixup of training images: α of its Beta(α, α) blend (0.4 is usual); 0: off; single mode (with class weights the loss is a plain batch mean)
@@ -191,7 +191,7 @@ class TsicConfig:
 # %% ../nbs/00_config.ipynb #b3d25c55
 _CHOICES = {'model_mode': ('single', 'multi'), 'precision': ('32', '16-mixed', 'bf16-mixed'),
             'scheduler': ('one-cycle', 'cosine'), 'class_balance': ('none', 'weights', 'sampler'),
-            'image_cache': ('auto', 'memory', 'mmap'), 'impute': ('none', 'median'),
+            'image_cache': ('auto', 'memory', 'mmap', 'none'), 'impute': ('none', 'median'),
             'inputs': ('both', 'image', 'series'), 'data_source': ('images', 'series'),
             'label_rule': ('zscore', 'threshold', 'quantile'), 'scaling': ('window', 'fixed'),
             'select_epoch': ('best', 'last'), 'pruner': ('median', 'hyperband', 'none')}

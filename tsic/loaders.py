@@ -102,11 +102,12 @@ class Normalize(nn.Module):
         self.register_buffer('shift', -torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1) / std)
     @classmethod
     def for_arch(cls, arch: str) -> Normalize: return cls(*normalization_stats(arch))
-    def forward(self, x: torch.Tensor, gain: torch.Tensor | None = None, offset: torch.Tensor | None = None) -> torch.Tensor:
-        "`x` standardised; with `gain` and `offset` (per image), first `x * gain + offset` on the [0, 1] scale, folded into the same op."
+    def forward(self, x: torch.Tensor, gain: torch.Tensor | None = None, offset: torch.Tensor | None = None,
+                out: torch.Tensor | None = None) -> torch.Tensor:
+        "`x` standardised (into `out` when given); with `gain` and `offset` (per image), first `x * gain + offset` on the [0, 1] scale, in the same op."
         scale, shift = self.scale, self.shift
         if gain is not None: scale, shift = scale * gain, shift + offset * (255 * self.scale)  # 255 × scale = 1 / std
-        return torch.addcmul(shift, x.as_subclass(torch.Tensor), scale)  # uint8 promoted inside the one op
+        return torch.addcmul(shift, x.as_subclass(torch.Tensor), scale, out=out)  # uint8 promoted inside the one op
 
 def zoom_indices(n: int, size: int, max_zoom: float, device=None) -> tuple[torch.Tensor, torch.Tensor]:
     "For `n` images of `size` px, each zoomed in by a random factor in [1, `max_zoom`] at a random place: the source row and column of every output row and column (nearest pixel)."
@@ -117,9 +118,11 @@ def zoom_indices(n: int, size: int, max_zoom: float, device=None) -> tuple[torch
 
 def random_zoom(x: torch.Tensor, max_zoom: float) -> torch.Tensor:
     "The `uint8` batch `x` (N, C, H, W), each image zoomed in by up to `max_zoom` at a random place: one gather, channels-last out."
-    rows, cols = zoom_indices(len(x), x.shape[-1], max_zoom, x.device)
-    nhwc = x.permute(0, 2, 3, 1)
-    return nhwc[torch.arange(len(x), device=x.device)[:, None, None], rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+    n, c, size = len(x), x.shape[1], x.shape[-1]
+    rows, cols = zoom_indices(n, size, max_zoom, x.device)
+    pixel = (torch.arange(n, device=x.device)[:, None, None] * size + rows[:, :, None]) * size + cols[:, None, :]
+    pixels = x.permute(0, 2, 3, 1).reshape(-1, c)  # one row per pixel (a view when x is channels-last)
+    return pixels.index_select(0, pixel.view(-1)).view(n, size, size, c).permute(0, 3, 1, 2)
 
 def random_lighting(n: int, max_lighting: float, device=None) -> tuple[torch.Tensor, torch.Tensor]:
     "Per image a contrast `gain` (log-uniform within 1 ± `max_lighting`, around mid-grey) and a brightness shift (±`max_lighting` / 2), as `Normalize`'s `gain` and `offset`."
@@ -133,20 +136,29 @@ class ChartInput(Callback):
     def __init__(self, normalize: Normalize, augment: bool = False, channels_last: bool = True, max_zoom: float = 1.05,
                  max_lighting: float = 0.1):
         self.normalize, self.augment, self.channels_last, self.max_zoom, self.max_lighting = normalize, augment, channels_last, max_zoom, max_lighting
+        self.buffer = None
 
     @classmethod
     def from_config(cls, cfg: TsicConfig) -> ChartInput:
         return cls(Normalize.for_arch(cfg.model_architecture_name), cfg.augment, cfg.channels_last)
 
-    def encode(self, x: torch.Tensor, training: bool = False) -> torch.Tensor:
-        "Normalised float batch (a plain `torch.Tensor`) from a `uint8` batch `x`; `training` with `augment`: zoomed and lit at random first."
-        x, light = x.as_subclass(torch.Tensor), ()
+    def encode(self, x: torch.Tensor, training: bool = False, reuse: bool = False) -> torch.Tensor:
+        """Normalised float batch (a plain `torch.Tensor`) from a `uint8` batch `x`; `training` with `augment`: zoomed and lit at random first.
+        `reuse` (CPU): write into the previous call's output, which the caller no longer needs."""
+        x, light = x.as_subclass(torch.Tensor), (None, None)
         if training and self.augment:
             x, light = random_zoom(x, self.max_zoom), random_lighting(len(x), self.max_lighting, x.device)
         x = x.contiguous(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)  # batches arrive as NHWC views
-        return self.normalize.to(x.device)(x, *light)
+        return self.normalize.to(x.device)(x, *light, out=self.output_for(x) if reuse and x.device.type == 'cpu' else None)
+
+    def output_for(self, x: torch.Tensor) -> torch.Tensor:
+        "A float buffer shaped like `x`, kept between calls: the CPU allocator hands a batch-sized block back to the system after each batch, and mapping it again costs about 40 % of the normalisation."
+        if self.buffer is None or self.buffer.shape != x.shape:
+            self.buffer = torch.empty(x.shape, dtype=torch.float32).contiguous(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
+        return self.buffer
 
     def before_batch(self):
         if self.xb[0].dtype != torch.uint8: return
-        self.learn.xb = (self.encode(self.xb[0], self.training), *(x.as_subclass(torch.Tensor) for x in self.xb[1:]))
+        # a training batch's input is not kept after its step: its buffer serves the next one
+        self.learn.xb = (self.encode(self.xb[0], self.training, reuse=self.training), *(x.as_subclass(torch.Tensor) for x in self.xb[1:]))
         self.learn.yb = tuple(y.as_subclass(torch.Tensor) for y in self.yb)

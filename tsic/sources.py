@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 from .config import TsicConfig
 from .bars import BUILTIN_DATASETS, dataset_bars
 from .labels import ChartDatasetSpec, labelled_windows, label_known_at, walk_forward_folds
-from .build import BUILD_MARKER, ensure_demo_dataset, render_windows
+from .build import BUILD_MARKER, ensure_demo_dataset, render_windows, bar_arrays, draw_windows, BarArrays
 from .encodings import encode_series, encode_ragged, image_size_for, series_lengths, series_variables, resize, apply_by_length
 from .augment import augment_strengths, augment_series
 from .metrics import with_baseline_labels
@@ -28,9 +28,9 @@ log = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['log', 'IMAGE_SUFFIXES', 'SPLITS', 'CACHE_VERSION', 'WINDOW_CAP', 'ChartDataError', 'parse_chart_name',
            'collect_dataset', 'collect_samples', 'limit_samples', 'open_image', 'check_images', 'cache_fingerprint',
-           'decode_chart', 'image_cache', 'rendered_windows', 'series_samples', 'chart_grid', 'ChartData',
-           'pair_windows', 'ensure_builtin_datasets', 'folder_provenance', 'load_data', 'carve_problem', 'stretch',
-           'window_length', 'series_as_windows', 'array_data', 'fold_samples']
+           'decode_chart', 'image_cache', 'rendered_windows', 'DrawnCharts', 'series_samples', 'chart_grid',
+           'ChartData', 'pair_windows', 'ensure_builtin_datasets', 'folder_provenance', 'load_data', 'carve_problem',
+           'stretch', 'window_length', 'series_as_windows', 'array_data', 'fold_samples']
 
 # %% ../nbs/04a_sources.ipynb #aab3e690
 class ChartDataError(ValueError):
@@ -264,22 +264,49 @@ def rendered_windows(bars: pd.DataFrame, windows: pd.DataFrame, spec: ChartDatas
         _write_cache(target, (len(ends), size, size, 3), batches)
     return _open_cache(target, cfg)
 
-def series_samples(cfg: TsicConfig) -> tuple[pd.DataFrame, np.ndarray, dict]:
-    "Samples of every dataset of `cfg` cut from its OHLCV source, their images (row `image_row`), and their provenance."
+class DrawnCharts:
+    """The charts of windows, drawn from their bars when rows are asked for: an array-like `(n, size, size, 3)` `uint8`
+    that holds the bars (`build.BarArrays`) and each window's end, never the images. `parts`: (arrays, ends, spec) per dataset."""
+    dtype = np.dtype(np.uint8)
+    def __init__(self, parts: list[tuple[BarArrays, np.ndarray, ChartDatasetSpec]]):
+        self.parts = parts
+        self.offsets = np.cumsum([0] + [len(ends) for _, ends, _ in parts])
+        size = parts[0][2].image_size
+        self.shape = (int(self.offsets[-1]), size, size, 3)
+    def __len__(self) -> int: return self.shape[0]
+    def __getitem__(self, rows) -> np.ndarray:
+        "The charts of `rows` (an index array, a slice or one index), drawn now, in that order."
+        one = np.ndim(rows) == 0 and not isinstance(rows, slice)
+        rows = np.arange(len(self))[rows] if isinstance(rows, slice) else np.atleast_1d(np.asarray(rows))
+        if len(rows) and (rows.min() < 0 or rows.max() >= len(self)): raise IndexError(f"rows outside 0..{len(self) - 1}")
+        out = np.empty((len(rows), *self.shape[1:]), np.uint8)
+        part = np.searchsorted(self.offsets, rows, side='right') - 1
+        for k in np.unique(part):
+            arrays, ends, spec = self.parts[k]
+            out[part == k] = draw_windows(arrays, ends[rows[part == k] - self.offsets[k]], spec)
+        return out[0] if one else out
+    @property
+    def nbytes(self) -> int: return sum(a.values.nbytes + (0 if a.overlays is None else a.overlays.nbytes) + e.nbytes for a, e, _ in self.parts)
+
+def series_samples(cfg: TsicConfig) -> tuple[pd.DataFrame, np.ndarray | DrawnCharts, dict]:
+    """Samples of every dataset of `cfg` cut from its OHLCV source, their images (row `image_row`), and their provenance.
+    With `image_cache: none` the images are `DrawnCharts`, drawn when a batch asks for them."""
     parts, arrays, renderer, datasets, offset = [], [], {}, {}, 0
     for name in cfg.datasets:
         spec = ChartDatasetSpec.from_config(cfg, name)
         bars, source, repairs = dataset_bars(name, spec)
         spec = spec.for_bars(bars)
         windows, cuts = labelled_windows(bars, spec)
-        arrays.append(rendered_windows(bars, windows, spec, source['sha256'], cfg))
+        if cfg.image_cache == 'none': arrays.append((bar_arrays(bars, spec), windows.end.to_numpy(), spec))
+        else: arrays.append(rendered_windows(bars, windows, spec, source['sha256'], cfg))
         parts.append(pd.DataFrame({'path': spec.folder_name + '/' + windows.file,  # where `tsic build` writes it
                                    'class_name': windows.class_name, 'label': windows.label, 'timestamp': windows.timestamp,
                                    'known_at': windows.known_at, 'split': windows.split, 'dataset': name,
                                    'image_row': offset + np.arange(len(windows))}))
         renderer[name], datasets[name] = spec.options(), {'source': source, 'repairs': repairs, 'labels': cuts}
         offset += len(windows)
-    images = arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
+    if cfg.image_cache == 'none': images = DrawnCharts(arrays)
+    else: images = arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
     return with_baseline_labels(pd.concat(parts, ignore_index=True)), images, {'source': 'series', 'renderer': renderer, 'datasets': datasets}
 
 # %% ../nbs/04a_sources.ipynb #30ed8732
@@ -397,6 +424,9 @@ def folder_provenance(cfg: TsicConfig) -> dict:
 
 def load_data(cfg: TsicConfig, sample_limit: int | None = None) -> ChartData:
     "The charts of `cfg`'s datasets (PNG folders, or drawn from their bars), paired with numeric windows in multi mode; at most `sample_limit` per split."
+    if cfg.image_cache == 'none' and cfg.data_source != 'series':
+        raise ChartDataError("image_cache: none draws each batch from the bars, which needs data_source: series; "
+                             "chart folders are decoded once into a cache (image_cache: auto, memory or mmap)")
     if cfg.data_source == 'series': samples, images, provenance = series_samples(cfg)
     else:
         ensure_builtin_datasets(cfg)

@@ -200,6 +200,7 @@ def train(cfg: TsicConfig, run_dir: str | Path | None = None, sample_limit: int 
         barrier()  # rank 0 has written the best checkpoint that every process scores
         result = score_run(learn, data, run, resumed_from)
         if is_main(): write_report(result)
+        barrier()  # every process returns with the run folder complete (a report notebook reads it next)
     except BaseException as e:
         e.add_note(discard_failed_run(run, started)); raise
     return result
