@@ -103,12 +103,18 @@ def test_two_processes_killed_then_resumed_end_where_an_uninterrupted_run_ends(s
 
 @pytest.mark.slow
 def test_accelerate_launch_and_papermill_under_torchrun_run_one_distributed_run_each(small_dataset, tmp_path):
+    "accelerate launch trains on charts drawn per batch from the bars (image_cache: none), each process drawing its own share."
+    from tsic.bars import load_msft
+    csv = tmp_path / 'm4.csv'; load_msft().iloc[:400].to_csv(csv)
+    drawn = config_for(small_dataset, max_epochs=1, tensorboard=False, data_source='series', datasets=['m4'], image_size=48,
+                       build={'sources': {'m4': str(csv)}}, image_cache='none', cache_dir=str(tmp_path / 'cache'))
     cfg = config_for(small_dataset, max_epochs=1, tensorboard=False)
-    config = tmp_path / 'config.yaml'; save_config(cfg, config)
+    config, drawn_config = tmp_path / 'config.yaml', tmp_path / 'drawn.yaml'
+    save_config(cfg, config); save_config(drawn, drawn_config)
     env = {**os.environ, 'PATH': f"{BIN}{os.pathsep}{os.environ['PATH']}"}
     runs = {'accelerate': tmp_path / 'accelerate', 'papermill': tmp_path / 'papermill'}
     accelerate = [str(BIN / 'accelerate'), 'launch', '--multi_gpu', '--num_processes', '2', '--num_machines', '1', '--mixed_precision', 'no',
-                  '--dynamo_backend', 'no', '--main_process_port', str(free_port()), '--no_python', 'tsic', 'train', '--config', str(config), '--run-dir', str(runs['accelerate'])]
+                  '--dynamo_backend', 'no', '--main_process_port', str(free_port()), '--no_python', 'tsic', 'train', '--config', str(drawn_config), '--run-dir', str(runs['accelerate'])]
     report = f"papermill nbs/train.ipynb {tmp_path}/report-$RANK.ipynb -p config {config} -p run_dir {runs['papermill']}"
     papermill = [str(BIN / 'torchrun'), '--standalone', '--nproc-per-node', '2', '--no-python', 'bash', '-c', report]
     for cmd in (accelerate, papermill):
@@ -119,6 +125,7 @@ def test_accelerate_launch_and_papermill_under_torchrun_run_one_distributed_run_
         assert len(ckpt['training']['rng_ranks']) == 2  # two processes trained it
         assert len(list(run.rglob('*.ckpt'))) == 2 and (run / 'metrics.json').exists()
     assert sorted(p.name for p in tmp_path.glob('report-*.ipynb')) == ['report-0.ipynb', 'report-1.ipynb']
+    assert not (tmp_path / 'cache').exists()  # no image was stored
 
 
 def test_the_slurm_script_starts_torchrun_on_every_node_and_resumes_a_requeued_job(tmp_path):

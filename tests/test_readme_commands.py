@@ -130,6 +130,12 @@ def _short_config(ws, request):
     (ws / 'short.yaml').write_text(yaml.safe_dump(cfg))
 
 
+def _trained_by_cli(ws, proc):
+    metrics = json.loads(_one(ws, 'runs/one/metrics.json').read_text())
+    _one(ws, 'runs/one/checkpoints/single/resnet18/last.ckpt')
+    assert len(metrics['epochs']) == 1 and f"validation macro F1 {metrics['best_val_f1']:.4f}" in proc.stdout
+
+
 def _trained(mode: str) -> Callable:
     def check(ws, proc):
         _one(ws, 'out.ipynb')
@@ -202,6 +208,18 @@ NOT_RUNNABLE = {
     'docker build -t tsic .': "no Docker engine here: tests/test_docker.py checks the Dockerfile statically",
     'docker compose up train': "no Docker engine here: tests/test_docker.py checks the compose file statically",
     'docker compose up tensorboard': "no Docker engine here: tests/test_docker.py checks the compose file statically",
+    'torchrun --nproc-per-node 4 --no-python tsic train --config configs/config.yaml --run-dir runs/four':
+        "four GPUs: tests/test_distributed.py runs the same command on two CPU processes (gloo)",
+    'accelerate launch --multi_gpu --num_processes 4 --no_python tsic train --config configs/config.yaml --run-dir runs/four':
+        "four GPUs: tests/test_distributed.py runs the same command on two CPU processes (gloo)",
+    "torchrun --nproc-per-node 4 --no-python bash -c 'papermill nbs/train.ipynb runs/report-$RANK.ipynb -p config configs/config.yaml -p run_dir runs/four'":
+        "four GPUs: tests/test_distributed.py runs the same report command on two CPU processes (gloo)",
+    'torchrun --nnodes 2 --nproc-per-node 4 --rdzv-id job1 --rdzv-backend c10d --rdzv-endpoint node1:29500 --no-python tsic train --config configs/config.yaml --run-dir /shared/runs/big':
+        "two machines with GPUs; the SLURM script's test checks the torchrun command it builds",
+    'sbatch examples/slurm/train.sbatch': "no SLURM here: tests/test_distributed.py runs the script with srun, scontrol and torchrun stubbed",
+    'tsic tune --config configs/config.yaml --storage postgresql://tsic@db-host/tsic --study-name big --n-trials 64':
+        "a PostgreSQL server on db-host: tests/test_tune.py runs two workers on a throw-away server",
+    'python bench/scale.py': "a benchmark of several minutes; its figures are in bench/results/scale.md",
 }
 
 BUILD_SPY = ("tsic build examples/market/spy_1m_2011-03.csv --dataset spy --sep ';' --names timestamp open high low close volume "
@@ -241,6 +259,9 @@ SLOW = {
         Case(extra=(*SHORT_TRAIN, '-p', 'sample_limit', '40'), check=_walked),  # 4 trainings: 40 charts per split
     'papermill nbs/tune.ipynb tune.ipynb -p config configs/demo.yaml -p n_trials 20':  # 2 trials of 1 epoch
         Case(extra=(*SHORT_TRAIN, '-p', 'sample_limit', '40', '-p', 'n_trials', '2', '-y', 'tuning: {max_epochs: 1}'), check=_tuned_report),
+    'tsic train --config configs/demo.yaml --run-dir runs/one --set max_epochs=5':
+        Case(extra=('--sample-limit', '60', '--set', 'max_epochs=1', '--set', 'image_size=32', '--set', 'model_architecture_name=resnet18',
+                    '--set', 'pretrained=false', '--set', 'batch_size=16'), check=_trained_by_cli),
     'tsic tune --config configs/demo.yaml --storage study.log --n-trials 20':
         Case(extra=('--sample-limit', '40', '--n-trials', '2', '--max-epochs', '1'), check=_tuned_worker),
     'papermill nbs/feature_analysis.ipynb fa.ipynb -p config configs/config.yaml -p data_path bars.csv -p n_trials 50':
