@@ -1,6 +1,6 @@
 """Two processes under torchrun (gloo, CPU) train one run: one set of files, the whole validation split behind every
 score, a checkpoint that one process resumes, and an exact resume after a kill."""
-import json, os, signal, socket, subprocess, sys, time
+import dataclasses, json, os, signal, socket, subprocess, sys, time
 from pathlib import Path
 import pytest, torch
 from sklearn.metrics import f1_score
@@ -77,6 +77,29 @@ def test_two_processes_train_one_run_that_one_process_resumes(small_dataset, tmp
     resumed = json.loads((run / 'metrics.json').read_text())
     assert [e['epoch'] for e in resumed['epochs']] == [0, 1, 2, 3] and resumed['epochs_this_run'] == [3]
     assert resumed['epochs'][:3] == metrics['epochs'] and resumed['resumed_from'].endswith('last.ckpt')
+
+
+def recomputed_in_one_process(cfg, ckpt: dict, tmp_path: Path) -> tuple[float, float, int]:
+    "Validation loss and macro F1 of the checkpoint's weights on the whole validation split, in this one process; its size."
+    data = load_data(cfg)
+    learn = chart_learner(data, cfg, tmp_path / 'unused')
+    learn.model.load_state_dict(ckpt['model'])
+    loss, f1 = learn.validate(ds_idx=1)[:2]
+    return loss, f1, len(data.rows('val'))
+
+
+@pytest.mark.slow
+def test_fused_model_with_class_weights_accumulation_and_agc_on_two_processes(small_dataset, tmp_path):
+    "The fused model (its auxiliary heads unused), weighted loss, gradient accumulation and AGC under DistributedDataParallel."
+    from test_resume import multi_settings
+    cfg = config_for(small_dataset, **multi_settings(small_dataset), max_epochs=2, class_balance='weights', use_agc=True,
+                     accumulate_grad_batches=2, batch_size=12, tensorboard=False)
+    cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, aux_loss_weight=0.0))
+    config = tmp_path / 'config.yaml'; save_config(cfg, config)
+    finished(tsic_train(config, tmp_path / 'run'))
+    ckpt = load_checkpoint(tmp_path / 'run' / 'checkpoints' / 'multi' / 'resnet18' / 'last.ckpt')
+    loss, f1, _ = recomputed_in_one_process(cfg, ckpt, tmp_path)
+    assert ckpt['val_f1'] == pytest.approx(f1, abs=1e-6) and ckpt['val_loss'] == pytest.approx(loss, rel=1e-5)  # weighted loss, as one process
 
 
 @pytest.mark.slow

@@ -150,7 +150,9 @@ def parse_overrides(items: list[str]) -> dict:
         if not (eq and key): raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set max_epochs=5")
         *sections, last = key.split('.')
         node = out
-        for part in sections: node = node.setdefault(part, {})
+        for part in sections:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict): raise ConfigError(f"--set {item!r}: {part} was set to a value before, not a section")
         node[last] = yaml.safe_load(value)
     return out
 

@@ -8,7 +8,7 @@ import codecs, io, logging, math, random, re, tempfile, warnings, zipfile
 from pathlib import Path
 import numpy as np, torch
 from torch.amp import GradScaler, autocast
-from fastai.vision.all import (Learner, Callback, Recorder, F1Score, AccumMetric, accuracy, ParamScheduler, default_device, MixedPrecision, combined_cos, SchedCos, CancelBatchException,
+from fastai.vision.all import (noop, Learner, Callback, Recorder, F1Score, AccumMetric, accuracy, ParamScheduler, default_device, MixedPrecision, combined_cos, SchedCos, CancelBatchException,
                                CancelFitException, MixUp, patch, L)
 from timm.utils import adaptive_clip_grad
 from sklearn.metrics import f1_score
@@ -209,7 +209,7 @@ def rng_states(learn: Learner) -> dict:
     "Every random state the next epoch draws from."
     name, keys, pos, has_gauss, cached = np.random.get_state()
     return {'python': random.getstate(), 'numpy': [name, torch.from_numpy(keys.copy()), pos, has_gauss, cached],
-            'torch': torch.get_rng_state(), 'cuda': torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            'torch': torch.get_rng_state(), 'cuda': [torch.cuda.get_rng_state()] if torch.cuda.is_available() else [],  # this process's GPU
             'train_loader': learn.dls.train.rng.getstate()}
 
 def set_rng_states(learn: Learner, states: dict):
@@ -218,7 +218,7 @@ def set_rng_states(learn: Learner, states: dict):
     name, keys, pos, has_gauss, cached = states['numpy']
     np.random.set_state((name, keys.numpy(), pos, has_gauss, cached))
     torch.set_rng_state(states['torch'])
-    if states['cuda'] and torch.cuda.is_available(): torch.cuda.set_rng_state_all(states['cuda'])
+    if states['cuda'] and torch.cuda.is_available(): torch.cuda.set_rng_state(states['cuda'][0])  # older checkpoints kept every GPU's: the first is device 0's
     learn.dls.train.rng.setstate(states['train_loader'])
 
 def training_state(learn: Learner) -> dict:
@@ -347,11 +347,13 @@ def chart_learner(data: ChartData, cfg: TsicConfig, checkpoint_dir: str | Path, 
     if cfg.use_agc: cbs.append(AdaptiveGradientClipping(cfg.agc_clip_factor))
     if cfg.mixup: cbs.append(MixUp(cfg.mixup))
     if cfg.tensorboard and log_dir is not None and is_main(): cbs.append(TensorBoardLogger(log_dir, cfg))
-    if world_size() > 1: cbs.append(DataParallel(device))
-    learn = Learner(chart_dataloaders(data, cfg, device), model, loss_func=model.loss_func(loss_weights(cfg, data.rows('train').label)),
+    weights = loss_weights(cfg, data.rows('train').label)
+    if world_size() > 1: cbs.append(DataParallel(device, weights))
+    learn = Learner(chart_dataloaders(data, cfg, device), model, loss_func=model.loss_func(weights),
                     metrics=f1_metrics(cfg.class_names), splitter=layer_groups, wd=cfg.weight_decay, train_bn=False, cbs=cbs)
     learn.cfg, learn.first_epoch, learn.stopped_early, learn.schedule_anchor = cfg, 0, False, (0, 0.)  # first_epoch, not start_epoch: fastai's Recorder owns that name
     if not (show_progress() and is_main()): learn.remove_cb(ProgressCallback)  # bars only where someone watches (`progress`)
+    if not is_main(): learn.logger = noop  # one log of the run: rank 0's
     learn.create_opt()
     learn.unfreeze_to_stage(open_groups(0, cfg))
     return learn

@@ -72,10 +72,10 @@ def chart_dataloaders(data: ChartData, cfg: TsicConfig, device=None) -> DataLoad
     samples, windows, n_proc = data.samples, data.scaled_windows(), world_size()
     def dl(split, train=False):
         rows = np.flatnonzero(samples.split == split)
-        if train and min(len(rows), cfg.batch_size) < n_proc:
-            raise ChartDataError(f"{n_proc} processes share each training batch, and a batch holds "
-                                 f"{min(len(rows), cfg.batch_size)} charts: use a batch_size (and training split) of at least {n_proc}")
-        if not train: rows = rows[shard(len(rows))]  # this process's slice of the split, in order
+        if train and n_proc > 1 and min(len(rows), cfg.batch_size) < 2 * n_proc:  # BatchNorm needs two samples per process
+            raise ChartDataError(f"{n_proc} processes share each training batch, and a batch holds {min(len(rows), cfg.batch_size)} "
+                                 f"charts: use a batch_size (and a training split) of at least {2 * n_proc}, two per process")
+        if not train: rows = rows[shard(len(rows), bs=cfg.batch_size)]  # this process's slice of the split: whole batches, in order
         labels = samples.label.to_numpy()[rows]
         weights = class_weights(labels, cfg.num_classes)[labels] if train and cfg.class_balance == 'sampler' else None
         charts = CachedCharts(data.images, samples.image_row.to_numpy()[rows], labels, weights, None if windows is None else windows[rows])
@@ -119,13 +119,14 @@ def zoom_indices(n: int, size: int, max_zoom: float, device=None) -> tuple[torch
 def random_zoom(x: torch.Tensor, max_zoom: float) -> torch.Tensor:
     "The `uint8` batch `x` (N, C, H, W), each image zoomed in by up to `max_zoom` at a random place: one gather, channels-last out."
     n, c, size = len(x), x.shape[1], x.shape[-1]
+    assert x.shape[-2] == size, f"random_zoom takes square images, got {tuple(x.shape[-2:])}"
     rows, cols = zoom_indices(n, size, max_zoom, x.device)
     pixel = (torch.arange(n, device=x.device)[:, None, None] * size + rows[:, :, None]) * size + cols[:, None, :]
     pixels = x.permute(0, 2, 3, 1).reshape(-1, c)  # one row per pixel (a view when x is channels-last)
     return pixels.index_select(0, pixel.view(-1)).view(n, size, size, c).permute(0, 3, 1, 2)
 
 def random_lighting(n: int, max_lighting: float, device=None) -> tuple[torch.Tensor, torch.Tensor]:
-    "Per image a contrast `gain` (log-uniform within 1 ± `max_lighting`, around mid-grey) and a brightness shift (±`max_lighting` / 2), as `Normalize`'s `gain` and `offset`."
+    "Per image a contrast `gain` (log-uniform in [1 - `max_lighting`, 1 / (1 - `max_lighting`)], around mid-grey) and a brightness shift (±`max_lighting` / 2), as `Normalize`'s `gain` and `offset`."
     draw = lambda: torch.rand(n, 1, 1, 1, device=device) * 2 - 1
     gain = torch.exp(draw() * -math.log(1 - max_lighting))
     return gain, 0.5 * (1 - gain) + draw() * max_lighting / 2
@@ -152,7 +153,9 @@ class ChartInput(Callback):
         return self.normalize.to(x.device)(x, *light, out=self.output_for(x) if reuse and x.device.type == 'cpu' else None)
 
     def output_for(self, x: torch.Tensor) -> torch.Tensor:
-        "A float buffer shaped like `x`, kept between calls: the CPU allocator hands a batch-sized block back to the system after each batch, and mapping it again costs about 40 % of the normalisation."
+        """A float buffer shaped like `x`, kept between calls: the CPU allocator hands a batch-sized block back to the system
+        after each batch, and mapping it again costs about 40 % of the normalisation. (A callback that keeps a training
+        batch's input past its step would see it overwritten: copy it.)"""
         if self.buffer is None or self.buffer.shape != x.shape:
             self.buffer = torch.empty(x.shape, dtype=torch.float32).contiguous(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
         return self.buffer

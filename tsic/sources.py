@@ -227,7 +227,8 @@ def _write_cache(target: Path, shape: tuple, batches):
         Path(tmp).unlink(missing_ok=True); raise
 
 def _fits_in_memory(nbytes: int) -> bool:
-    return nbytes < psutil.virtual_memory().available / 2
+    "Whether a copy of `nbytes` in every process of this machine (`LOCAL_WORLD_SIZE` under a launcher) takes under half the free memory."
+    return nbytes * int(os.environ.get('LOCAL_WORLD_SIZE', '1')) < psutil.virtual_memory().available / 2
 
 def _open_cache(target: Path, cfg: TsicConfig) -> np.ndarray:
     "The cache file, in memory or memory-mapped as `cfg.image_cache` says."
@@ -273,17 +274,19 @@ class DrawnCharts:
         self.offsets = np.cumsum([0] + [len(ends) for _, ends, _ in parts])
         size = parts[0][2].image_size
         self.shape = (int(self.offsets[-1]), size, size, 3)
+        self.workers = max(1, (os.cpu_count() or 1) // int(os.environ.get('LOCAL_WORLD_SIZE', '1')))  # drawing threads: the machine's cores shared by its processes
     def __len__(self) -> int: return self.shape[0]
     def __getitem__(self, rows) -> np.ndarray:
         "The charts of `rows` (an index array, a slice or one index), drawn now, in that order."
         one = np.ndim(rows) == 0 and not isinstance(rows, slice)
         rows = np.arange(len(self))[rows] if isinstance(rows, slice) else np.atleast_1d(np.asarray(rows))
+        if rows.dtype.kind not in 'iu': raise TypeError(f"DrawnCharts takes row numbers or a slice, not {rows.dtype} values")
         if len(rows) and (rows.min() < 0 or rows.max() >= len(self)): raise IndexError(f"rows outside 0..{len(self) - 1}")
         out = np.empty((len(rows), *self.shape[1:]), np.uint8)
         part = np.searchsorted(self.offsets, rows, side='right') - 1
         for k in np.unique(part):
             arrays, ends, spec = self.parts[k]
-            out[part == k] = draw_windows(arrays, ends[rows[part == k] - self.offsets[k]], spec)
+            out[part == k] = draw_windows(arrays, ends[rows[part == k] - self.offsets[k]], spec, workers=self.workers)
         return out[0] if one else out
     @property
     def nbytes(self) -> int: return sum(a.values.nbytes + (0 if a.overlays is None else a.overlays.nbytes) + e.nbytes for a, e, _ in self.parts)

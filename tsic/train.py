@@ -45,7 +45,7 @@ class RunFolder:
 def run_folder(cfg: TsicConfig, run_dir: str | Path | None = None) -> RunFolder:
     "The folders of a run of `cfg` in `run_dir` (None: a new `runs/<timestamp>/`), the run folder made."
     if run_dir is None: path, created = Path(broadcast_object(str(new_run_dir()) if is_main() else None)), True  # one folder for all processes
-    else: path, created = Path(run_dir), not Path(run_dir).exists()
+    else: path, created = Path(run_dir), broadcast_object(not Path(run_dir).exists() if is_main() else None)  # rank 0's view, before any rank makes it
     make_folder(path, 'run_dir')
     inside = lambda p: (Path(p) if Path(p).is_absolute() else path / p) / cfg.model_mode / cfg.model_architecture_name
     return RunFolder(path, inside(cfg.checkpoint_dir), inside(cfg.logs_dir), created)
@@ -117,7 +117,8 @@ def predict_test_split(learn: Learner, data: ChartData) -> dict[str, np.ndarray]
 def score_run(learn: Learner, data: ChartData, run: RunFolder, resumed_from: Path | None = None) -> TrainResult:
     "The run's best checkpoint scored on the test split of `data`, beside the causal baselines and the look-ahead reference."
     tracker = learn.tracker()
-    learn.model.load_state_dict(load_checkpoint(tracker.best_path)['model'])
+    # rank 0 reads the file it wrote and hands the weights to the others (another machine may not see the file yet)
+    learn.model.load_state_dict(broadcast_object(load_checkpoint(tracker.best_path)['model'] if is_main() else None))
     y_true, labels = data.rows('test').label.to_numpy(), range(len(data.class_names))
     predictions = predict_test_split(learn, data)
     confusions = {name: confusion_matrix(y_true, pred, labels=labels) for name, pred in predictions.items()}

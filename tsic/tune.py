@@ -18,6 +18,7 @@ from .config import (TsicConfig, TuningConfig, ConfigError, config_to_dict, load
 from .learner import TrainingTracker
 from .sources import ChartData, load_data
 from .train import train
+from .distributed import launched
 
 log = logging.getLogger(__name__)
 
@@ -324,6 +325,8 @@ def tune(cfg: TsicConfig, storage: str | Path | None = None, study_name: str = '
     """Run (or join, or continue) the study `study_name` in `storage` until `n_trials` (default `tuning.n_trials`)
     trials count toward its cap (`counted_trials`). Trials train into `root` (default `{checkpoint_dir}/tune/{study_name}`); the storage
     defaults to `study.db` there; `pruner` replaces the one `tuning.pruner` names."""
+    if launched(): raise ValueError("a study runs whole trials, one per process: start one `tsic tune` worker per GPU "
+                                    "(CUDA_VISIBLE_DEVICES=k) on a shared storage, not under torchrun or accelerate launch")
     space, n_trials = search_space(cfg), n_trials or cfg.tuning.n_trials
     timeout = timeout if timeout is not None else cfg.tuning.timeout
     if data is not None and 'image_size' in cfg.tuning.space:
