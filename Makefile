@@ -1,7 +1,7 @@
 # Two commands do everything on a fresh machine with Python 3.11 and make:
 #   make train       set up .venv if needed, then train on the built-in demo dataset (report in runs/)
 #   make test        set up .venv if needed, then nbdev_test and pytest (the fast set, ~10 min on 2 cores with set-up)
-#   make test-slow   the long notebook cells (#| slow) and tests (@pytest.mark.slow), with the bench extra; .ci/run runs it after make test
+#   make test-slow   the long notebook cells (#| slow) and tests (@pytest.mark.slow), with the bench, postgres and launch extras; .ci/run runs it after make test
 #   make tutorials   run the tutorial notebooks again and keep their outputs (the docs show them as stored)
 #   make bench       the benchmarks in bench/ (installs the bench extra: mplfinance, pyts, sktime)
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -51,7 +51,7 @@ test: install export
 	$(BIN)/pytest tests -q --durations=10
 
 test-slow: install export
-	$(BIN)/pip install -q -e ".[dev,bench]"  # the UCR bench tests load sktime's datasets and run its MiniRocket
+	$(BIN)/pip install -q -e ".[dev,bench,postgres,launch]"  # sktime's UCR sets and MiniRocket; psycopg; accelerate
 	$(NB_THREADS) $(BIN)/nbdev_test --flags slow --file_re '^($(SLOW_NBS))\.ipynb$$' --timing
 	$(BIN)/pytest tests -q -m slow --durations=10
 

@@ -19,6 +19,7 @@ dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
 bench_requirements = shlex.split(cfg.get('bench_requirements', ''))
 onnx_requirements = shlex.split(cfg.get('onnx_requirements', ''))
 postgres_requirements = shlex.split(cfg.get('postgres_requirements', ''))
+launch_requirements = shlex.split(cfg.get('launch_requirements', ''))
 console_scripts = [s.strip() for s in cfg.get('console_scripts', '').splitlines() if s.strip()]
 
 setuptools.setup(
@@ -34,7 +35,7 @@ setuptools.setup(
     include_package_data=True,
     install_requires=requirements,
     extras_require={'dev': dev_requirements + onnx_requirements, 'bench': bench_requirements, 'onnx': onnx_requirements,
-                    'postgres': postgres_requirements},
+                    'postgres': postgres_requirements, 'launch': launch_requirements},
     dependency_links=cfg.get('dep_links', '').split(),
     python_requires='>=' + cfg['min_python'],
     long_description=open('README.md', encoding='utf-8').read(),
