@@ -37,6 +37,9 @@ def journal(path: Path, name: str = 'tsic') -> optuna.Study:
     return optuna.load_study(study_name=name, storage=optuna.storages.JournalStorage(JournalFileBackend(str(path))))
 
 
+# slow: `make test` stays within 10 minutes; the fast set tunes through nbs/12_tuning.ipynb (real trials), and the slow
+# set also runs the README's `papermill nbs/tune.ipynb` command
+@pytest.mark.slow
 def test_tune_report_through_papermill(tmp_path):
     "Three trials on the demo (the first: the config's own values in the space): trials table, Optuna's plots, the best trial's test scores beside the baselines, the config written back with its comments."
     config = write_config(tmp_path / 'demo.yaml', max_epochs=2, lr_head=0.05)  # above the space: every trial's lr_head differs from the file's
