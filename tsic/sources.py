@@ -261,7 +261,8 @@ def rendered_windows(bars: pd.DataFrame, windows: pd.DataFrame, spec: ChartDatas
     if not target.exists():
         ends = windows.end.to_numpy()
         log.info("Rendering %d windows of %s into %s", len(ends), spec.dataset, target)
-        batches = (render_windows(bars, ends[s:s + chunk], spec) for s in progress(range(0, len(ends), chunk), comment=f'drawing {spec.dataset}'))
+        arrays = bar_arrays(bars, spec)  # once, not per chunk
+        batches = (draw_windows(arrays, ends[s:s + chunk], spec) for s in progress(range(0, len(ends), chunk), comment=f'drawing {spec.dataset}'))
         _write_cache(target, (len(ends), size, size, 3), batches)
     return _open_cache(target, cfg)
 
