@@ -32,6 +32,14 @@ def free_port() -> int:
     with socket.socket() as s: s.bind(('127.0.0.1', 0)); return s.getsockname()[1]
 
 
+def one_process_learner(cfg, ckpt: dict, tmp_path: Path):
+    "A learner in this one process on `cfg`'s whole data, with the checkpoint's weights; and the data."
+    data = load_data(cfg)
+    learn = chart_learner(data, cfg, tmp_path / 'unused')
+    learn.model.load_state_dict(ckpt['model'])
+    return learn, data
+
+
 def last_epoch(folder: Path) -> int:
     try: return load_checkpoint(folder / 'last.ckpt')['epoch']
     except (FileNotFoundError, ValueError): return -1
@@ -61,9 +69,7 @@ def test_two_processes_train_one_run_that_one_process_resumes(small_dataset, tmp
 
     # the validation F1 and loss recorded are those of the best weights on the whole validation split, in one process
     metrics = json.loads((run / 'metrics.json').read_text())
-    data = load_data(cfg)
-    learn = chart_learner(data, cfg, tmp_path / 'unused')
-    learn.model.load_state_dict(ckpt['model'])
+    learn, data = one_process_learner(cfg, ckpt, tmp_path)
     probs, targets = learn.get_preds(ds_idx=1)
     assert len(targets) == len(data.rows('val'))
     f1 = f1_score(targets, probs.argmax(1), average='macro', labels=range(cfg.num_classes), zero_division=0)
@@ -79,13 +85,6 @@ def test_two_processes_train_one_run_that_one_process_resumes(small_dataset, tmp
     assert resumed['epochs'][:3] == metrics['epochs'] and resumed['resumed_from'].endswith('last.ckpt')
 
 
-def recomputed_in_one_process(cfg, ckpt: dict, tmp_path: Path) -> tuple[float, float, int]:
-    "Validation loss and macro F1 of the checkpoint's weights on the whole validation split, in this one process; its size."
-    data = load_data(cfg)
-    learn = chart_learner(data, cfg, tmp_path / 'unused')
-    learn.model.load_state_dict(ckpt['model'])
-    loss, f1 = learn.validate(ds_idx=1)[:2]
-    return loss, f1, len(data.rows('val'))
 
 
 @pytest.mark.slow
@@ -98,7 +97,7 @@ def test_fused_model_with_class_weights_accumulation_and_agc_on_two_processes(sm
     config = tmp_path / 'config.yaml'; save_config(cfg, config)
     finished(tsic_train(config, tmp_path / 'run'))
     ckpt = load_checkpoint(tmp_path / 'run' / 'checkpoints' / 'multi' / 'resnet18' / 'last.ckpt')
-    loss, f1, _ = recomputed_in_one_process(cfg, ckpt, tmp_path)
+    loss, f1 = one_process_learner(cfg, ckpt, tmp_path)[0].validate(ds_idx=1)[:2]
     assert ckpt['val_f1'] == pytest.approx(f1, abs=1e-6) and ckpt['val_loss'] == pytest.approx(loss, rel=1e-5)  # weighted loss, as one process
 
 
