@@ -153,7 +153,8 @@ def test_accelerate_launch_and_papermill_under_torchrun_run_one_distributed_run_
 def test_the_slurm_script_starts_torchrun_on_every_node_and_resumes_a_requeued_job(tmp_path):
     from tsic.cli import build_parser
     bin_dir = tmp_path / 'bin'; bin_dir.mkdir()
-    stubs = {'scontrol': 'printf "gpu-a\\ngpu-b\\n"', 'srun': 'exec "$@"', 'torchrun': f'printf "%s\\n" "$@" > {tmp_path}/torchrun.args'}
+    # scontrol prints a long host list: a reader of the first line that exits early would kill the script (SIGPIPE, 141)
+    stubs = {'scontrol': 'printf "gpu-a\\ngpu-b\\n"; seq -f "gpu-%g" 200000', 'srun': 'exec "$@"', 'torchrun': f'printf "%s\\n" "$@" > {tmp_path}/torchrun.args'}
     for name, body in stubs.items():
         (bin_dir / name).write_text(f'#!/bin/bash\n{body}\n'); (bin_dir / name).chmod(0o755)
     env = {**os.environ, 'PATH': f"{bin_dir}{os.pathsep}{os.environ['PATH']}", 'SLURM_JOB_ID': '77', 'SLURM_NNODES': '2',
