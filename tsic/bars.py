@@ -4,19 +4,21 @@
 
 # %% ../nbs/02_bars.ipynb #f3a167ea
 from __future__ import annotations
-import dataclasses, hashlib, io, logging, re
+import dataclasses, hashlib, itertools, logging, re
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from pathlib import Path
 import numpy as np, pandas as pd
+from pandas.tseries.api import guess_datetime_format
 from .config import BuildConfig, CsvConfig
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'OHLCV', 'FEATURE_WARMUP', 'BUILTIN_DATASETS', 'BarsError', 'load_msft', 'check_layout', 'read_bars',
-           'check_bars', 'timeframe_offset', 'resample_bars', 'infer_timeframe', 'check_timeframe', 'default_max_gap',
-           'bar_segments', 'bar_features', 'bar_feature_table', 'bars_sha256', 'file_sha256', 'load_bars',
-           'dataset_bars', 'dataset_name']
+__all__ = ['log', 'OHLCV', 'CSV_CHUNK', 'FEATURE_WARMUP', 'BUILTIN_DATASETS', 'BarsError', 'load_msft', 'check_layout',
+           'read_bars', 'check_bars', 'timeframe_offset', 'resample_bars', 'infer_timeframe', 'check_timeframe',
+           'default_max_gap', 'bar_segments', 'bar_features', 'bar_feature_table', 'bars_sha256', 'file_sha256',
+           'load_bars', 'dataset_bars', 'dataset_name']
 
 # %% ../nbs/02_bars.ipynb #e8507d6d
 OHLCV = ['open', 'high', 'low', 'close', 'volume']
@@ -55,48 +57,53 @@ def _sep_hint(line: str, sep: str) -> str:
     best = max(_SEPARATORS, key=line.count)
     return f"; the line has {line.count(best)} {best!r}: use csv.sep {best!r} (--sep '{best}')" if best != sep and line.count(best) else ''
 
-def check_layout(path: Path, lines: list[str], csv: CsvConfig):
-    "Raise `BarsError` when the text `lines` of the CSV at `path` do not fit `csv`: separator, header row, fields per line."
-    if not lines: raise BarsError(f"{path}: the file is empty; give a CSV of OHLCV bars")
-    counts = np.array([len(_fields(l, csv.sep)) for l in lines])
+def check_layout(path: Path, lines: Iterable[str], csv: CsvConfig):
+    """Raise `BarsError` when the non-blank text `lines` of the CSV at `path` do not fit `csv`: separator, header row,
+    fields per line. `lines` may be a list or lines streamed from the file: it is read once, and only two are kept."""
+    lines = iter(lines)
+    head = list(itertools.islice(lines, 2))
+    if not head: raise BarsError(f"{path}: the file is empty; give a CSV of OHLCV bars")
+    first = _fields(head[0], csv.sep)
     if csv.names:
-        first = _fields(lines[0], csv.sep)
-        if len(first) > 1 and not any(map(_numeric, first[1:])) and len(lines) > 1 and any(map(_numeric, _fields(lines[1], csv.sep)[1:])):
-            raise BarsError(f"{path}: line 1 looks like a header row ({lines[0][:80]!r}) but csv.names (--names) says the file "
+        if len(first) > 1 and not any(map(_numeric, first[1:])) and len(head) > 1 and any(map(_numeric, _fields(head[1], csv.sep)[1:])):
+            raise BarsError(f"{path}: line 1 looks like a header row ({head[0][:80]!r}) but csv.names (--names) says the file "
                             "has none; drop csv.names to use the header, or delete the line")
         expected, whose = len(csv.names), f"csv.names (--names) lists {len(csv.names)} columns ({', '.join(csv.names)})"
-        data, first_line = counts, 1
+        first_line = 1
     else:
-        expected, whose = counts[0], f"the header (line 1: {lines[0][:80]!r}) has {counts[0]}"
-        data, first_line = counts[1:], 2
-        if counts[0] > 1 and sum(map(_numeric, _fields(lines[0], csv.sep)[1:])) >= 4:
-            raise BarsError(f"{path}: line 1 ({lines[0][:60]!r}) is data, not a header row: name the columns with csv.names, "
+        expected, whose = len(first), f"the header (line 1: {head[0][:80]!r}) has {len(first)}"
+        first_line = 2
+        if len(first) > 1 and sum(map(_numeric, first[1:])) >= 4:
+            raise BarsError(f"{path}: line 1 ({head[0][:60]!r}) is data, not a header row: name the columns with csv.names, "
                             "e.g. --names timestamp open high low close volume")
-        if not len(data): raise BarsError(f"{path}: a header row and no bars; give a file with one bar per line below the header")
-    if expected == 1 or (data == 1).all():
-        at = 1 if expected == 1 else first_line
-        line = lines[at - 1]
-        raise BarsError(f"{path}: csv.sep {csv.sep!r} (--sep) does not split line {at} into fields ({line[:60]!r})"
+        if len(head) == 1: raise BarsError(f"{path}: a header row and no bars; give a file with one bar per line below the header")
+    if expected == 1: raise BarsError(f"{path}: csv.sep {csv.sep!r} (--sep) does not split line 1 into fields ({head[0][:60]!r})"
+                                      + _sep_hint(head[0], csv.sep))
+    n = unsplit = n_wrong = 0; wrong, example = [], None  # the first five line numbers of a wrong field count; the first one's text
+    for n, line in enumerate(itertools.chain(head[first_line - 1:], lines), 1):
+        fields = len(_fields(line, csv.sep))
+        unsplit += fields == 1
+        if fields != expected:
+            n_wrong += 1
+            if example is None: example = (fields, line)
+            if len(wrong) < 5: wrong.append(n + first_line - 1)
+    if unsplit == n:
+        line = head[first_line - 1]
+        raise BarsError(f"{path}: csv.sep {csv.sep!r} (--sep) does not split line {first_line} into fields ({line[:60]!r})"
                         + _sep_hint(line, csv.sep))
-    wrong = data != expected
-    if wrong.any():
-        shown = ', '.join(str(i + first_line) for i in np.flatnonzero(wrong)[:5])
-        raise BarsError(f"{path}: {wrong.sum()} lines have a field count other than {expected} (lines {shown}, e.g. "
-                        f"{data[wrong][0]} fields in {lines[np.flatnonzero(wrong)[0] + first_line - 1][:60]!r}) where {whose}; "
+    if n_wrong:
+        raise BarsError(f"{path}: {n_wrong} lines have a field count other than {expected} (lines {', '.join(map(str, wrong))}, e.g. "
+                        f"{example[0]} fields in {example[1][:60]!r}) where {whose}; "
                         "a column is missing or extra: fix the file or csv.names / csv.sep")
 
-def _text(path: Path) -> str:
-    try: return path.read_text()
+def _text_lines(path: Path) -> Iterator[str]:
+    "The non-blank lines of the text file at `path`, read one at a time."
+    try:
+        with open(path) as f: yield from (l.rstrip('\r\n') for l in f if l.strip())
     except UnicodeDecodeError: raise BarsError(f"{path}: not a text file; give a CSV of OHLCV bars") from None
 
-def read_bars(path: str | Path, csv: CsvConfig = CsvConfig()) -> pd.DataFrame:
-    "OHLCV bars from the CSV at `path`, indexed by timestamp, in file order, with each bar's CSV `line`."
-    path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"OHLCV file not found: {path.resolve()}")
-    text = _text(path)  # read once: checked as lines, then parsed
-    check_layout(path, [l for l in text.splitlines() if l.strip()], csv)
-    raw = pd.read_csv(io.StringIO(text), sep=csv.sep, header=None if csv.names else 'infer', names=csv.names, dtype=str,
-                      skipinitialspace=True, skip_blank_lines=True, engine='python' if len(csv.sep) > 1 else 'c')
+def _columns(path: Path, raw: pd.DataFrame, csv: CsvConfig) -> tuple[str, dict]:
+    "The time column of the CSV read as `raw` and its OHLCV columns by name, or `BarsError` naming what is missing."
     by_name = {str(c).strip().lower(): c for c in raw.columns}
     missing = [c for c in OHLCV if c not in by_name]
     if missing:
@@ -105,13 +112,32 @@ def read_bars(path: str | Path, csv: CsvConfig = CsvConfig()) -> pd.DataFrame:
                         f"csv.names (--names), and check the delimiter csv.sep (now {csv.sep!r})")
     time_col = csv.time_column or next((by_name[n] for n in _TIME_NAMES if n in by_name), raw.columns[0])
     if time_col not in raw.columns: raise BarsError(f"{path}: time column '{time_col}' not among {list(raw.columns)}")
-    line = pd.Series(np.arange(len(raw)) + (1 if csv.names else 2))
-    stamps = pd.to_datetime(raw[time_col], format=csv.time_format, errors='coerce')
-    if stamps.isna().any():
-        bad = stamps.isna()
+    return time_col, {c: by_name[c] for c in OHLCV}
+
+CSV_CHUNK = 100_000  # lines parsed at a time: what is held is the parsed bars (48 bytes each), not the file's text
+
+def read_bars(path: str | Path, csv: CsvConfig = CsvConfig()) -> pd.DataFrame:
+    "OHLCV bars from the CSV at `path`, indexed by timestamp, in file order, with each bar's CSV `line`."
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f"OHLCV file not found: {path.resolve()}")
+    check_layout(path, _text_lines(path), csv)
+    stamps, values, examples, time_format = [], [], [], csv.time_format
+    with open(path) as f:
+        for raw in pd.read_csv(f, sep=csv.sep, header=None if csv.names else 'infer', names=csv.names, dtype=str, chunksize=CSV_CHUNK,
+                               skipinitialspace=True, skip_blank_lines=True, engine='python' if len(csv.sep) > 1 else 'c'):
+            if not values:  # the first chunk names the columns and, unless given, the time format (as pandas guesses it for a whole file)
+                time_col, columns = _columns(path, raw, csv)
+                known = raw[time_col].dropna()
+                time_format = time_format or (guess_datetime_format(known.iloc[0]) if len(known) else None) or 'mixed'
+            stamps.append(pd.to_datetime(raw[time_col], format=time_format, errors='coerce').to_numpy())
+            examples.append(raw[time_col][pd.isna(stamps[-1])].head(1))
+            values.append(pd.DataFrame({c: pd.to_numeric(raw[name], errors='coerce') for c, name in columns.items()}))
+    stamps, bars = np.concatenate(stamps), pd.concat(values, ignore_index=True)
+    line = pd.Series(np.arange(len(bars)) + (1 if csv.names else 2))
+    if pd.isna(stamps).any():
+        bad = pd.isna(stamps)
         raise BarsError(f"{path}: {bad.sum()} timestamps cannot be read ({_lines(bad, line)}, e.g. "
-                        f"{raw[time_col][bad].iloc[0]!r}); set csv.time_format (--time-format), e.g. '%Y%m%d %H%M%S'")
-    bars = pd.DataFrame({c: pd.to_numeric(raw[by_name[c]], errors='coerce') for c in OHLCV})
+                        f"{pd.concat(examples).iloc[0]!r}); set csv.time_format (--time-format), e.g. '%Y%m%d %H%M%S'")
     bars['line'] = line.to_numpy()
     bars.index = pd.DatetimeIndex(stamps, name='timestamp')
     return bars
