@@ -186,7 +186,7 @@ def labelled_windows(bars: pd.DataFrame, spec: ChartDatasetSpec) -> tuple[pd.Dat
     w['timestamp'], w['known_at'] = bars.index[w.end], label_known_at(bars.index, w.end.to_numpy(), spec.horizon)
     w['forward_return'], w['zscore'] = r[w.end], z[w.end]
     w['label'] = three_classes(score[w.end], *cuts)
-    w['class_name'] = np.asarray(spec.class_names)[w.label]
+    w['class_name'] = np.asarray(spec.class_names, dtype=object)[w.label]  # the names' own 3 objects: 8 bytes a window, not 64
     w['file'] = [f"{s}/{c}/{chart_filename(spec.dataset, spec.timeframe, t, k)}" for s, c, t, k in
                  w[['split', 'class_name', 'timestamp', 'label']].itertuples(index=False)]  # inside the dataset folder
     return w, {'rule': spec.label_rule, 'cut_points': [float(c) for c in cuts], 'left_out_undefined': undefined, 'gaps': gaps}
