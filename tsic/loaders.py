@@ -94,7 +94,7 @@ def normalization_stats(arch: str) -> tuple[tuple, tuple]:
     return tuple(cfg.mean), tuple(cfg.std)
 
 class Normalize(nn.Module):
-    "uint8 images (N, 3, H, W) → floats standardised with `mean` and `std` (of pixel values in [0, 1]), in one fused op."
+    "uint8 images (N, 3, H, W) → floats standardised with `mean` and `std` (of pixel values in [0, 1]): one conversion and one multiply-add."
     def __init__(self, mean, std):
         super().__init__()
         std = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
@@ -107,7 +107,9 @@ class Normalize(nn.Module):
         "`x` standardised (into `out` when given); with `gain` and `offset` (per image), first `x * gain + offset` on the [0, 1] scale, in the same op."
         scale, shift = self.scale, self.shift
         if gain is not None: scale, shift = scale * gain, shift + offset * (255 * self.scale)  # 255 × scale = 1 / std
-        return torch.addcmul(shift, x.as_subclass(torch.Tensor), scale, out=out)  # uint8 promoted inside the one op
+        x = x.as_subclass(torch.Tensor)
+        if out is None: return torch.addcmul(shift, x.float(), scale)
+        return torch.addcmul(shift, out.copy_(x), scale, out=out)  # converted first, then in place: 3x faster on a CPU than one op on uint8
 
 def zoom_indices(n: int, size: int, max_zoom: float, device=None) -> tuple[torch.Tensor, torch.Tensor]:
     "For `n` images of `size` px, each zoomed in by a random factor in [1, `max_zoom`] at a random place: the source row and column of every output row and column (nearest pixel)."
@@ -121,7 +123,9 @@ def random_zoom(x: torch.Tensor, max_zoom: float) -> torch.Tensor:
     n, c, size = len(x), x.shape[1], x.shape[-1]
     assert x.shape[-2] == size, f"random_zoom takes square images, got {tuple(x.shape[-2:])}"
     rows, cols = zoom_indices(n, size, max_zoom, x.device)
-    pixel = (torch.arange(n, device=x.device)[:, None, None] * size + rows[:, :, None]) * size + cols[:, None, :]
+    index = torch.int32 if n * size * size < 2**31 else torch.int64
+    first = ((torch.arange(n, device=x.device)[:, None] * size + rows) * size).to(index)  # each output row's first source pixel
+    pixel = first[:, :, None] + cols.to(index)[:, None, :]  # one add per pixel: building the index costs no more than using it
     pixels = x.permute(0, 2, 3, 1).reshape(-1, c)  # one row per pixel (a view when x is channels-last)
     return pixels.index_select(0, pixel.view(-1)).view(n, size, size, c).permute(0, 3, 1, 2)
 
