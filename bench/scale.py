@@ -1,6 +1,6 @@
 """Datasets larger than memory: charts drawn on the fly in the loader against the image cache and fastai's PNG pipeline.
 
-    python bench/scale.py [--windows 5000] [--scales 1 10 100] [--batches 20] [--out bench/results/scale]
+    python bench/scale.py [--windows 5000] [--scales 1 10 100] [--batches 60] [--out bench/results/scale]
 
 The bars are synthetic (a geometric random walk of 1-minute OHLCV bars, no gaps; seed 0), so any number of windows
 can be made; `data_source: series` cuts them into labelled 40-bar windows as it does a real file. For each number of
@@ -117,7 +117,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--windows', type=int, default=5000, help='windows at scale 1')
     p.add_argument('--scales', type=int, nargs='+', default=[1, 10, 100])
-    p.add_argument('--batches', type=int, default=20, help='batches of 256 timed per measurement')
+    p.add_argument('--batches', type=int, default=60, help='batches of 256 timed per measurement')
     p.add_argument('--out', default=str(ROOT / 'bench' / 'results' / 'scale'), help='writes OUT.md and OUT.json')
     p.add_argument('--measure', nargs=4, metavar=('WORK', 'CSV', 'CACHE', 'BATCHES'), help=argparse.SUPPRESS)
     p.add_argument('--fastai', nargs=3, metavar=('WORK', 'CSV', 'BATCHES'), help=argparse.SUPPRESS)
