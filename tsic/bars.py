@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_bars.ipynb #f3a167ea
 from __future__ import annotations
-import dataclasses, hashlib, itertools, logging, re
+import contextlib, dataclasses, hashlib, itertools, logging, re
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -115,29 +115,45 @@ def _columns(path: Path, raw: pd.DataFrame, csv: CsvConfig) -> tuple[str, dict]:
     return time_col, {c: by_name[c] for c in OHLCV}
 
 CSV_CHUNK = 100_000  # lines parsed at a time: what is held is the parsed bars (48 bytes each), not the file's text
+_NULL_TIMES = {'', 'NaT', 'nat', 'NAT', 'nan', 'NaN', 'NAN', 'now', 'today'}  # what pandas passes over when it guesses a format
+
+def _time_format(times: pd.Series) -> str | None:
+    "The format pandas would guess from the first of `times` it does not pass over ('mixed' when it cannot tell), or None when all are passed over."
+    first = next((t for t in times if isinstance(t, str) and t not in _NULL_TIMES), None)
+    return None if first is None else guess_datetime_format(first) or 'mixed'
+
+def _offset_error(path: Path) -> BarsError:
+    return BarsError(f"{path}: the timestamps change UTC offset (daylight saving?); write them all in one offset "
+                     "(e.g. UTC) or all without one")
+
+def _parse_times(path: Path, times: pd.Series, time_format: str | None) -> pd.Series:
+    "`times` read with `time_format`, NaT where they cannot be."
+    try: return pd.to_datetime(times, format=time_format, errors='coerce')
+    except ValueError as e:
+        if 'Mixed timezones' in str(e): raise _offset_error(path) from None
+        raise
 
 def read_bars(path: str | Path, csv: CsvConfig = CsvConfig()) -> pd.DataFrame:
     "OHLCV bars from the CSV at `path`, indexed by timestamp, in file order, with each bar's CSV `line`."
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"OHLCV file not found: {path.resolve()}")
-    check_layout(path, _text_lines(path), csv)
+    with contextlib.closing(_text_lines(path)) as lines: check_layout(path, lines, csv)  # closed even when refused early
     stamps, values, examples, time_format = [], [], [], csv.time_format
     with open(path) as f:
         for raw in pd.read_csv(f, sep=csv.sep, header=None if csv.names else 'infer', names=csv.names, dtype=str, chunksize=CSV_CHUNK,
                                skipinitialspace=True, skip_blank_lines=True, engine='python' if len(csv.sep) > 1 else 'c'):
-            if not values:  # the first chunk names the columns and, unless given, the time format (as pandas guesses it for a whole file)
-                time_col, columns = _columns(path, raw, csv)
-                known = raw[time_col].dropna()
-                time_format = time_format or (guess_datetime_format(known.iloc[0]) if len(known) else None) or 'mixed'
-            stamps.append(pd.to_datetime(raw[time_col], format=time_format, errors='coerce').to_numpy())
-            examples.append(raw[time_col][pd.isna(stamps[-1])].head(1))
+            if not values: time_col, columns = _columns(path, raw, csv)
+            time_format = time_format or _time_format(raw[time_col])  # guessed once, as pandas guesses it for a whole column
+            stamps.append(_parse_times(path, raw[time_col], time_format))
+            examples.append(raw[time_col][stamps[-1].isna()].head(1))
             values.append(pd.DataFrame({c: pd.to_numeric(raw[name], errors='coerce') for c, name in columns.items()}))
-    stamps, bars = np.concatenate(stamps), pd.concat(values, ignore_index=True)
+    stamps, bars = pd.concat(stamps, ignore_index=True), pd.concat(values, ignore_index=True)
     line = pd.Series(np.arange(len(bars)) + (1 if csv.names else 2))
-    if pd.isna(stamps).any():
-        bad = pd.isna(stamps)
+    if stamps.isna().any():
+        bad = stamps.isna().to_numpy()
         raise BarsError(f"{path}: {bad.sum()} timestamps cannot be read ({_lines(bad, line)}, e.g. "
                         f"{pd.concat(examples).iloc[0]!r}); set csv.time_format (--time-format), e.g. '%Y%m%d %H%M%S'")
+    if not pd.api.types.is_datetime64_any_dtype(stamps): raise _offset_error(path)  # chunks with different UTC offsets
     bars['line'] = line.to_numpy()
     bars.index = pd.DatetimeIndex(stamps, name='timestamp')
     return bars
