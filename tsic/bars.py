@@ -59,7 +59,7 @@ def _sep_hint(line: str, sep: str) -> str:
 
 def check_layout(path: Path, lines: Iterable[str], csv: CsvConfig):
     """Raise `BarsError` when the non-blank text `lines` of the CSV at `path` do not fit `csv`: separator, header row,
-    fields per line. `lines` may be a list or lines streamed from the file: it is read once, and only two are kept."""
+    fields per line. `lines` may be a list or lines streamed from the file: it is read once, keeping the first two and the first with a wrong field count."""
     lines = iter(lines)
     head = list(itertools.islice(lines, 2))
     if not head: raise BarsError(f"{path}: the file is empty; give a CSV of OHLCV bars")
