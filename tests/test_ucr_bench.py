@@ -71,11 +71,11 @@ def test_bench_trains_52_classes_on_all_104_training_series(tmp_path, capsys):
 
 
 def test_the_hybrid_and_test_time_augmentation_are_options(tmp_path, capsys):
-    "--mode multi: the series encoder beside the CNN; --tta: the same models scored again with augmented test copies."
-    table = ucr.main([str(sines_npz(tmp_path)), '--mode', 'multi', '--tta', '2', '--encoding', 'gasf', '--epochs', '2',
+    "--mode multi: the series encoder beside the CNN (here the transformer); --tta: the same models scored again with augmented test copies."
+    table = ucr.main([str(sines_npz(tmp_path)), '--mode', 'multi', '--encoder', 'transformer', '--tta', '2', '--encoding', 'gasf', '--epochs', '2',
                       '--size', '32', '--seeds', '0', '--no-minirocket', '--out', str(tmp_path / 'hybrid')])
     out = capsys.readouterr().out
-    assert 'recipe: multi mode, mixup 0, tta 2,' in out and 'with test-time augmentation (2 copies)' in out, out
+    assert 'recipe: multi mode, transformer encoder, late fusion minirocket, mixup 0, tta 2,' in out and 'with test-time augmentation (2 copies)' in out, out
     written = pd.read_csv(tmp_path / 'hybrid.csv')  # written without MiniRocket too
     assert written.network[0] == 'MultiModalNet'  # the series encoder beside the CNN really trained
     assert written.shape[0] == 1 and written.tsic_mean[0] == table.tsic_mean[0]
@@ -103,24 +103,19 @@ def test_tsic_and_minirocket_side_by_side_on_equal_and_different_lengths(tmp_pat
 def test_the_recipe_rules_depend_on_the_training_set_size_only():
     assert [ucr.augment_copies(n) for n in (20, 50, 67, 100, 270, 537)] == [3, 3, 2, 1, 0, 0]
     assert [ucr.schedule_epochs(n, 8) for n in (50, 200, 400, 537, 5000)] == [80, 40, 20, 20, 20]  # 1,000 steps, 20 to 80 epochs
-    X, _ = series([3, 3])
-    ragged = [X[0][:10], X[1], np.zeros(600)]
-    assert ucr.hybrid_mode('auto', X) == 'multi' and ucr.hybrid_mode('auto', ragged[:2]) == 'multi'  # resampled to one window
-    assert ucr.hybrid_mode('auto', ragged) == 'single'  # 600 steps: past the encoder's cap of 512
-    assert ucr.hybrid_mode('multi', ragged) == 'multi'  # an explicit mode is kept
 
 
 @pytest.mark.slow
 def test_minirocket_features_as_the_second_input(tmp_path, capsys):
     "--second rocket: the multi-modal network reads MiniRocket's features (fitted on the training series) beside the image."
-    table = ucr.main([str(sines_npz(tmp_path)), '--second', 'rocket', '--encoding', 'gasf', '--epochs', '2', '--size', '32',
+    table = ucr.main([str(sines_npz(tmp_path)), '--second', 'rocket', '--fusion', 'none', '--encoding', 'gasf', '--epochs', '2', '--size', '32',
                       '--copies', '1', '--seeds', '0', '--no-minirocket'])
     out = capsys.readouterr().out
-    assert 'recipe: auto mode (MiniRocket features as the second input)' in out and table.network[0] == 'MultiModalNet', out
+    assert 'recipe: multi mode (MiniRocket features as the second input), conv encoder, late fusion none' in out and table.network[0] == 'MultiModalNet', out
     X, _ = series([6, 6])
     features = ucr.rocket(X, 0)(series([4, 4], seed=1)[0])
     assert features.shape[0] == 8 and features.shape[1] > 5000  # ~10,000 features per series
-    for bad in (['--second', 'rocket', '--tta', '2'], ['--second', 'rocket', '--mode', 'single']):
+    for bad in (['--second', 'rocket', '--tta', '2'], ['--second', 'rocket', '--mode', 'single'], ['--second', 'rocket']):  # the last: late fusion on
         with pytest.raises(SystemExit): ucr.main([str(tmp_path / 'sines.npz'), *bad])
 
 
@@ -148,3 +143,24 @@ def test_the_tuning_bench_starts_from_the_recipe_and_scores_it_untuned_and_tuned
     assert len(row['untuned_seeds']) == len(row['tuned_seeds']) == 1 and 0 <= row['tuned_mean'] <= 1
     assert 'sines' in (tmp_path / 'out.md').read_text() and json.loads((tmp_path / 'out.json').read_text())[0]['dataset'] == 'sines'
     with pytest.raises(SystemExit): tune_ucr.main([str(tmp_path / 'sines.npz'), '--recipe', '--second rocket'])
+
+
+def test_the_sets_copied_into_the_repository_load_by_name():
+    "Trace (tslearn) and PickupGestureWiimoteZ (aeon, its original lengths) from examples/ucr/data, as the archive splits them."
+    X, y, X_test, y_test = ucr.load_ucr('Trace')
+    assert X.shape == (100, 275) and X_test.shape == (100, 275) and sorted(set(y)) == [1, 2, 3, 4]
+    X, y, X_test, y_test = ucr.load_ucr('PickupGestureWiimoteZ')
+    lengths = [len(s) for s in X] + [len(s) for s in X_test]
+    assert len(X) == len(X_test) == 50 and (min(lengths), max(lengths)) == (29, 361) and len(set(y)) == 10
+    assert ucr.describe(X, y, X_test) == {'train': 50, 'test': 50, 'length': '29–361', 'variables': 1, 'classes': 10}
+
+
+def test_late_fusion_keeps_the_parts_it_averaged(tmp_path, capsys):
+    "--fusion minirocket (the default): the fused probabilities are the average of the network's and its MiniRocket head's, both kept with --parts."
+    ucr.main([str(sines_npz(tmp_path)), '--encoding', 'gasf', '--epochs', '2', '--size', '32', '--seeds', '0', '--no-minirocket',
+              '--parts', str(tmp_path / 'parts')])
+    out = capsys.readouterr().out
+    assert 'conv encoder, late fusion minirocket' in out and 'its MiniRocket head' in out, out
+    parts = np.load(tmp_path / 'parts' / 'sines_seed0.npz')
+    np.testing.assert_allclose(parts['fused'], (parts['network'] + parts['minirocket']) / 2, atol=1e-5)
+    assert parts['labels'].shape == (8,) and 0 <= parts['loo_accuracy'] <= 1

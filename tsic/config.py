@@ -12,8 +12,8 @@ import yaml
 
 # %% auto #0
 __all__ = ['DEFAULT_SPACE', 'ConfigError', 'AutoUnfreezeConfig', 'TimeseriesConfig', 'CsvConfig', 'BuildConfig',
-           'TransformerConfig', 'ClassifierConfig', 'ModelConfig', 'TuningConfig', 'TsicConfig', 'load_config',
-           'config_to_dict', 'make_folder', 'atomic_write_bytes', 'save_config', 'notebook_config',
+           'TransformerConfig', 'ConvConfig', 'ClassifierConfig', 'ModelConfig', 'TuningConfig', 'TsicConfig',
+           'load_config', 'config_to_dict', 'make_folder', 'atomic_write_bytes', 'save_config', 'notebook_config',
            'update_config_file']
 
 # %% ../nbs/00_config.ipynb #830162a0
@@ -90,6 +90,11 @@ class TransformerConfig:
     ff_dim: int = 256
 
 @dataclass
+class ConvConfig:
+    "The convolutional series encoder of the multi-modal model (`model.series_encoder: conv`): a ResNet-1D, one residual block per entry."
+    channels: list[int] = field(default_factory=lambda: [64, 128, 128])
+
+@dataclass
 class ClassifierConfig:
     "Dropout of the classifier head's two layers."
     dropout1: float = 0.3
@@ -103,6 +108,8 @@ class ModelConfig:
     aux_loss_weight: float = 0.0      # weight of per-modality auxiliary losses (multi)
     inputs: str = 'both'              # multi: 'both', or 'series' / 'image' alone (ablations with the same encoders)
     feature_dim: Optional[int] = None # derived from timeseries.feature_columns when None
+    series_encoder: str = 'transformer'  # multi: what reads the numeric window, 'transformer' or 'conv' (a ResNet-1D, any length)
+    late_fusion: str = 'none'         # multi: 'minirocket' averages the network's probabilities with a MiniRocket ridge classifier's (`rocket`)
 
 DEFAULT_SPACE = {'lr_head': {'low': 1e-4, 'high': 1e-2, 'log': True}, 'lr_backbone': {'low': 1e-5, 'high': 1e-3, 'log': True},
                  'lr_decay_rate': {'low': 0.3, 'high': 1.0}, 'weight_decay': {'low': 1e-4, 'high': 0.1, 'log': True},
@@ -168,6 +175,7 @@ class TsicConfig:
     purge_gap: Optional[int] = None   # windows dropped between train and carved-out val; None: 2 x window size
     timeseries: TimeseriesConfig = field(default_factory=TimeseriesConfig)
     transformer: TransformerConfig = field(default_factory=TransformerConfig)
+    conv: ConvConfig = field(default_factory=ConvConfig)
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     tuning: TuningConfig = field(default_factory=TuningConfig)
@@ -194,7 +202,8 @@ _CHOICES = {'model_mode': ('single', 'multi'), 'precision': ('32', '16-mixed', '
             'image_cache': ('auto', 'memory', 'mmap', 'none'), 'impute': ('none', 'median'),
             'inputs': ('both', 'image', 'series'), 'data_source': ('images', 'series'),
             'label_rule': ('zscore', 'threshold', 'quantile'), 'scaling': ('window', 'fixed'),
-            'select_epoch': ('best', 'last'), 'pruner': ('median', 'hyperband', 'none')}
+            'select_epoch': ('best', 'last'), 'pruner': ('median', 'hyperband', 'none'),
+            'series_encoder': ('transformer', 'conv'), 'late_fusion': ('none', 'minirocket')}
 _POSITIVE = {'lr_head', 'lr_backbone', 'lr_decay_rate', 'batch_size', 'max_epochs', 'accumulate_grad_batches',
              'early_stopping_patience', 'num_threads', 'image_size', 'num_classes', 'window_size', 'dim', 'layers', 'heads', 'ff_dim',
              'reasoning_dim', 'purge_gap', 'feature_dim', 'agc_clip_factor', 'window', 'horizon', 'band',
@@ -276,6 +285,13 @@ def _validate(cfg: TsicConfig) -> TsicConfig:
         raise ConfigError(f"model.feature_dim is {feature_dim} but timeseries.feature_columns lists {n_features} columns; "
                           "remove model.feature_dim (it is derived from the columns) or make them agree")
     cfg.build.check()
+    if not cfg.conv.channels or min(cfg.conv.channels) < 1:
+        raise ConfigError(f"conv.channels: the width of each residual block, at least one positive number, got {cfg.conv.channels}")
+    if cfg.model.late_fusion != 'none' and cfg.model_mode != 'multi':
+        raise ConfigError(f"model.late_fusion: {cfg.model.late_fusion} reads the numeric windows: use model_mode: multi, or late_fusion: none")
+    if cfg.model.late_fusion == 'minirocket' and cfg.timeseries.window_size < 9:
+        raise ConfigError(f"model.late_fusion: minirocket needs windows of at least 9 steps (its kernels' length), "
+                          f"timeseries.window_size is {cfg.timeseries.window_size}")
     if cfg.mixup and cfg.model_mode == 'multi':
         raise ConfigError("mixup is for model_mode: single: the multi-modal loss (with its per-modality heads) takes class "
                           "indices and cannot blend labels; set mixup: 0 or model_mode: single")

@@ -16,6 +16,7 @@ from .config import TsicConfig, config_to_dict, atomic_write_bytes
 from .sources import ChartData
 from .loaders import ChartInput, chart_dataloaders, class_weights
 from .models import create_model, layer_groups
+from .rocket import RocketClassifier
 from .tensorboard import TensorBoardLogger
 from .progress import show_progress
 from fastai.callback.progress import ProgressCallback
@@ -29,7 +30,8 @@ __all__ = ['log', 'CHECKPOINT_FORMAT', 'BEST_GLOB', 'class_f1', 'f1_metrics', 'g
            'DevicePrecision', 'AccumulateBatches', 'AdaptiveGradientClipping', 'best_checkpoint_name',
            'checkpoint_payload', 'checkpoint_bytes', 'save_checkpoint', 'CheckpointError', 'unreadable_kind',
            'loaded_kind', 'load_checkpoint', 'rng_states', 'set_rng_states', 'training_state', 'restore_rng',
-           'TrainingTracker', 'loss_weights', 'chart_learner', 'resolve_checkpoint', 'check_resumable']
+           'TrainingTracker', 'NetworkAloneInFit', 'loss_weights', 'chart_learner', 'resolve_checkpoint',
+           'check_resumable']
 
 # %% ../nbs/06a_learner.ipynb #604dffc2
 def class_f1(k: int, name: str) -> AccumMetric:
@@ -330,6 +332,14 @@ def _best_name_in(last: Path) -> str:
     except (FileNotFoundError, CheckpointError, ValueError, KeyError): return ''
 
 # %% ../nbs/06a_learner.ipynb #bac38461
+class NetworkAloneInFit(Callback):
+    "While the learner fits, the late-fusion heads (`rocket.RocketClassifier`) sit out: validation scores the network alone."
+    def _set(self, active: bool):
+        for m in self.learn.model.modules():
+            if isinstance(m, RocketClassifier): m.active = active
+    def before_train(self): self._set(False)  # not before_fit: fastai's get_preds and validate send that too
+    def after_fit(self): self._set(True)
+
 def loss_weights(cfg: TsicConfig, train_labels) -> torch.Tensor | None:
     "Class weights of the training labels for the loss when `cfg.class_balance == 'weights'`, else None."
     if cfg.class_balance != 'weights': return None
@@ -340,8 +350,9 @@ def chart_learner(data: ChartData, cfg: TsicConfig, checkpoint_dir: str | Path, 
     "A `Learner` for `cfg` on `data` on `device` (None: the GPU when there is one): checkpoints (with the data's provenance) into `checkpoint_dir`, TensorBoard events into `log_dir`."
     device = device or (local_device() if world_size() > 1 else default_device())  # fastai moves the model to the loaders' device
     model = create_model(cfg)
+    model.prepare(data)
     if cfg.channels_last: model = model.to(memory_format=torch.channels_last)
-    cbs = [ChartInput.from_config(cfg), TrainingTracker(checkpoint_dir, cfg, data.checkpoint_info())]
+    cbs = [ChartInput.from_config(cfg), TrainingTracker(checkpoint_dir, cfg, data.checkpoint_info()), NetworkAloneInFit()]
     if cfg.precision != '32': cbs.append(DevicePrecision('bf16' if cfg.precision == 'bf16-mixed' else 'fp16'))
     if cfg.accumulate_grad_batches > 1: cbs.append(AccumulateBatches(cfg.accumulate_grad_batches))
     if cfg.use_agc: cbs.append(AdaptiveGradientClipping(cfg.agc_clip_factor))

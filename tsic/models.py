@@ -4,15 +4,19 @@
 
 # %% ../nbs/05b_models.ipynb #50d4aa32
 from __future__ import annotations
-import torch
+import math
+import numpy as np, torch
 from torch import nn
+import torch.nn.functional as F
 from fastai.vision.all import AdaptiveConcatPool2d, CrossEntropyLossFlat
 from .config import TsicConfig
+from .rocket import RocketClassifier
 from .backbones import GROUP_NAMES, backbone_groups, create_classifier
-from .fusion import SeriesEncoder, FusionLoss
+from .fusion import SeriesEncoder, ConvSeriesEncoder, FusionLoss
 
 # %% auto #0
-__all__ = ['ChartModel', 'layer_groups', 'ImageClassifier', 'MultiModalNet', 'create_model']
+__all__ = ['ENCODER_STEPS', 'ChartModel', 'layer_groups', 'ImageClassifier', 'encoder_stride', 'series_encoder', 'MultiModalNet',
+           'create_model']
 
 # %% ../nbs/05b_models.ipynb #fa1e80f2
 class ChartModel:
@@ -31,6 +35,14 @@ class ChartModel:
     def loss_func(self, weight: torch.Tensor | None = None):
         "The training loss, cross-entropy weighted by class `weight` when given."
         return CrossEntropyLossFlat(weight=weight)
+
+    def prepare(self, data) -> None:
+        "Fit what is fitted in closed form, not by gradient steps, on the training rows of `data` (a `sources.ChartData`); nothing here."
+
+    @property
+    def reads_windows(self) -> bool:
+        "Whether `forward` needs the numeric window."
+        return 'series' in self.inputs
 
     def param_groups(self) -> list[list[nn.Parameter]]:
         "Six parameter groups (stem, group1…group4, head) covering every parameter once; the fastai splitter."
@@ -57,19 +69,34 @@ class ImageClassifier(ChartModel, nn.Sequential):
         return self[1](self[0](image))
 
 # %% ../nbs/05b_models.ipynb #be7d62eb
+ENCODER_STEPS = 512  # the most steps a series encoder reads: longer windows are averaged down first
+
+def encoder_stride(window_size: int) -> int:
+    "Steps averaged into one before a window of `window_size` steps reaches the series encoder (at most `ENCODER_STEPS` remain)."
+    return math.ceil(window_size / ENCODER_STEPS)
+
+def series_encoder(cfg: TsicConfig) -> nn.Module:
+    "The encoder of the numeric window that `model.series_encoder` names, for windows shortened by `encoder_stride`."
+    n_features, t = len(cfg.timeseries.feature_columns), cfg.transformer
+    if cfg.model.series_encoder == 'conv': return ConvSeriesEncoder(n_features, cfg.conv.channels)
+    steps = math.ceil(cfg.timeseries.window_size / encoder_stride(cfg.timeseries.window_size))
+    return SeriesEncoder(n_features, steps, t.dim, t.layers, t.heads, t.dropout, t.ff_dim)
+
 class MultiModalNet(ChartModel, nn.Module):
-    "Multi mode: image encoder + series encoder → reasoning layer → classifier, with optional auxiliary per-modality heads."
+    "Multi mode: image encoder + series encoder → reasoning layer → classifier, with optional auxiliary per-modality heads and late fusion."
+    fusion_weight = 0.5  # the late-fusion head's share of the averaged probabilities
+
     def __init__(self, cfg: TsicConfig):
         nn.Module.__init__(self)
-        t, n_classes, self.inputs = cfg.transformer, cfg.num_classes, cfg.model_inputs
+        n_classes, self.inputs, ts = cfg.num_classes, cfg.model_inputs, cfg.timeseries
         n_img = n_ts = 0
         if 'image' in self.inputs:
             single = create_classifier(cfg)  # the backbone exactly as in single mode (weights, drop path)
             self.body, self.pool, n_img = single[0], nn.Sequential(AdaptiveConcatPool2d(), nn.Flatten()), _pooled_features(single)
         if 'series' in self.inputs:
-            self.series = SeriesEncoder(len(cfg.timeseries.feature_columns), cfg.timeseries.window_size,
-                                        t.dim, t.layers, t.heads, t.dropout, t.ff_dim)
-            n_ts = t.dim
+            self.series, self.stride = series_encoder(cfg), encoder_stride(ts.window_size)
+            n_ts = self.series.dim if cfg.model.series_encoder == 'conv' else cfg.transformer.dim
+        self.rocket = RocketClassifier(len(ts.feature_columns), ts.window_size, n_classes, cfg.seed) if cfg.model.late_fusion == 'minirocket' else None
         fused = n_img + n_ts
         self.reasoning = nn.Sequential(nn.BatchNorm1d(fused), nn.Dropout(cfg.classifier.dropout1),
                                        nn.Linear(fused, cfg.model.reasoning_dim), nn.ReLU(inplace=True))
@@ -79,21 +106,38 @@ class MultiModalNet(ChartModel, nn.Module):
 
     @property
     def image_encoder(self) -> nn.Module | None: return getattr(self, 'body', None)
+    @property
+    def reads_windows(self) -> bool: return 'series' in self.inputs or self.rocket is not None
     def get_classifier(self) -> nn.Linear: return self.classifier[-1]
     def loss_func(self, weight: torch.Tensor | None = None) -> FusionLoss:
         return FusionLoss(CrossEntropyLossFlat(weight=weight), self.n_classes, self.aux_weight)
 
+    def prepare(self, data) -> None:
+        "Fit the late-fusion MiniRocket head on the scaled windows of the original training rows of `data` (no augmented copies)."
+        if self.rocket is None: return
+        rows = data.original_training_rows()
+        self.rocket.fit(torch.from_numpy(data.scaled_windows(rows)).transpose(1, 2), rows.label.to_numpy())
+
     def forward(self, image: torch.Tensor, window: torch.Tensor | None = None) -> torch.Tensor:
-        "Class logits; in training with `aux_loss_weight > 0`, main, image-only and series-only logits side by side."
-        if 'series' in self.inputs and window is None: raise ValueError("this network reads the numeric window too: call it with (image, window)")
+        "Class logits; in training with `aux_loss_weight > 0`, main, image-only and series-only logits side by side; with late fusion (outside training), log-probabilities."
+        if self.reads_windows and window is None:
+            raise ValueError("this network reads the numeric window too: call it with (image, window)")
         parts = {}
         if 'image' in self.inputs: parts['image'] = self.pool(self.body(image))
-        if 'series' in self.inputs: parts['series'] = self.series(window)
+        if 'series' in self.inputs:
+            steps = window if self.stride == 1 else F.avg_pool1d(window.transpose(1, 2), self.stride, ceil_mode=True).transpose(1, 2)
+            parts['series'] = self.series(steps)
         fused = torch.cat(list(parts.values()), 1)
         logits = self.classifier(torch.cat([self.reasoning(fused), fused], 1))
         if self.training and self.aux_weight > 0:
             return torch.cat([logits, self.image_head(parts['image']), self.series_head(parts['series'])], 1)
+        if self.rocket is not None and self.rocket.active and not self.training: return self.late_fusion(logits, window)
         return logits
+
+    def late_fusion(self, logits: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
+        "Log of the network's probabilities averaged with the MiniRocket head's (`fusion_weight` its share)."
+        rocket = self.rocket(window.transpose(1, 2)).to(logits.dtype).exp()
+        return torch.log((1 - self.fusion_weight) * torch.softmax(logits, -1) + self.fusion_weight * rocket)
 
 def _pooled_features(single: nn.Sequential) -> int:
     "Width of the concat-pooled backbone output (fastai's head starts with its batch norm)."

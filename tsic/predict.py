@@ -58,7 +58,7 @@ class Predictor:
         except RuntimeError as e:
             raise PredictError(f"{path}: its weights do not fit a {cfg.model_mode}-mode {cfg.model_architecture_name} "
                                f"({str(e).splitlines()[1][:300] if len(str(e).splitlines()) > 1 else e})") from None
-        if 'series' in model.inputs and 'window_scaler' not in ckpt:
+        if model.reads_windows and 'window_scaler' not in ckpt:
             raise PredictError(f"{path}: a model that reads numeric windows, saved without its window scaler; re-save it with tsic >= 0.1")
         scaler = WindowScaler.from_state(ckpt['window_scaler']) if 'window_scaler' in ckpt else None
         offsets = ckpt.get('decision_offsets')
@@ -70,7 +70,7 @@ class Predictor:
     @property
     def needs_windows(self) -> bool:
         "Whether the network reads numeric windows."
-        return 'series' in self.model.inputs
+        return self.model.reads_windows
 
 # %% ../nbs/08_predict.ipynb #ec81b577
 SMALL_CPU_BATCH = 8  # below this many images, NCHW beats channels_last on CPU (bench numbers in the text above)
@@ -271,13 +271,15 @@ def series_probabilities(self: Predictor, X: np.ndarray | list, batch_size: int 
         raise PredictError(f"{self.source} was trained on series of shape {shape(trained)}, got "
                            f"{shape(sorted(variables - {trained})[0])}: give it series with the same variables")
     windows = None
-    if self.needs_windows:  # the hybrid: each series beside its image, resampled as in training or of its one length
-        length = self.cfg.timeseries.window_size if self.data.get('windows', {}).get('resampled') else None
+    if self.needs_windows:  # the hybrid: each series beside its image, fitted into the window as in training or of its one length
+        recipe = self.data.get('windows', {})
+        fit = 'stretch' if recipe.get('resampled') else recipe.get('fit')  # checkpoints before tsic 0.2 stretched every series
+        length = self.cfg.timeseries.window_size if fit else None
         other = sorted(set(series_lengths(X).tolist()) - {self.cfg.timeseries.window_size})
         if other and not length:  # checked before any encoding
             raise PredictError(f"{self.source} reads series of length {self.cfg.timeseries.window_size} beside their images, "
                                f"got length {other[0]}: give it series of that one length")
-        windows = self.scaler.transform(series_as_windows(X, length))
+        windows = self.scaler.transform(series_as_windows(X, length, fit or 'pad'))
     encode = encode_ragged if ragged else lambda x, *a: encode_series(np.asarray(x, np.float64), *a)
     images = fit_size(encode(X, self.data['image_size'], self.data['encoding']), self.cfg.image_size)
     return np.concatenate([self.probabilities(images[b], None if windows is None else windows[b], batch_size)

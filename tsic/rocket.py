@@ -169,6 +169,8 @@ class RidgeHead(nn.Module):
 # %% ../nbs/01c_rocket.ipynb #b7fee7a7
 class RocketClassifier(nn.Module):
     "MiniRocket's features and a ridge classifier on them (`RidgeHead`): `fit` on training series (n, variables, length), then log-probabilities."
+    active = True  # a network that carries it (`models`) fuses its probabilities in; the learner switches that off while it trains
+
     def __init__(self, variables: int, length: int, n_classes: int, seed: int = 0):
         super().__init__()
         self.features = MiniRocket(variables, length, seed=seed)

@@ -30,7 +30,7 @@ __all__ = ['log', 'IMAGE_SUFFIXES', 'SPLITS', 'CACHE_VERSION', 'WINDOW_CAP', 'Ch
            'collect_dataset', 'collect_samples', 'limit_samples', 'open_image', 'check_images', 'cache_fingerprint',
            'decode_chart', 'image_cache', 'rendered_windows', 'DrawnCharts', 'series_samples', 'chart_grid',
            'ChartData', 'pair_windows', 'ensure_builtin_datasets', 'folder_provenance', 'load_data', 'carve_problem',
-           'stretch', 'window_length', 'series_as_windows', 'array_data', 'fold_samples']
+           'fit_length', 'stretch', 'window_length', 'series_as_windows', 'array_data', 'fold_samples']
 
 # %% ../nbs/04a_sources.ipynb #aab3e690
 class ChartDataError(ValueError):
@@ -378,6 +378,11 @@ class ChartData:
         if self.windows is None: return None
         return self.scaler.transform(self.windows[(self.samples if samples is None else samples).window_row.to_numpy()])
 
+    def original_training_rows(self) -> pd.DataFrame:
+        "The training rows that are not augmented copies (`array_data(train_copies=k)` marks those `augmented`)."
+        train = self.rows('train')
+        return train[~train.augmented] if 'augmented' in train else train
+
     def checkpoint_info(self) -> dict:
         "What a checkpoint records about the data: each dataset's renderer options, the rest of the provenance, the scaler."
         info = {'renderer': self.provenance.get('renderer', {}), 'data': {k: v for k, v in self.provenance.items() if k != 'renderer'}}
@@ -471,6 +476,12 @@ def _series_list(X) -> list[np.ndarray]:
     "The series of `X` (an array `(n, [variables,] length)` or a list of series) as a list of float arrays."
     return [np.asarray(s, np.float64) for s in X]
 
+def fit_length(x: np.ndarray, length: int) -> np.ndarray:
+    "Series `x` `(..., n)` fitted into `length` steps: zero-padded at the end when shorter, segment means (`encodings.resize`) when longer."
+    n = x.shape[-1]
+    if n >= length: return resize(x, length)
+    return np.concatenate([x, np.zeros(x.shape[:-1] + (length - n,))], -1)
+
 def stretch(x: np.ndarray, length: int) -> np.ndarray:
     "Series `x` `(..., n)` resampled to `length` steps: segment means when shorter (`encodings.resize`), linear interpolation when longer."
     n = x.shape[-1]
@@ -480,7 +491,7 @@ def stretch(x: np.ndarray, length: int) -> np.ndarray:
     high, w = np.minimum(low + 1, n - 1), at - low
     return x[..., low] * (1 - w) + x[..., high] * w
 
-WINDOW_CAP = 512  # the series encoder attends over every step: its cost grows with the square of the window
+WINDOW_CAP = 4096  # longer series are averaged down to this many steps, which bounds the windows' memory
 
 def window_length(train_lengths, lengths, cap: int = WINDOW_CAP) -> int | None:
     "The series encoder's window: None (each series as it is) when all `lengths` are one length of at most `cap`, else the longest of `train_lengths` up to `cap`."
@@ -488,9 +499,10 @@ def window_length(train_lengths, lengths, cap: int = WINDOW_CAP) -> int | None:
     if lengths.min() == lengths.max() and longest <= cap: return None
     return min(longest, cap)
 
-def series_as_windows(X, length: int | None = None) -> np.ndarray:
+def series_as_windows(X, length: int | None = None, fit: str = 'pad') -> np.ndarray:
     """Series (an array or a list, as `array_data` takes them) as numeric windows `(n, steps, variables)` (float32), the series encoder's input.
-    `length`: each series resampled to `length` steps (`stretch`), with the log of its own length as one more variable."""
+    `length`: each series fitted into `length` steps (`fit`: 'pad', `fit_length`; 'stretch', `stretch`: how checkpoints before tsic 0.2
+    resampled), with the log of its own length as one more variable."""
     series = _series_list(X)
     lengths = series_lengths(series)
     if length is None:
@@ -498,7 +510,8 @@ def series_as_windows(X, length: int | None = None) -> np.ndarray:
             raise ValueError(f"numeric windows of series of lengths {lengths.min()} to {lengths.max()}: "
                              f"pass length= to resample them to one window (array_data does when the lengths differ)")
         return np.stack([np.atleast_2d(s).T for s in series]).astype(np.float32)
-    windows = np.stack([np.atleast_2d(s).T for s in apply_by_length(lambda b: stretch(b, length), series)])
+    if fit not in ('pad', 'stretch'): raise ValueError(f"fit: 'pad' or 'stretch', got {fit!r}")
+    windows = np.stack([np.atleast_2d(s).T for s in apply_by_length(lambda b: (fit_length if fit == 'pad' else stretch)(b, length), series)])
     log_length = np.broadcast_to(np.log(lengths, dtype=np.float64)[:, None, None], (len(series), length, 1))
     return np.concatenate([windows, log_length], -1).astype(np.float32)
 
@@ -522,7 +535,7 @@ def array_data(X_train, y_train, X_test, y_test, encoding: str = 'gasf', size: i
                                      for i, (s, o) in enumerate(zip(split, origin))],
                             'class_name': [str(classes[k]) for k in labels], 'label': labels,
                             'timestamp': pd.Timestamp('2000-01-01') + pd.to_timedelta(np.arange(n), 's'),
-                            'split': split, 'dataset': name, 'image_row': np.arange(n)})
+                            'split': split, 'dataset': name, 'image_row': np.arange(n), 'augmented': np.arange(n) >= len(series)})
     if val_fraction == 0:  # the training series again, as the rows the learner reports on
         samples = pd.concat([samples, samples[:len(y_train)].assign(split='val')], ignore_index=True)
     lengths = series_lengths(series)
@@ -533,12 +546,12 @@ def array_data(X_train, y_train, X_test, y_test, encoding: str = 'gasf', size: i
                   'validation': 'training series' if val_fraction == 0 else f'{val_fraction:g} of the training series',
                   'train_copies': train_copies, 'augment': augment_strengths(**(augment or {})) if train_copies else None}
     windows = None
-    if series_windows:  # each row's window is its own series (resampled when they differ): window_row = image_row
+    if series_windows:  # each row's window is its own series (fitted into one length when they differ): window_row = image_row
         length = window_length(lengths[:len(y_train)], lengths)
         windows, samples['window_row'] = series_as_windows(series + copies, length), samples.image_row
         columns = [f'v{i}' for i in range(series_variables(series))] + (['log_length'] if length else [])
-        provenance['windows'] = {'source': 'the series themselves' + (f', resampled to {length} steps' if length else ''),
-                                 'window_size': length or int(lengths[0]), 'resampled': length is not None,
+        provenance['windows'] = {'source': 'the series themselves' + (f', fitted into {length} steps' if length else ''),
+                                 'window_size': length or int(lengths[0]), 'fit': 'pad' if length else None,
                                  'feature_columns': columns, 'impute': 'none'}
     return ChartData(samples, encode_ragged(series + copies, size, encoding), [str(c) for c in classes], provenance, windows)
 
