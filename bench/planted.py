@@ -99,7 +99,8 @@ def oracle_predictions(signal: str, returns: np.ndarray, events: pd.DataFrame, e
         for bar, d in events.itertuples(index=False):
             pred[(ends >= bar) & (ends + HORIZON // 2 < bar + DRIFT_BARS)] = 2 if d > 0 else 0  # most of the horizon inside the drift
         return pred
-    score = expected_forward(returns, signal)[ends]
+    sigma = pd.Series(returns).rolling(WINDOW - 1).std().to_numpy()  # the labels' scale: the window's own volatility
+    score = expected_forward(returns, signal)[ends] / sigma[ends]
     # cut points at which the oracle predicts each class as often as it occurs (it knows the mechanism: no need to be causal)
     low, high = np.quantile(score, np.cumsum(np.bincount(labels, minlength=3) / len(labels))[:2])
     return np.where(score < low, 0, np.where(score > high, 2, 1))

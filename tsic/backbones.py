@@ -8,14 +8,16 @@ import difflib, itertools, logging, re
 from pathlib import Path
 import torch, timm
 from torch import nn
-from fastai.vision.learner import create_timm_model
+from fastai.vision.learner import create_timm_model, create_head
+from fastai.layers import Flatten
 from .config import TsicConfig
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'WEIGHT_PACKAGES', 'BACKBONE_GROUPS', 'GROUP_NAMES', 'PretrainedWeightsError', 'check_architecture',
-           'load_backbone_weights', 'pretrained_state', 'create_classifier', 'backbone_stages', 'backbone_groups']
+           'load_backbone_weights', 'pretrained_state', 'EdgeConcatPool2d', 'create_classifier', 'backbone_stages',
+           'backbone_groups']
 
 # %% ../nbs/05_backbones.ipynb #1f2254c3
 class PretrainedWeightsError(RuntimeError):
@@ -90,12 +92,20 @@ def pretrained_state(cfg: TsicConfig) -> tuple[dict, str]:
     return _hub_state(arch), "timm hub/cache"
 
 # %% ../nbs/05_backbones.ipynb #2a3dc440
+class EdgeConcatPool2d(nn.Module):
+    "fastai's concat pooling (the maximum and the mean of each feature map) and the mean of each map's right-hand column."
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([x.amax((2, 3)), x.mean((2, 3)), x[..., -1].mean(2)], 1)
+
 def create_classifier(cfg: TsicConfig) -> nn.Sequential:
     "Backbone + head for `cfg`, with pretrained weights loaded when `cfg.pretrained`."
     arch = check_architecture(cfg.model_architecture_name)
     extra = {'drop_path_rate': cfg.model.drop_path_rate} if cfg.model.drop_path_rate else {}
-    model, _ = create_timm_model(arch, cfg.num_classes, pretrained=False, lin_ftrs=[cfg.model.reasoning_dim],
-                                 ps=[cfg.classifier.dropout1, cfg.classifier.dropout2], **extra)
+    sizes = dict(lin_ftrs=[cfg.model.reasoning_dim], ps=[cfg.classifier.dropout1, cfg.classifier.dropout2])
+    if cfg.model.edge_pool:
+        nf = timm.create_model(arch, pretrained=False, num_classes=0).num_features
+        extra['custom_head'] = nn.Sequential(EdgeConcatPool2d(), Flatten(), *create_head(3 * nf, cfg.num_classes, pool=False, **sizes))
+    model, _ = create_timm_model(arch, cfg.num_classes, pretrained=False, **sizes, **extra)
     if cfg.pretrained:
         state, source = pretrained_state(cfg)
         load_backbone_weights(model[0].model, state, source)

@@ -110,6 +110,7 @@ class ModelConfig:
     feature_dim: Optional[int] = None # derived from timeseries.feature_columns when None
     series_encoder: str = 'transformer'  # multi: what reads the numeric window, 'transformer' or 'conv' (a ResNet-1D, any length)
     late_fusion: str = 'none'         # multi: 'minirocket' averages the network's probabilities with a MiniRocket ridge classifier's (`rocket`)
+    edge_pool: bool = False           # also pool the features at the window's end: the chart's right-hand column, the series' last step
 
 DEFAULT_SPACE = {'lr_head': {'low': 1e-4, 'high': 1e-2, 'log': True}, 'lr_backbone': {'low': 1e-5, 'high': 1e-3, 'log': True},
                  'lr_decay_rate': {'low': 0.3, 'high': 1.0}, 'weight_decay': {'low': 1e-4, 'high': 0.1, 'log': True},

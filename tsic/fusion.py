@@ -22,9 +22,10 @@ def sinusoidal_positions(length: int, dim: int) -> torch.Tensor:
     return pe
 
 class SeriesEncoder(nn.Module):
-    "Transformer encoder of a (batch, time, features) window into one vector of size `dim` (the class token's output)."
-    def __init__(self, n_features: int, window: int, dim: int, layers: int, heads: int, dropout: float, ff_dim: int):
+    "Transformer encoder of a (batch, time, features) window into one vector: the class token's output (size `dim`), and with `edge` the last step's too (2 × `dim`)."
+    def __init__(self, n_features: int, window: int, dim: int, layers: int, heads: int, dropout: float, ff_dim: int, edge: bool = False):
         super().__init__()
+        self.edge, self.dim = edge, dim * (2 if edge else 1)
         if dim % heads: raise ValueError(f"transformer.dim ({dim}) must be divisible by transformer.heads ({heads})")
         self.proj, self.cls = nn.Linear(n_features, dim), nn.Parameter(torch.zeros(1, 1, dim))
         self.register_buffer('positions', sinusoidal_positions(window + 1, dim), persistent=False)
@@ -33,7 +34,8 @@ class SeriesEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = torch.cat([self.cls.expand(x.shape[0], -1, -1), self.proj(x)], 1) + self.positions[:x.shape[1] + 1]
-        return self.norm(self.encoder(h)[:, 0])
+        out = self.norm(self.encoder(h))
+        return torch.cat([out[:, 0], out[:, -1]], 1) if self.edge else out[:, 0]
 
 # %% ../nbs/05a_fusion.ipynb #57e48d0b
 class ResidualBlock1d(nn.Module):
@@ -47,14 +49,15 @@ class ResidualBlock1d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor: return torch.relu(self.body(x) + self.shortcut(x))
 
 class ConvSeriesEncoder(nn.Module):
-    "ResNet-1D encoder of a (batch, time, features) window of any length into one vector of size `channels[-1]` (global average pool)."
-    def __init__(self, n_features: int, channels: list[int]):
+    "ResNet-1D encoder of a (batch, time, features) window of any length into one vector: the global average pool (size `channels[-1]`), and with `edge` the last step's features too."
+    def __init__(self, n_features: int, channels: list[int], edge: bool = False):
         super().__init__()
         widths = [n_features, *channels]
         self.blocks = nn.Sequential(*[ResidualBlock1d(a, b) for a, b in zip(widths, widths[1:])])
-        self.dim = channels[-1]
+        self.edge, self.dim = edge, channels[-1] * (2 if edge else 1)
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.blocks(x.transpose(1, 2)).mean(-1)
+        h = self.blocks(x.transpose(1, 2))
+        return torch.cat([h.mean(-1), h[..., -1]], 1) if self.edge else h.mean(-1)
 
 # %% ../nbs/05a_fusion.ipynb #fc7c781d
 class FusionLoss(nn.Module):

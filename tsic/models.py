@@ -8,7 +8,7 @@ import math
 import numpy as np, torch
 from torch import nn
 import torch.nn.functional as F
-from fastai.vision.all import AdaptiveConcatPool2d, CrossEntropyLossFlat
+from fastai.vision.all import CrossEntropyLossFlat
 from .config import TsicConfig
 from .rocket import RocketClassifier
 from .backbones import GROUP_NAMES, backbone_groups, create_classifier
@@ -78,9 +78,9 @@ def encoder_stride(window_size: int) -> int:
 def series_encoder(cfg: TsicConfig) -> nn.Module:
     "The encoder of the numeric window that `model.series_encoder` names, for windows shortened by `encoder_stride`."
     n_features, t = len(cfg.timeseries.feature_columns), cfg.transformer
-    if cfg.model.series_encoder == 'conv': return ConvSeriesEncoder(n_features, cfg.conv.channels)
+    if cfg.model.series_encoder == 'conv': return ConvSeriesEncoder(n_features, cfg.conv.channels, cfg.model.edge_pool)
     steps = math.ceil(cfg.timeseries.window_size / encoder_stride(cfg.timeseries.window_size))
-    return SeriesEncoder(n_features, steps, t.dim, t.layers, t.heads, t.dropout, t.ff_dim)
+    return SeriesEncoder(n_features, steps, t.dim, t.layers, t.heads, t.dropout, t.ff_dim, cfg.model.edge_pool)
 
 class MultiModalNet(ChartModel, nn.Module):
     "Multi mode: image encoder + series encoder → reasoning layer → classifier, with optional auxiliary per-modality heads and late fusion."
@@ -92,10 +92,10 @@ class MultiModalNet(ChartModel, nn.Module):
         n_img = n_ts = 0
         if 'image' in self.inputs:
             single = create_classifier(cfg)  # the backbone exactly as in single mode (weights, drop path)
-            self.body, self.pool, n_img = single[0], nn.Sequential(AdaptiveConcatPool2d(), nn.Flatten()), _pooled_features(single)
+            self.body, self.pool, n_img = single[0], nn.Sequential(*single[1][:2]), _pooled_features(single)  # its pooling and flatten
         if 'series' in self.inputs:
             self.series, self.stride = series_encoder(cfg), encoder_stride(ts.window_size)
-            n_ts = self.series.dim if cfg.model.series_encoder == 'conv' else cfg.transformer.dim
+            n_ts = self.series.dim
         self.rocket = RocketClassifier(len(ts.feature_columns), ts.window_size, n_classes, cfg.seed) if cfg.model.late_fusion == 'minirocket' else None
         fused = n_img + n_ts
         self.reasoning = nn.Sequential(nn.BatchNorm1d(fused), nn.Dropout(cfg.classifier.dropout1),
