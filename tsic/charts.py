@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 
 # %% auto #0
-__all__ = ['UP_COLOR', 'DOWN_COLOR', 'BACKGROUND', 'CHART_KINDS', 'BG', 'UP', 'DOWN', 'FILL', 'LINE', 'OVERLAY', 'price_rows',
-           'ChartStyle', 'labels_to_rgb', 'render_labels', 'render_chart']
+__all__ = ['UP_COLOR', 'DOWN_COLOR', 'BACKGROUND', 'CHART_KINDS', 'SCALINGS', 'BG', 'UP', 'DOWN', 'FILL', 'LINE', 'OVERLAY',
+           'price_rows', 'ChartStyle', 'labels_to_rgb', 'render_labels', 'render_chart']
 
 # %% ../nbs/01_charts.ipynb #cef008a6
 def price_rows(prices: np.ndarray, low: np.ndarray, high: np.ndarray, size: int) -> np.ndarray:
@@ -35,14 +35,16 @@ def _column_layout(n_bars: int, size: int) -> tuple[np.ndarray, ...]:
 # %% ../nbs/01_charts.ipynb #6e5dc4dd
 UP_COLOR, DOWN_COLOR, BACKGROUND = (38, 166, 154), (239, 83, 80), (255, 255, 255)
 CHART_KINDS = ('candle', 'ohlc', 'line', 'area')
+SCALINGS = ('window', 'fixed', 'volatility')
 
 @dataclass(frozen=True)
 class ChartStyle:
     "What a chart shows and its colours (RGB tuples)."
     kind: str = 'candle'              # one of CHART_KINDS
     volume: bool = False              # volume panel in the bottom fifth
-    scaling: str = 'window'           # 'window' (each window's own range) or 'fixed' (±fixed_range around the last close)
+    scaling: str = 'window'           # 'window' (each window's own range), 'fixed' (±fixed_range around the last close) or 'volatility'
     fixed_range: float = 0.05
+    volatility_range: float = 2.0     # 'volatility': the panel spans ± this many times the window's volatility × √bars around the last close
     up: tuple = UP_COLOR
     down: tuple = DOWN_COLOR
     background: tuple = BACKGROUND
@@ -52,8 +54,9 @@ class ChartStyle:
 
     def __post_init__(self):
         if self.kind not in CHART_KINDS: raise ValueError(f"chart kind '{self.kind}' is not one of {CHART_KINDS}")
-        if self.scaling not in ('window', 'fixed'): raise ValueError(f"scaling '{self.scaling}' is not 'window' or 'fixed'")
+        if self.scaling not in SCALINGS: raise ValueError(f"scaling '{self.scaling}' is not one of {SCALINGS}")
         if not self.fixed_range > 0: raise ValueError(f"fixed_range must be > 0, got {self.fixed_range}")
+        if not self.volatility_range > 0: raise ValueError(f"volatility_range must be > 0, got {self.volatility_range}")
 
     @property
     def palette(self) -> np.ndarray:
@@ -140,9 +143,13 @@ def render_labels(bars: np.ndarray, size: int, style: ChartStyle, overlays: np.n
     if style.scaling == 'window':
         low, high = (l.min(1), h.max(1)) if style.kind in ('candle', 'ohlc') else (c.min(1), c.max(1))  # what is drawn
         if overlays is not None: low, high = np.fmin(low, np.nanmin(overlays, (1, 2))), np.fmax(high, np.nanmax(overlays, (1, 2)))
-    else:
+    elif style.scaling == 'fixed':
         low, high = c[:, -1] * (1 - style.fixed_range), c[:, -1] * (1 + style.fixed_range)
-    to_rows = lambda p: price_rows(p, low.reshape((-1,) + (1,) * (p.ndim - 1)), high.reshape((-1,) + (1,) * (p.ndim - 1)), panel)
+    else:  # 'volatility', in log prices: ± volatility_range × the window's volatility over its length, the last close in the middle
+        spread = style.volatility_range * np.diff(np.log(c), axis=1).std(1) * np.sqrt(n_bars)
+        low, high = np.log(c[:, -1]) - spread, np.log(c[:, -1]) + spread
+    scale = (lambda p: np.log(np.maximum(p, 1e-300))) if style.scaling == 'volatility' else (lambda p: p)  # (missing overlays are 0 here)
+    to_rows = lambda p: price_rows(scale(p), low.reshape((-1,) + (1,) * (p.ndim - 1)), high.reshape((-1,) + (1,) * (p.ndim - 1)), panel)
     bar, pos, width, body_col, wick_col = _column_layout(n_bars, size)
     canvas = np.zeros((n, size, size), np.uint8)
     colour = np.where(c >= o, UP, DOWN).astype(np.uint8)[:, bar]  # (n, size): each column's up/down label

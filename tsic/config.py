@@ -63,8 +63,9 @@ class BuildConfig:
     chart: str = 'candle'               # candle, ohlc, line, area; or an encoding of the closes: gasf, gadf, mtf, rp, a+b+c
     volume: bool = False                # volume panel under the chart
     ma: list[int] = field(default_factory=list)  # moving averages of the close drawn over the chart, e.g. [5, 20]
-    scaling: str = 'window'             # 'window' (each chart its own range) or 'fixed' (±fixed_range around the last close)
+    scaling: str = 'window'             # 'window' (each chart its own range), 'fixed' (±fixed_range around the last close) or 'volatility'
     fixed_range: float = 0.05          # 'fixed' scaling: the chart spans ± this fraction around the window's last close
+    volatility_range: float = 2.0      # 'volatility' scaling: ± this many times the window's volatility × √window around the last close
     repair: bool = False                # sort, drop duplicate / NaN / inconsistent bars (counted) instead of stopping
     max_gap: Optional[str] = None       # a longer pause between bars splits the series (no window crosses it), e.g. '4d'; None: by timeframe
 
@@ -202,13 +203,13 @@ _CHOICES = {'model_mode': ('single', 'multi'), 'precision': ('32', '16-mixed', '
             'scheduler': ('one-cycle', 'cosine'), 'class_balance': ('none', 'weights', 'sampler'),
             'image_cache': ('auto', 'memory', 'mmap', 'none'), 'impute': ('none', 'median'),
             'inputs': ('both', 'image', 'series'), 'data_source': ('images', 'series'),
-            'label_rule': ('zscore', 'threshold', 'quantile'), 'scaling': ('window', 'fixed'),
+            'label_rule': ('zscore', 'threshold', 'quantile'), 'scaling': ('window', 'fixed', 'volatility'),
             'select_epoch': ('best', 'last'), 'pruner': ('median', 'hyperband', 'none'),
             'series_encoder': ('transformer', 'conv'), 'late_fusion': ('none', 'minirocket')}
 _POSITIVE = {'lr_head', 'lr_backbone', 'lr_decay_rate', 'batch_size', 'max_epochs', 'accumulate_grad_batches',
              'early_stopping_patience', 'num_threads', 'image_size', 'num_classes', 'window_size', 'dim', 'layers', 'heads', 'ff_dim',
              'reasoning_dim', 'purge_gap', 'feature_dim', 'agc_clip_factor', 'window', 'horizon', 'band',
-             'threshold', 'fixed_range', 'purge', 'n_trials', 'timeout'}
+             'threshold', 'fixed_range', 'volatility_range', 'purge', 'n_trials', 'timeout'}
 _NON_NEGATIVE = {'weight_decay', 'num_workers', 'seed', 'mixup', 'stage1_epoch', 'stage2_epoch', 'stage3_epoch',
                  'dropout', 'dropout1', 'dropout2', 'drop_path_rate', 'aux_loss_weight'}
 _FRACTIONS = {'val_fraction', 'dropout', 'dropout1', 'dropout2', 'drop_path_rate'}

@@ -124,7 +124,8 @@ class ChartDatasetSpec(BuildConfig):
         "The longest pause between two bars that a window or label may span."
         return pd.Timedelta(self.max_gap) if self.max_gap else default_max_gap(self.timeframe)
     @property
-    def style(self) -> ChartStyle: return ChartStyle(kind=self.chart, volume=self.volume, scaling=self.scaling, fixed_range=self.fixed_range)
+    def style(self) -> ChartStyle:
+        return ChartStyle(kind=self.chart, volume=self.volume, scaling=self.scaling, fixed_range=self.fixed_range, volatility_range=self.volatility_range)
     @property
     def warmup(self) -> int: return max([FEATURE_WARMUP] + [p - 1 for p in self.ma])
     def options(self) -> dict:
