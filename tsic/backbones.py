@@ -16,8 +16,8 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'WEIGHT_PACKAGES', 'BACKBONE_GROUPS', 'GROUP_NAMES', 'PretrainedWeightsError', 'check_architecture',
-           'load_backbone_weights', 'pretrained_state', 'EdgeConcatPool2d', 'create_classifier', 'backbone_stages',
-           'backbone_groups']
+           'load_backbone_weights', 'pretrained_state', 'EdgeConcatPool2d', 'feature_map_height', 'create_classifier',
+           'backbone_stages', 'backbone_groups']
 
 # %% ../nbs/05_backbones.ipynb #1f2254c3
 class PretrainedWeightsError(RuntimeError):
@@ -93,9 +93,13 @@ def pretrained_state(cfg: TsicConfig) -> tuple[dict, str]:
 
 # %% ../nbs/05_backbones.ipynb #2a3dc440
 class EdgeConcatPool2d(nn.Module):
-    "fastai's concat pooling (the maximum and the mean of each feature map) and the mean of each map's right-hand column."
+    "fastai's concat pooling (the maximum and the mean of each feature map) and each map's right-hand column, cell by cell."
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([x.amax((2, 3)), x.mean((2, 3)), x[..., -1].mean(2)], 1)
+        return torch.cat([x.amax((2, 3)), x.mean((2, 3)), x[..., -1].flatten(1)], 1)
+
+def feature_map_height(body: nn.Module, image_size: int) -> int:
+    "Rows of the feature maps `body` makes of an `image_size` image."
+    with torch.no_grad(): return body.eval()(torch.zeros(1, 3, image_size, image_size)).shape[2]
 
 def create_classifier(cfg: TsicConfig) -> nn.Sequential:
     "Backbone + head for `cfg`, with pretrained weights loaded when `cfg.pretrained`."
@@ -103,8 +107,9 @@ def create_classifier(cfg: TsicConfig) -> nn.Sequential:
     extra = {'drop_path_rate': cfg.model.drop_path_rate} if cfg.model.drop_path_rate else {}
     sizes = dict(lin_ftrs=[cfg.model.reasoning_dim], ps=[cfg.classifier.dropout1, cfg.classifier.dropout2])
     if cfg.model.edge_pool:
-        nf = timm.create_model(arch, pretrained=False, num_classes=0).num_features
-        extra['custom_head'] = nn.Sequential(EdgeConcatPool2d(), Flatten(), *create_head(3 * nf, cfg.num_classes, pool=False, **sizes))
+        body = timm.create_model(arch, pretrained=False, num_classes=0, global_pool='')
+        width = body.num_features * (2 + feature_map_height(body, cfg.image_size))
+        extra['custom_head'] = nn.Sequential(EdgeConcatPool2d(), Flatten(), *create_head(width, cfg.num_classes, pool=False, **sizes))
     model, _ = create_timm_model(arch, cfg.num_classes, pretrained=False, **sizes, **extra)
     if cfg.pretrained:
         state, source = pretrained_state(cfg)
