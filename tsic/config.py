@@ -112,6 +112,7 @@ class ModelConfig:
     series_encoder: str = 'transformer'  # multi: what reads the numeric window, 'transformer' or 'conv' (a ResNet-1D, any length)
     late_fusion: str = 'none'         # multi: 'minirocket' averages the network's probabilities with a MiniRocket ridge classifier's (`rocket`)
     edge_pool: bool = False           # also pool the features at the window's end: the chart's right-hand column, the series' last step
+    modality_dim: Optional[int] = None  # multi: each encoder's features projected to this width before they are fused (None: as they are)
 
 DEFAULT_SPACE = {'lr_head': {'low': 1e-4, 'high': 1e-2, 'log': True}, 'lr_backbone': {'low': 1e-5, 'high': 1e-3, 'log': True},
                  'lr_decay_rate': {'low': 0.3, 'high': 1.0}, 'weight_decay': {'low': 1e-4, 'high': 0.1, 'log': True},
@@ -208,7 +209,7 @@ _CHOICES = {'model_mode': ('single', 'multi'), 'precision': ('32', '16-mixed', '
             'series_encoder': ('transformer', 'conv'), 'late_fusion': ('none', 'minirocket')}
 _POSITIVE = {'lr_head', 'lr_backbone', 'lr_decay_rate', 'batch_size', 'max_epochs', 'accumulate_grad_batches',
              'early_stopping_patience', 'num_threads', 'image_size', 'num_classes', 'window_size', 'dim', 'layers', 'heads', 'ff_dim',
-             'reasoning_dim', 'purge_gap', 'feature_dim', 'agc_clip_factor', 'window', 'horizon', 'band',
+             'reasoning_dim', 'modality_dim', 'purge_gap', 'feature_dim', 'agc_clip_factor', 'window', 'horizon', 'band',
              'threshold', 'fixed_range', 'volatility_range', 'purge', 'n_trials', 'timeout'}
 _NON_NEGATIVE = {'weight_decay', 'num_workers', 'seed', 'mixup', 'stage1_epoch', 'stage2_epoch', 'stage3_epoch',
                  'dropout', 'dropout1', 'dropout2', 'drop_path_rate', 'aux_loss_weight'}

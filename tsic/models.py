@@ -97,12 +97,18 @@ class MultiModalNet(ChartModel, nn.Module):
             self.series, self.stride = series_encoder(cfg), encoder_stride(ts.window_size)
             n_ts = self.series.dim
         self.rocket = RocketClassifier(len(ts.feature_columns), ts.window_size, n_classes, cfg.seed) if cfg.model.late_fusion == 'minirocket' else None
-        fused = n_img + n_ts
+        widths = {k: w for k, w in (('image', n_img), ('series', n_ts)) if k in self.inputs}
+        self.project = None
+        if m := cfg.model.modality_dim:  # every encoder's features to one width before they meet
+            self.project = nn.ModuleDict({k: nn.Sequential(nn.BatchNorm1d(w), nn.Dropout(cfg.classifier.dropout1), nn.Linear(w, m), nn.ReLU(inplace=True))
+                                          for k, w in widths.items()})
+            widths = {k: m for k in widths}
+        fused = sum(widths.values())
         self.reasoning = nn.Sequential(nn.BatchNorm1d(fused), nn.Dropout(cfg.classifier.dropout1),
                                        nn.Linear(fused, cfg.model.reasoning_dim), nn.ReLU(inplace=True))
         self.classifier = nn.Sequential(nn.Dropout(cfg.classifier.dropout2), nn.Linear(cfg.model.reasoning_dim + fused, n_classes))
         self.n_classes, self.aux_weight = n_classes, cfg.model.aux_loss_weight if len(self.inputs) == 2 else 0.
-        if len(self.inputs) == 2: self.image_head, self.series_head = nn.Linear(n_img, n_classes), nn.Linear(n_ts, n_classes)
+        if len(self.inputs) == 2: self.image_head, self.series_head = nn.Linear(widths['image'], n_classes), nn.Linear(widths['series'], n_classes)
 
     @property
     def image_encoder(self) -> nn.Module | None: return getattr(self, 'body', None)
@@ -127,6 +133,7 @@ class MultiModalNet(ChartModel, nn.Module):
         if 'series' in self.inputs:
             steps = window if self.stride == 1 else F.avg_pool1d(window.transpose(1, 2), self.stride, ceil_mode=True).transpose(1, 2)
             parts['series'] = self.series(steps)
+        if self.project is not None: parts = {k: self.project[k](v) for k, v in parts.items()}
         fused = torch.cat(list(parts.values()), 1)
         logits = self.classifier(torch.cat([self.reasoning(fused), fused], 1))
         if self.training and self.aux_weight > 0:
