@@ -13,6 +13,7 @@ from .config import TsicConfig
 from .rocket import RocketClassifier
 from .backbones import GROUP_NAMES, backbone_groups, create_classifier
 from .fusion import SeriesEncoder, ConvSeriesEncoder, FusionLoss
+from .sources import LENGTH_COLUMN
 
 # %% auto #0
 __all__ = ['ENCODER_STEPS', 'ChartModel', 'layer_groups', 'ImageClassifier', 'encoder_stride', 'series_encoder', 'MultiModalNet',
@@ -96,7 +97,10 @@ class MultiModalNet(ChartModel, nn.Module):
         if 'series' in self.inputs:
             self.series, self.stride = series_encoder(cfg), encoder_stride(ts.window_size)
             n_ts = self.series.dim
-        self.rocket = RocketClassifier(len(ts.feature_columns), ts.window_size, n_classes, cfg.seed) if cfg.model.late_fusion == 'minirocket' else None
+        self.rocket = None
+        if cfg.model.late_fusion == 'minirocket':  # series of different lengths: counted over their own lengths
+            length = ts.feature_columns.index(LENGTH_COLUMN) if LENGTH_COLUMN in ts.feature_columns else None
+            self.rocket = RocketClassifier(len(ts.feature_columns), ts.window_size, n_classes, cfg.seed, length)
         widths = {k: w for k, w in (('image', n_img), ('series', n_ts)) if k in self.inputs}
         self.project = None
         if m := cfg.model.modality_dim:  # every encoder's features to one width before they meet
@@ -121,8 +125,9 @@ class MultiModalNet(ChartModel, nn.Module):
     def prepare(self, data) -> None:
         "Fit the late-fusion MiniRocket head on the scaled windows of the original training rows of `data` (no augmented copies)."
         if self.rocket is None: return
-        rows = data.original_training_rows()
-        self.rocket.fit(torch.from_numpy(data.scaled_windows(rows)).transpose(1, 2), rows.label.to_numpy())
+        rows, col = data.original_training_rows(), self.rocket.length_column
+        log_length = (0., 1.) if col is None else (float(data.scaler.mean[col]), float(data.scaler.std[col]))  # how the scaler moved it
+        self.rocket.fit(torch.from_numpy(data.scaled_windows(rows)).transpose(1, 2), rows.label.to_numpy(), log_length)
 
     def forward(self, image: torch.Tensor, window: torch.Tensor | None = None) -> torch.Tensor:
         "Class logits; in training with `aux_loss_weight > 0`, main, image-only and series-only logits side by side; with late fusion (outside training), log-probabilities."

@@ -84,34 +84,44 @@ class MiniRocket(nn.Module):
             raise ValueError(f"MiniRocket was fitted to series (n, {self.variables}, {self.length}), got {tuple(x.shape)}")
         return x.float()
 
+    def _lengths(self, x: torch.Tensor, lengths) -> tuple[torch.Tensor, torch.Tensor]:
+        "`x` with every step past its series' length set to 0 (so a series ends as it starts, zero-padded), and the lengths."
+        if lengths is None: return x, torch.full((len(x),), x.shape[-1], device=x.device)
+        lengths = torch.as_tensor(lengths, device=x.device).long().clamp(1, x.shape[-1])
+        return x * (torch.arange(x.shape[-1], device=x.device) < lengths[:, None])[:, None], lengths
+
     @torch.no_grad()
-    def fit(self, x: torch.Tensor) -> MiniRocket:
-        "Set the biases from the training series `x` (n, variables, length)."
+    def fit(self, x: torch.Tensor, lengths=None) -> MiniRocket:
+        "Set the biases from the training series `x` (n, variables, length), each `lengths[i]` steps long (default: all of them)."
         x, rng = self._check(x), np.random.default_rng(self.seed + 1)
+        x, lengths = self._lengths(x, lengths)
         levels = torch.from_numpy(quantile_levels(self.n_features)).float()
         for i, d, part in self._parts():
-            drawn = x[torch.from_numpy(rng.integers(len(x), size=len(self.weights)))]  # one series per kernel
-            r = self._responses(drawn, i, d, self.channels[i])[0]
+            drawn = torch.from_numpy(rng.integers(len(x), size=len(self.weights)))  # one series per kernel
+            r = self._responses(x[drawn], i, d, self.channels[i])[0]
             q = levels[part].view(len(r), -1)
-            self.biases[part] = torch.stack([torch.quantile(r[k], q[k].to(r)) for k in range(len(r))]).flatten()
+            self.biases[part] = torch.stack([torch.quantile(r[k, :lengths[j]], q[k].to(r)) for k, j in enumerate(drawn)]).flatten()
         return self
 
     @torch.no_grad()
-    def forward(self, x: torch.Tensor, chunk: int = 4) -> torch.Tensor:
-        "The PPV features (n, `n_features`) of series `x` (n, variables, length)."
-        x = self._check(x)
+    def forward(self, x: torch.Tensor, lengths=None, chunk: int = 4) -> torch.Tensor:
+        "The PPV features (n, `n_features`) of series `x` (n, variables, length), each counted over its own `lengths[i]` steps (default: all)."
+        x, lengths = self._lengths(self._check(x), lengths)
         out = torch.empty(len(x), self.n_features, device=x.device)
-        k = len(self.weights)
+        k, steps = len(self.weights), torch.arange(x.shape[-1], device=x.device)
         for i, d, part in self._parts():
             biases = self.biases[part].view(1, k, -1)
-            whole = (torch.arange(k, device=x.device) + i) % 2 == 0  # alternate: whole response / the unpadded part
+            whole = (torch.arange(k, device=x.device) + i) % 2 == 0  # alternate: whole response / the part that never touches the padding
             pad = 4 * d
             for s in range(0, len(x), chunk):
-                r = self._responses(x[s:s + chunk], i, d, self.channels[i])
+                r, n = self._responses(x[s:s + chunk], i, d, self.channels[i]), lengths[s:s + chunk, None]
+                inside = steps < n
+                inner = (steps >= pad) & (steps < n - pad)
+                inner = torch.where(inner.any(1, keepdim=True), inner, inside)  # a series too short to have an unpadded part: all of it
                 counts = torch.empty(len(r), k, biases.shape[-1], device=x.device)
-                for kernels, response in ((whole, r), (~whole, r[..., pad:r.shape[-1] - pad])):
-                    response, b = response[:, kernels], biases[0, kernels]
-                    counts[:, kernels] = torch.stack([(response > b[:, j, None]).float().mean(-1) for j in range(b.shape[-1])], -1)
+                for kernels, valid in ((whole, inside), (~whole, inner)):
+                    response, b, valid = r[:, kernels], biases[0, kernels], valid[:, None]
+                    counts[:, kernels] = torch.stack([((response > b[:, j, None]) & valid).sum(-1) for j in range(b.shape[-1])], -1) / valid.sum(-1, keepdim=True)
                 out[s:s + chunk, part] = counts.flatten(1)
         return out
 
@@ -171,17 +181,28 @@ class RocketClassifier(nn.Module):
     "MiniRocket's features and a ridge classifier on them (`RidgeHead`): `fit` on training series (n, variables, length), then log-probabilities."
     active = True  # a network that carries it (`models`) fuses its probabilities in; the learner switches that off while it trains
 
-    def __init__(self, variables: int, length: int, n_classes: int, seed: int = 0):
+    def __init__(self, variables: int, length: int, n_classes: int, seed: int = 0, length_column: int | None = None):
         super().__init__()
-        self.features = MiniRocket(variables, length, seed=seed)
+        self.length_column = length_column  # the variable that holds each series' log length (then zero-padded after its end)
+        self.features = MiniRocket(variables - (length_column is not None), length, seed=seed)
         self.head = RidgeHead(self.features.n_features, n_classes)
+        self.register_buffer('log_length', torch.tensor([0., 1.]))  # shift and scale that turn the length variable into log lengths
 
-    def fit(self, x: torch.Tensor, labels) -> RocketClassifier:
-        self.head.fit(self.features.fit(x)(x), labels)
+    def _series(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        "The series of `x` without the length variable, and their lengths (None without one)."
+        if self.length_column is None: return x, None
+        keep = [v for v in range(x.shape[1]) if v != self.length_column]
+        return x[:, keep], torch.exp(x[:, self.length_column, 0] * self.log_length[1] + self.log_length[0]).round()
+
+    def fit(self, x: torch.Tensor, labels, log_length: tuple[float, float] = (0., 1.)) -> RocketClassifier:
+        "Fit on training series `x`; `log_length`: shift and scale of the length variable (the window scaler's mean and std of it)."
+        self.log_length.copy_(torch.tensor(log_length, dtype=torch.float32))
+        series, lengths = self._series(x)
+        self.head.fit(self.features.fit(series, lengths)(series, lengths), labels)
         log.info("MiniRocket head: ridge alpha %.3g, leave-one-out accuracy %.3f on %d training series",
                  self.head.alpha, self.head.loo_accuracy, len(x))
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         "Calibrated log-probabilities (n, n_classes) of series `x` (n, variables, length)."
-        return self.head(self.features(x))
+        return self.head(self.features(*self._series(x)))

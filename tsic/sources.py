@@ -26,11 +26,11 @@ from .windows import read_feature_table, align_windows, WindowScaler
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'IMAGE_SUFFIXES', 'SPLITS', 'CACHE_VERSION', 'WINDOW_CAP', 'ChartDataError', 'parse_chart_name',
-           'collect_dataset', 'collect_samples', 'limit_samples', 'open_image', 'check_images', 'cache_fingerprint',
-           'decode_chart', 'image_cache', 'rendered_windows', 'DrawnCharts', 'series_samples', 'chart_grid',
-           'ChartData', 'pair_windows', 'ensure_builtin_datasets', 'folder_provenance', 'load_data', 'carve_problem',
-           'fit_length', 'stretch', 'window_length', 'series_as_windows', 'array_data', 'fold_samples']
+__all__ = ['log', 'IMAGE_SUFFIXES', 'SPLITS', 'CACHE_VERSION', 'WINDOW_CAP', 'LENGTH_COLUMN', 'ChartDataError',
+           'parse_chart_name', 'collect_dataset', 'collect_samples', 'limit_samples', 'open_image', 'check_images',
+           'cache_fingerprint', 'decode_chart', 'image_cache', 'rendered_windows', 'DrawnCharts', 'series_samples',
+           'chart_grid', 'ChartData', 'pair_windows', 'ensure_builtin_datasets', 'folder_provenance', 'load_data',
+           'carve_problem', 'fit_length', 'stretch', 'window_length', 'series_as_windows', 'array_data', 'fold_samples']
 
 # %% ../nbs/04a_sources.ipynb #aab3e690
 class ChartDataError(ValueError):
@@ -492,6 +492,7 @@ def stretch(x: np.ndarray, length: int) -> np.ndarray:
     return x[..., low] * (1 - w) + x[..., high] * w
 
 WINDOW_CAP = 4096  # longer series are averaged down to this many steps, which bounds the windows' memory
+LENGTH_COLUMN = 'log_length'  # the window variable that holds each series' log length when lengths differ
 
 def window_length(train_lengths, lengths, cap: int = WINDOW_CAP) -> int | None:
     "The series encoder's window: None (each series as it is) when all `lengths` are one length of at most `cap`, else the longest of `train_lengths` up to `cap`."
@@ -549,7 +550,7 @@ def array_data(X_train, y_train, X_test, y_test, encoding: str = 'gasf', size: i
     if series_windows:  # each row's window is its own series (fitted into one length when they differ): window_row = image_row
         length = window_length(lengths[:len(y_train)], lengths)
         windows, samples['window_row'] = series_as_windows(series + copies, length), samples.image_row
-        columns = [f'v{i}' for i in range(series_variables(series))] + (['log_length'] if length else [])
+        columns = [f'v{i}' for i in range(series_variables(series))] + ([LENGTH_COLUMN] if length else [])
         provenance['windows'] = {'source': 'the series themselves' + (f', fitted into {length} steps' if length else ''),
                                  'window_size': length or int(lengths[0]), 'fit': 'pad' if length else None,
                                  'feature_columns': columns, 'impute': 'none'}
