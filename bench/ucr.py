@@ -211,7 +211,7 @@ def tsic_run(X_train, y_train, X_test, y_test, name: str, seed: int, a, params: 
 def fusion_parts(learn, data) -> dict | None:
     "The test probabilities of the network alone and of its late-fusion MiniRocket head, with the head's leave-one-out figures; None without one."
     import torch
-    rocket = getattr(learn.model, 'rocket', None)
+    rocket = getattr(learn.model, 'late_head', None)
     if rocket is None: return None
     rocket.active = False
     try: network, _ = learn.get_preds(ds_idx=2)

@@ -110,7 +110,7 @@ class ModelConfig:
     inputs: str = 'both'              # multi: 'both', or 'series' / 'image' alone (ablations with the same encoders)
     feature_dim: Optional[int] = None # derived from timeseries.feature_columns when None
     series_encoder: str = 'transformer'  # multi: what reads the numeric window, 'transformer' or 'conv' (a ResNet-1D, any length)
-    late_fusion: str = 'none'         # multi: 'minirocket' averages the network's probabilities with a MiniRocket ridge classifier's (`rocket`)
+    late_fusion: str = 'none'         # multi: the network's probabilities averaged with a ridge classifier's on MiniRocket's features ('minirocket') or on the window ('ridge')
     edge_pool: bool = False           # also pool the features at the window's end: the chart's right-hand column, the series' last step
     modality_dim: Optional[int] = None  # multi: each encoder's features projected to this width before they are fused (None: as they are)
 
@@ -206,7 +206,7 @@ _CHOICES = {'model_mode': ('single', 'multi'), 'precision': ('32', '16-mixed', '
             'inputs': ('both', 'image', 'series'), 'data_source': ('images', 'series'),
             'label_rule': ('zscore', 'threshold', 'quantile'), 'scaling': ('window', 'fixed', 'volatility'),
             'select_epoch': ('best', 'last'), 'pruner': ('median', 'hyperband', 'none'),
-            'series_encoder': ('transformer', 'conv'), 'late_fusion': ('none', 'minirocket')}
+            'series_encoder': ('transformer', 'conv'), 'late_fusion': ('none', 'minirocket', 'ridge')}
 _POSITIVE = {'lr_head', 'lr_backbone', 'lr_decay_rate', 'batch_size', 'max_epochs', 'accumulate_grad_batches',
              'early_stopping_patience', 'num_threads', 'image_size', 'num_classes', 'window_size', 'dim', 'layers', 'heads', 'ff_dim',
              'reasoning_dim', 'modality_dim', 'purge_gap', 'feature_dim', 'agc_clip_factor', 'window', 'horizon', 'band',

@@ -16,7 +16,7 @@ from .config import TsicConfig, config_to_dict, atomic_write_bytes
 from .sources import ChartData
 from .loaders import ChartInput, chart_dataloaders, class_weights
 from .models import create_model, layer_groups
-from .rocket import RocketClassifier
+from .rocket import LateFusionHead
 from .tensorboard import TensorBoardLogger
 from .progress import show_progress
 from fastai.callback.progress import ProgressCallback
@@ -333,10 +333,10 @@ def _best_name_in(last: Path) -> str:
 
 # %% ../nbs/06a_learner.ipynb #bac38461
 class NetworkAloneInFit(Callback):
-    "While the learner fits, the late-fusion heads (`rocket.RocketClassifier`) sit out: validation scores the network alone."
+    "While the learner fits, the late-fusion heads (`rocket.LateFusionHead`) sit out: validation scores the network alone."
     def _set(self, active: bool):
         for m in self.learn.model.modules():
-            if isinstance(m, RocketClassifier): m.active = active
+            if isinstance(m, LateFusionHead): m.active = active
     def before_train(self): self._set(False)  # not before_fit: fastai's get_preds and validate send that too
     def after_fit(self): self._set(True)
 

@@ -10,14 +10,14 @@ from torch import nn
 import torch.nn.functional as F
 from fastai.vision.all import CrossEntropyLossFlat
 from .config import TsicConfig
-from .rocket import RocketClassifier
+from .rocket import LateFusionHead, RocketClassifier, WindowRidge
 from .backbones import GROUP_NAMES, backbone_groups, create_classifier
 from .fusion import SeriesEncoder, ConvSeriesEncoder, FusionLoss
 from .sources import LENGTH_COLUMN
 
 # %% auto #0
-__all__ = ['ENCODER_STEPS', 'ChartModel', 'layer_groups', 'ImageClassifier', 'encoder_stride', 'series_encoder', 'MultiModalNet',
-           'create_model']
+__all__ = ['ENCODER_STEPS', 'ChartModel', 'layer_groups', 'ImageClassifier', 'late_fusion_head', 'encoder_stride',
+           'series_encoder', 'MultiModalNet', 'create_model']
 
 # %% ../nbs/05b_models.ipynb #fa1e80f2
 class ChartModel:
@@ -72,6 +72,15 @@ class ImageClassifier(ChartModel, nn.Sequential):
 # %% ../nbs/05b_models.ipynb #be7d62eb
 ENCODER_STEPS = 512  # the most steps a series encoder reads: longer windows are averaged down first
 
+def late_fusion_head(cfg: TsicConfig) -> LateFusionHead | None:
+    "The closed-form classifier `model.late_fusion` names, over the numeric windows `cfg` describes (None: 'none')."
+    ts, k = cfg.timeseries, cfg.num_classes
+    if cfg.model.late_fusion == 'ridge': return WindowRidge(len(ts.feature_columns), ts.window_size, k)
+    if cfg.model.late_fusion == 'minirocket':  # series of different lengths: counted over their own lengths
+        length = ts.feature_columns.index(LENGTH_COLUMN) if LENGTH_COLUMN in ts.feature_columns else None
+        return RocketClassifier(len(ts.feature_columns), ts.window_size, k, cfg.seed, length)
+    return None
+
 def encoder_stride(window_size: int) -> int:
     "Steps averaged into one before a window of `window_size` steps reaches the series encoder (at most `ENCODER_STEPS` remain)."
     return math.ceil(window_size / ENCODER_STEPS)
@@ -97,10 +106,7 @@ class MultiModalNet(ChartModel, nn.Module):
         if 'series' in self.inputs:
             self.series, self.stride = series_encoder(cfg), encoder_stride(ts.window_size)
             n_ts = self.series.dim
-        self.rocket = None
-        if cfg.model.late_fusion == 'minirocket':  # series of different lengths: counted over their own lengths
-            length = ts.feature_columns.index(LENGTH_COLUMN) if LENGTH_COLUMN in ts.feature_columns else None
-            self.rocket = RocketClassifier(len(ts.feature_columns), ts.window_size, n_classes, cfg.seed, length)
+        self.late_head, self.balanced = late_fusion_head(cfg), cfg.class_balance == 'weights' 
         widths = {k: w for k, w in (('image', n_img), ('series', n_ts)) if k in self.inputs}
         self.project = None
         if m := cfg.model.modality_dim:  # every encoder's features to one width before they meet
@@ -117,17 +123,20 @@ class MultiModalNet(ChartModel, nn.Module):
     @property
     def image_encoder(self) -> nn.Module | None: return getattr(self, 'body', None)
     @property
-    def reads_windows(self) -> bool: return 'series' in self.inputs or self.rocket is not None
+    def reads_windows(self) -> bool: return 'series' in self.inputs or self.late_head is not None
     def get_classifier(self) -> nn.Linear: return self.classifier[-1]
     def loss_func(self, weight: torch.Tensor | None = None) -> FusionLoss:
         return FusionLoss(CrossEntropyLossFlat(weight=weight), self.n_classes, self.aux_weight)
 
     def prepare(self, data) -> None:
         "Fit the late-fusion MiniRocket head on the scaled windows of the original training rows of `data` (no augmented copies)."
-        if self.rocket is None: return
-        rows, col = data.original_training_rows(), self.rocket.length_column
+        if self.late_head is None: return
+        rows = data.original_training_rows()
+        windows, labels = torch.from_numpy(data.scaled_windows(rows)).transpose(1, 2), rows.label.to_numpy()
+        if isinstance(self.late_head, WindowRidge): self.late_head.fit(windows, labels, self.balanced); return
+        col = self.late_head.length_column
         log_length = (0., 1.) if col is None else (float(data.scaler.mean[col]), float(data.scaler.std[col]))  # how the scaler moved it
-        self.rocket.fit(torch.from_numpy(data.scaled_windows(rows)).transpose(1, 2), rows.label.to_numpy(), log_length)
+        self.late_head.fit(windows, labels, log_length, self.balanced)
 
     def forward(self, image: torch.Tensor, window: torch.Tensor | None = None) -> torch.Tensor:
         "Class logits; in training with `aux_loss_weight > 0`, main, image-only and series-only logits side by side; with late fusion (outside training), log-probabilities."
@@ -143,13 +152,13 @@ class MultiModalNet(ChartModel, nn.Module):
         logits = self.classifier(torch.cat([self.reasoning(fused), fused], 1))
         if self.training and self.aux_weight > 0:
             return torch.cat([logits, self.image_head(parts['image']), self.series_head(parts['series'])], 1)
-        if self.rocket is not None and self.rocket.active and not self.training: return self.late_fusion(logits, window)
+        if self.late_head is not None and self.late_head.active and not self.training: return self.late_fusion(logits, window)
         return logits
 
     def late_fusion(self, logits: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
-        "Log of the network's probabilities averaged with the MiniRocket head's (`fusion_weight` its share)."
-        rocket = self.rocket(window.transpose(1, 2)).to(logits.dtype).exp()
-        return torch.log((1 - self.fusion_weight) * torch.softmax(logits, -1) + self.fusion_weight * rocket)
+        "Log of the network's probabilities averaged with the late-fusion head's (`fusion_weight` its share)."
+        head = self.late_head(window.transpose(1, 2)).to(logits.dtype).exp()
+        return torch.log((1 - self.fusion_weight) * torch.softmax(logits, -1) + self.fusion_weight * head)
 
 def _pooled_features(single: nn.Sequential) -> int:
     "Width of the concat-pooled backbone output (fastai's head starts with its batch norm)."

@@ -13,7 +13,8 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'KERNEL_LENGTH', 'KERNEL_POSITIONS', 'RIDGE_ALPHAS', 'kernel_weights', 'fit_dilations', 'quantile_levels',
-           'channel_combinations', 'MiniRocket', 'fit_temperature', 'RidgeHead', 'RocketClassifier']
+           'channel_combinations', 'MiniRocket', 'fit_temperature', 'RidgeHead', 'LateFusionHead', 'RocketClassifier',
+           'WindowRidge']
 
 # %% ../nbs/01c_rocket.ipynb #572e091b
 KERNEL_LENGTH = 9
@@ -149,17 +150,18 @@ class RidgeHead(nn.Module):
             self.register_buffer(name, torch.ones(shape) if name in ('scale', 'temperature') else torch.zeros(shape))
 
     @torch.no_grad()
-    def fit(self, features: torch.Tensor, labels) -> RidgeHead:
-        "Fit on training `features` (n, n_features) and class indices `labels` (every class must be present)."
+    def fit(self, features: torch.Tensor, labels, balanced: bool = False) -> RidgeHead:
+        "Fit on training `features` (n, n_features) and class indices `labels` (every class must be present); `balanced`: classes weighted by their inverse frequency."
         from sklearn.linear_model import RidgeClassifierCV
         y = np.asarray(labels)
         missing = sorted(set(range(self.n_classes)) - set(y.tolist()))
         if missing: raise ValueError(f"the ridge classifier needs training rows of every class; classes {missing} have none")
         X = features.double().cpu().numpy()
         scale = X.std(0); scale[scale == 0] = 1  # StandardScaler(with_mean=False)
-        ridge = RidgeClassifierCV(alphas=RIDGE_ALPHAS).fit(X / scale, y)  # the penalty by leave-one-out squared error, as the authors
+        weight = 'balanced' if balanced else None
+        ridge = RidgeClassifierCV(alphas=RIDGE_ALPHAS, class_weight=weight).fit(X / scale, y)  # the penalty by leave-one-out squared error, as the authors
         # the leave-one-out scores at that penalty (scikit-learn stores them, instead of squared errors, when given a scoring)
-        loo = RidgeClassifierCV(alphas=[ridge.alpha_], store_cv_results=True, scoring='accuracy').fit(X / scale, y).cv_results_[..., 0]
+        loo = RidgeClassifierCV(alphas=[ridge.alpha_], class_weight=weight, store_cv_results=True, scoring='accuracy').fit(X / scale, y).cv_results_[..., 0]
         loo = _both_columns(loo)
         coef, intercept = np.atleast_2d(ridge.coef_), np.atleast_1d(ridge.intercept_)
         if self.n_classes == 2: coef, intercept = np.concatenate([-coef, coef]), np.concatenate([-intercept, intercept])
@@ -177,9 +179,12 @@ class RidgeHead(nn.Module):
         return torch.log_softmax(self.temperature * self.scores(features), -1)
 
 # %% ../nbs/01c_rocket.ipynb #b7fee7a7
-class RocketClassifier(nn.Module):
+class LateFusionHead(nn.Module):
+    "A classifier fitted in closed form that a network carries (`models`): `fit(x, labels, ...)` once, then log-probabilities of `x`."
+    active = True  # the network fuses its probabilities in; the learner switches that off while it trains the network
+
+class RocketClassifier(LateFusionHead):
     "MiniRocket's features and a ridge classifier on them (`RidgeHead`): `fit` on training series (n, variables, length), then log-probabilities."
-    active = True  # a network that carries it (`models`) fuses its probabilities in; the learner switches that off while it trains
 
     def __init__(self, variables: int, length: int, n_classes: int, seed: int = 0, length_column: int | None = None):
         super().__init__()
@@ -194,11 +199,11 @@ class RocketClassifier(nn.Module):
         keep = [v for v in range(x.shape[1]) if v != self.length_column]
         return x[:, keep], torch.exp(x[:, self.length_column, 0] * self.log_length[1] + self.log_length[0]).round()
 
-    def fit(self, x: torch.Tensor, labels, log_length: tuple[float, float] = (0., 1.)) -> RocketClassifier:
-        "Fit on training series `x`; `log_length`: shift and scale of the length variable (the window scaler's mean and std of it)."
+    def fit(self, x: torch.Tensor, labels, log_length: tuple[float, float] = (0., 1.), balanced: bool = False) -> RocketClassifier:
+        "Fit on training series `x`; `log_length`: shift and scale of the length variable (the window scaler's mean and std of it); `balanced`: as `RidgeHead.fit`."
         self.log_length.copy_(torch.tensor(log_length, dtype=torch.float32))
         series, lengths = self._series(x)
-        self.head.fit(self.features.fit(series, lengths)(series, lengths), labels)
+        self.head.fit(self.features.fit(series, lengths)(series, lengths), labels, balanced)
         log.info("MiniRocket head: ridge alpha %.3g, leave-one-out accuracy %.3f on %d training series",
                  self.head.alpha, self.head.loo_accuracy, len(x))
         return self
@@ -206,3 +211,17 @@ class RocketClassifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         "Calibrated log-probabilities (n, n_classes) of series `x` (n, variables, length)."
         return self.head(self.features(*self._series(x)))
+
+# %% ../nbs/01c_rocket.ipynb #fd442508
+class WindowRidge(LateFusionHead):
+    "A ridge classifier (`RidgeHead`) on the values of windows (n, variables, length) themselves, flattened: `fit`, then log-probabilities."
+    def __init__(self, variables: int, length: int, n_classes: int):
+        super().__init__()
+        self.head = RidgeHead(variables * length, n_classes)
+
+    def fit(self, x: torch.Tensor, labels, balanced: bool = False) -> WindowRidge:
+        self.head.fit(x.flatten(1), labels, balanced)
+        log.info("window ridge head: alpha %.3g, leave-one-out accuracy %.3f on %d training windows", self.head.alpha, self.head.loo_accuracy, len(x))
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor: return self.head(x.flatten(1))
