@@ -128,7 +128,8 @@ def build(signal: str, a, work: Path) -> tuple[Path, np.ndarray, pd.DataFrame, p
     bars.to_csv(work / f'{signal}.csv', index=False)
     data = work / 'data'
     run([str(Path(sys.executable).parent / 'tsic'), 'build', str(work / f'{signal}.csv'), '--dataset', signal, '--data-dir', str(data),
-         '--image-size', str(a.image_size), '--window', str(WINDOW), '--horizon', str(HORIZON), '--label-rule', 'zscore'], work / 'log.txt')
+         '--image-size', str(a.image_size), '--window', str(WINDOW), '--horizon', str(HORIZON), '--label-rule', 'zscore',
+         '--scaling', a.scaling, '--rebuild'], work / 'log.txt')
     demo = yaml.safe_load((ROOT / 'configs' / 'demo.yaml').read_text())
     config = {**demo, 'datasets': [signal], 'data_dir': str(data), f'dataset_{signal}_dir': str(data / f'{signal}_1h_winsize{WINDOW}'),
               'image_size': a.image_size, 'check_data': False, 'tensorboard': False, 'cache_dir': str(work / 'cache'),
@@ -185,6 +186,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('--folds', type=int, default=4)
     p.add_argument('--image-size', type=int, default=96, help="the charts' size (configs/demo.yaml's)")
     p.add_argument('--seed', type=int, default=0, help='the bars\' seed (the training seed is the config\'s)')
+    p.add_argument('--scaling', default='window', choices=('window', 'fixed', 'volatility'), help="the charts' price scaling (tsic build --scaling)")
     p.add_argument('--sample-limit', type=int, help='at most N windows per split and fold (quick runs)')
     p.add_argument('--set', dest='override', action='append', default=[], metavar='KEY=VALUE',
                    help='a top-level config key over configs/demo.yaml (YAML value), e.g. --set class_balance=weights')

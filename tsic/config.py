@@ -110,7 +110,7 @@ class ModelConfig:
     inputs: str = 'both'              # multi: 'both', or 'series' / 'image' alone (ablations with the same encoders)
     feature_dim: Optional[int] = None # derived from timeseries.feature_columns when None
     series_encoder: str = 'transformer'  # multi: what reads the numeric window, 'transformer' or 'conv' (a ResNet-1D, any length)
-    late_fusion: str = 'none'         # multi: the network's probabilities averaged with a ridge classifier's on MiniRocket's features ('minirocket') or on the window ('ridge')
+    late_fusion: str = 'none'         # multi (single mode has no window to fit it on): the network's probabilities averaged with a ridge classifier's on MiniRocket's features ('minirocket') or on the window ('ridge')
     edge_pool: bool = False           # also pool the features at the window's end: the chart's right-hand column, the series' last step
     modality_dim: Optional[int] = None  # multi: each encoder's features projected to this width before they are fused (None: as they are)
 
@@ -290,9 +290,7 @@ def _validate(cfg: TsicConfig) -> TsicConfig:
     cfg.build.check()
     if not cfg.conv.channels or min(cfg.conv.channels) < 1:
         raise ConfigError(f"conv.channels: the width of each residual block, at least one positive number, got {cfg.conv.channels}")
-    if cfg.model.late_fusion != 'none' and cfg.model_mode != 'multi':
-        raise ConfigError(f"model.late_fusion: {cfg.model.late_fusion} reads the numeric windows: use model_mode: multi, or late_fusion: none")
-    if cfg.model.late_fusion == 'minirocket' and cfg.timeseries.window_size < 9:
+    if cfg.model.late_fusion == 'minirocket' and cfg.uses_windows and cfg.timeseries.window_size < 9:
         raise ConfigError(f"model.late_fusion: minirocket needs windows of at least 9 steps (its kernels' length), "
                           f"timeseries.window_size is {cfg.timeseries.window_size}")
     if cfg.mixup and cfg.model_mode == 'multi':
