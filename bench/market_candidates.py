@@ -11,6 +11,9 @@ Variants (config overrides on configs/demo.yaml or configs/spy_1m.yaml):
   long     12 epochs at most, early-stopping patience 6 (does it stop too early?)
   size128  charts at 128 px instead of 96
   balanced class weights in the loss (class_balance: weights)
+  edge     balanced + the features at the chart's right-hand column pooled too (model.edge_pool)
+  fused    the multi-modal model with balanced, edge and a ridge classifier on the window in late fusion
+           (model.late_fusion: ridge): the candidates of the planted-signal bench (bench/planted.py)
 """
 import argparse, json, sys, time, warnings
 from pathlib import Path
@@ -19,7 +22,9 @@ import numpy as np, pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = {'demo': 'configs/demo.yaml', 'spy': 'configs/spy_1m.yaml'}
 VARIANTS = {'base': {}, 'multi': {'model_mode': 'multi'}, 'long': {'max_epochs': 12, 'early_stopping_patience': 6},
-            'size128': {'image_size': 128}, 'balanced': {'class_balance': 'weights'}}
+            'size128': {'image_size': 128}, 'balanced': {'class_balance': 'weights'},
+            'edge': {'class_balance': 'weights', 'model': {'edge_pool': True}},
+            'fused': {'model_mode': 'multi', 'class_balance': 'weights', 'model': {'edge_pool': True, 'late_fusion': 'ridge'}}}
 
 
 def features_csv(cfg, folder: Path) -> str:
@@ -38,9 +43,9 @@ def features_csv(cfg, folder: Path) -> str:
     return str(path)
 
 
-def config_for(data: str, variant: str, scratch: Path):
+def config_for(data: str, variant: str, scratch: Path, threads: int | None = None):
     from tsic.config import load_config
-    overrides = dict(VARIANTS[variant], tensorboard=False)
+    overrides = dict(VARIANTS[variant], tensorboard=False, **({'num_threads': threads} if threads else {}))
     cfg = load_config(ROOT / CONFIGS[data], **overrides)
     if cfg.model_mode == 'multi' and not cfg.timeseries.data_path:  # no features CSV: one from its bars, the demo's columns
         columns = cfg.timeseries.feature_columns or load_config(ROOT / CONFIGS['demo']).timeseries.feature_columns
@@ -64,6 +69,7 @@ def main():
     ap.add_argument('--sample-limit', type=int, default=None, help='at most N windows per split and fold (the README runs SPY with 1500, the demo with none)')
     ap.add_argument('--runs', default='runs/market_candidates', help='where the walk-forward run folders go')
     ap.add_argument('--out', help='write the table to OUT.md and OUT.csv')
+    ap.add_argument('--threads', type=int, help='torch CPU threads (config num_threads; default: one per core)')
     a = ap.parse_args()
     warnings.filterwarnings('ignore')
     import os; os.chdir(ROOT)  # the configs' data paths are relative to the repository root
@@ -72,7 +78,7 @@ def main():
     for data in a.data:
         for variant in a.variants:
             run_dir = Path(a.runs) / f'{data}-{variant}'
-            cfg = config_for(data, variant, Path(a.runs) / 'features')
+            cfg = config_for(data, variant, Path(a.runs) / 'features', a.threads)
             start = time.perf_counter()
             result = walk_forward(cfg, a.folds, run_dir=run_dir, sample_limit=a.sample_limit)
             d = result.differences['persistence']

@@ -23,7 +23,7 @@ a series encoder reading the raw series beside the CNN reading its image, `array
 series of different lengths are encoded length by length for the images and zero-padded to the longest training
 series for the encoder, their log length beside them (`sources.window_length`). `--fusion minirocket`: the
 network carries a MiniRocket ridge classifier fitted on the training series (`tsic.rocket`), whose probabilities
-are averaged with its own (`model.late_fusion`). Multivariate series become panels, one per variable. The ensemble
+are averaged with its own, the head's share its leave-one-out accuracy on the training series (`model.late_fusion`). Multivariate series become panels, one per variable. The ensemble
 averages the test probabilities of the seeds' models; `--tta k` also scores each model with k augmented copies of
 every test series averaged in. `--parts DIR` keeps each seed's test probabilities of the network alone and of its
 MiniRocket head (for comparing ways of fusing them without training again).
@@ -315,7 +315,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('--mode', choices=('single', 'multi'), default='multi',
                    help="multi: the hybrid, the series encoder reading each series (zero-padded to one window when lengths differ) "
                         "beside the CNN reading its image; single: the image alone")
-    p.add_argument('--encoder', choices=('transformer', 'conv'), default='conv', help="multi mode's series encoder (config model.series_encoder)")
+    p.add_argument('--encoder', choices=('transformer', 'conv'), default='transformer',
+                   help="multi mode's series encoder (config model.series_encoder): the transformer is the measured best (README, UCR archive)")
     p.add_argument('--fusion', choices=('none', 'minirocket'), default='minirocket',
                    help="multi mode: average the network's probabilities with a MiniRocket ridge classifier's (config model.late_fusion)")
     p.add_argument('--parts', help="keep each seed's test probabilities of the network alone and of its MiniRocket head here (DIR/<set>_seed<k>.npz)")

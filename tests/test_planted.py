@@ -58,3 +58,11 @@ def test_the_quick_run_builds_trains_and_scores_every_step(tmp_path):
     text = (tmp_path / 'planted.md').read_text()
     assert '| momentum | single |' in text and '(persistence − 0.02)' in text
     assert (tmp_path / 'work' / 'momentum' / 'wf-multi' / 'walk_forward.json').is_file()
+
+
+def test_the_linear_probe_finds_the_squeeze_and_nothing_in_the_random_walk():
+    "bench/planted_probe.py: a ridge on the window's features beats persistence where the shape decides, and is at chance on noise."
+    probe = load_bench('planted_probe.py')
+    squeeze, walk = probe.probe('squeeze', 4000, 0), probe.probe('none', 4000, 0)
+    assert squeeze['ridge_on_window'] > squeeze['persistence'] + 0.01, squeeze
+    assert 0.28 < walk['ridge_on_window'] < 0.38 and walk['test_windows'] > 1000, walk

@@ -156,11 +156,12 @@ def test_the_sets_copied_into_the_repository_load_by_name():
 
 
 def test_late_fusion_keeps_the_parts_it_averaged(tmp_path, capsys):
-    "--fusion minirocket (the default): the fused probabilities are the average of the network's and its MiniRocket head's, both kept with --parts."
+    "--fusion minirocket (the default): the fused probabilities are the weighted average of the network's and its MiniRocket head's, both kept with --parts."
     ucr.main([str(sines_npz(tmp_path)), '--encoding', 'gasf', '--epochs', '2', '--size', '32', '--seeds', '0', '--no-minirocket',
               '--parts', str(tmp_path / 'parts')])
     out = capsys.readouterr().out
-    assert 'conv encoder, late fusion minirocket' in out and 'its MiniRocket head' in out, out
+    assert 'transformer encoder, late fusion minirocket' in out and 'its MiniRocket head' in out, out
     parts = np.load(tmp_path / 'parts' / 'sines_seed0.npz')
-    np.testing.assert_allclose(parts['fused'], (parts['network'] + parts['minirocket']) / 2, atol=1e-5)
+    share = float(parts['loo_accuracy'])  # the head's share of the vote: its leave-one-out accuracy
+    np.testing.assert_allclose(parts['fused'], (1 - share) * parts['network'] + share * parts['minirocket'], atol=1e-5)
     assert parts['labels'].shape == (8,) and 0 <= parts['loo_accuracy'] <= 1

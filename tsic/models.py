@@ -94,7 +94,6 @@ def series_encoder(cfg: TsicConfig) -> nn.Module:
 
 class MultiModalNet(ChartModel, nn.Module):
     "Multi mode: image encoder + series encoder → reasoning layer → classifier, with optional auxiliary per-modality heads and late fusion."
-    fusion_weight = 0.5  # the late-fusion head's share of the averaged probabilities
 
     def __init__(self, cfg: TsicConfig):
         nn.Module.__init__(self)
@@ -154,6 +153,11 @@ class MultiModalNet(ChartModel, nn.Module):
             return torch.cat([logits, self.image_head(parts['image']), self.series_head(parts['series'])], 1)
         if self.late_head is not None and self.late_head.active and not self.training: return self.late_fusion(logits, window)
         return logits
+
+    @property
+    def fusion_weight(self) -> float:
+        "The late-fusion head's share of the averaged probabilities: its leave-one-out accuracy on the training windows."
+        return float(self.late_head.head.loo_accuracy)
 
     def late_fusion(self, logits: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
         "Log of the network's probabilities averaged with the late-fusion head's (`fusion_weight` its share)."
