@@ -60,6 +60,7 @@ def test_the_quick_run_builds_trains_and_scores_every_step(tmp_path):
     assert (tmp_path / 'work' / 'momentum' / 'wf-multi' / 'walk_forward.json').is_file()
 
 
+@pytest.mark.slow
 def test_the_linear_probe_finds_the_squeeze_and_nothing_in_the_random_walk():
     "bench/planted_probe.py: a ridge on the window's features beats persistence where the shape decides, and is at chance on noise."
     probe = load_bench('planted_probe.py')

@@ -165,3 +165,26 @@ def test_late_fusion_keeps_the_parts_it_averaged(tmp_path, capsys):
     share = float(parts['loo_accuracy'])  # the head's share of the vote: its leave-one-out accuracy
     np.testing.assert_allclose(parts['fused'], (1 - share) * parts['network'] + share * parts['minirocket'], atol=1e-5)
     assert parts['labels'].shape == (8,) and 0 <= parts['loo_accuracy'] <= 1
+
+
+@pytest.mark.slow
+def test_a_late_fusion_checkpoint_predicts_what_training_scored_with_torch_alone(tmp_path):
+    "The MiniRocket head travels in the checkpoint: a fresh process predicts the run's fused test probabilities without importing sktime."
+    import subprocess, sys
+    from types import SimpleNamespace
+    from tsic.train import train
+    X, y = series([6, 6]); X_test, y_test = series([4, 4], seed=1)
+    a = ucr.parser().parse_args(['sines', '--encoding', 'gasf', '--epochs', '2', '--size', '32', '--copies', '0'])
+    data, mode = ucr.recipe_data(X, y, X_test, y_test, 'sines', 0, a)
+    cfg = ucr.recipe_config(data, mode, 'sines', 0, a)
+    assert cfg.model.late_fusion == 'minirocket'
+    result = train(cfg, run_dir=tmp_path / 'run', data=data)
+    scored, _ = result.learn.get_preds(ds_idx=2)
+    np.save(tmp_path / 'X_test.npy', X_test)
+    script = ("import sys, numpy as np; from tsic.predict import Predictor\n"
+              f"p = Predictor.from_checkpoint({str(result.best_checkpoint)!r})\n"
+              f"np.save({str(tmp_path / 'probs.npy')!r}, p.series_probabilities(np.load({str(tmp_path / 'X_test.npy')!r})))\n"
+              "print('sktime' in sys.modules, type(p.model.late_head).__name__, float(p.model.fusion_weight))")
+    out = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True, check=True).stdout.split()
+    assert out[:2] == ['False', 'RocketClassifier'] and abs(float(out[2]) - float(result.learn.model.fusion_weight)) < 1e-6, out
+    np.testing.assert_allclose(np.load(tmp_path / 'probs.npy'), scored.numpy(), atol=1e-5)
