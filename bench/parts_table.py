@@ -12,6 +12,7 @@ import argparse, re
 from pathlib import Path
 import numpy as np, pandas as pd
 
+
 def seed_row(path: Path) -> dict:
     "Accuracies of one seed's parts file: the network alone, its MiniRocket head, the two fused, sktime's MiniRocket."
     name, seed = re.fullmatch(r'(.+)_seed(\d+)\.npz', path.name).groups()

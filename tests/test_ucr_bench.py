@@ -164,6 +164,8 @@ def test_late_fusion_keeps_the_parts_it_averaged(tmp_path, capsys):
     parts = np.load(tmp_path / 'parts' / 'sines_seed0.npz')
     share = float(parts['loo_accuracy'])  # the head's share of the vote: its leave-one-out accuracy
     np.testing.assert_allclose(parts['fused'], (1 - share) * parts['network'] + share * parts['minirocket'], atol=1e-5)
+    table = load_bench('parts_table.py').parts_table(tmp_path / 'parts')  # recomputes the fusion as tsic scored it
+    assert table.fused[0] == (parts['fused'].argmax(1) == parts['labels']).mean() and table.seeds[0] == 1, table
     assert parts['labels'].shape == (8,) and 0 <= parts['loo_accuracy'] <= 1
 
 
