@@ -72,7 +72,7 @@ bench: install
 	$(BIN)/pip install -q -e ".[dev,bench]"
 	$(BIN)/python bench/render.py
 	$(BIN)/python bench/predict.py
-	$(BIN)/python bench/ucr.py --all --parts bench/results/parts/transformer --out bench/results/ucr
+	$(BIN)/python bench/ucr.py --all --threads 1 --parts bench/results/parts/transformer --out bench/results/ucr
 	$(BIN)/python bench/parts_table.py bench/results/parts/transformer --out bench/results/ucr_parts
 	$(BIN)/python bench/planted_probe.py
 
