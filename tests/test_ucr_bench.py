@@ -111,7 +111,7 @@ def test_minirocket_features_as_the_second_input(tmp_path, capsys):
     table = ucr.main([str(sines_npz(tmp_path)), '--second', 'rocket', '--fusion', 'none', '--encoding', 'gasf', '--epochs', '2', '--size', '32',
                       '--copies', '1', '--seeds', '0', '--no-minirocket'])
     out = capsys.readouterr().out
-    assert 'recipe: multi mode (MiniRocket features as the second input), conv encoder, late fusion none' in out and table.network[0] == 'MultiModalNet', out
+    assert 'recipe: multi mode (MiniRocket features as the second input), transformer encoder, late fusion none' in out and table.network[0] == 'MultiModalNet', out
     X, _ = series([6, 6])
     features = ucr.rocket(X, 0)(series([4, 4], seed=1)[0])
     assert features.shape[0] == 8 and features.shape[1] > 5000  # ~10,000 features per series
