@@ -105,7 +105,7 @@ class MultiModalNet(ChartModel, nn.Module):
         if 'series' in self.inputs:
             self.series, self.stride = series_encoder(cfg), encoder_stride(ts.window_size)
             n_ts = self.series.dim
-        self.late_head, self.balanced = late_fusion_head(cfg), cfg.class_balance == 'weights' 
+        self.late_head, self.balanced = late_fusion_head(cfg), cfg.class_balance == 'weights'
         widths = {k: w for k, w in (('image', n_img), ('series', n_ts)) if k in self.inputs}
         self.project = None
         if m := cfg.model.modality_dim:  # every encoder's features to one width before they meet
@@ -128,7 +128,7 @@ class MultiModalNet(ChartModel, nn.Module):
         return FusionLoss(CrossEntropyLossFlat(weight=weight), self.n_classes, self.aux_weight)
 
     def prepare(self, data) -> None:
-        "Fit the late-fusion MiniRocket head on the scaled windows of the original training rows of `data` (no augmented copies)."
+        "Fit the late-fusion head (MiniRocket's ridge or the window ridge) on the scaled windows of the original training rows of `data` (no augmented copies)."
         if self.late_head is None: return
         rows = data.original_training_rows()
         windows, labels = torch.from_numpy(data.scaled_windows(rows)).transpose(1, 2), rows.label.to_numpy()
