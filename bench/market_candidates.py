@@ -14,6 +14,8 @@ Variants (config overrides on configs/demo.yaml or configs/spy_1m.yaml):
   edge     balanced + the features at the chart's right-hand column pooled too (model.edge_pool)
   fused    the multi-modal model with balanced, edge and a ridge classifier on the window in late fusion
            (model.late_fusion: ridge): the candidates of the planted-signal bench (bench/planted.py)
+  chart    the chart model with balanced, edge and a ridge classifier on the chart's profile in late fusion
+           (model.late_fusion: ridge in single mode): the single-mode recipe of the planted-signal bench
 """
 import argparse, json, sys, time, warnings
 from pathlib import Path
@@ -24,7 +26,8 @@ CONFIGS = {'demo': 'configs/demo.yaml', 'spy': 'configs/spy_1m.yaml'}
 VARIANTS = {'base': {}, 'multi': {'model_mode': 'multi'}, 'long': {'max_epochs': 12, 'early_stopping_patience': 6},
             'size128': {'image_size': 128}, 'balanced': {'class_balance': 'weights'},
             'edge': {'class_balance': 'weights', 'model': {'edge_pool': True}},
-            'fused': {'model_mode': 'multi', 'class_balance': 'weights', 'model': {'edge_pool': True, 'late_fusion': 'ridge'}}}
+            'fused': {'model_mode': 'multi', 'class_balance': 'weights', 'model': {'edge_pool': True, 'late_fusion': 'ridge'}},
+            'chart': {'class_balance': 'weights', 'model': {'edge_pool': True, 'late_fusion': 'ridge'}}}
 
 
 def features_csv(cfg, folder: Path) -> str:

@@ -6,7 +6,9 @@ the numeric window holds, beside the causal rules, in seconds and without a netw
 For each signal: the bars' causal features (`bars.bar_features`, the multi-modal model's window columns) over the
 40-bar windows, standardised with the first 60% of the windows, a ridge classifier with balanced class weights
 and alphas chosen by leave-one-out on those windows (`RidgeClassifierCV`), scored (macro F1) on the last 40% after
-a purge of window + horizon bars; persistence and its mirror on the same test windows.
+a purge of window + horizon bars; beside it the same ridge on the charts' profile (`rocket.chart_profile` of the
+40-bar candlestick charts at 96 px, price axis scaled by volatility, as bench/planted.py builds them: what the single
+chart model's late-fusion head reads); persistence and its mirror on the same test windows.
 """
 import argparse, sys, warnings
 from pathlib import Path
@@ -16,9 +18,35 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import planted
 
 
-def probe(signal: str, bars_n: int, seed: int, train_share: float = 0.6) -> dict:
-    "Macro F1 of persistence, reversal and a balanced ridge on the window's features, on the last windows of `signal`."
+def chart_profiles(bars: pd.DataFrame, ends: np.ndarray, size: int = 96) -> np.ndarray:
+    "`rocket.chart_profile` of the candlestick charts (volatility scaling) of the windows of `bars` ending at `ends`."
+    import torch
+    from tsic.charts import ChartStyle, render_chart
+    from tsic.rocket import chart_profile
+    ohlc = bars[['open', 'high', 'low', 'close']].to_numpy()
+    out = []
+    for part in np.array_split(ends, max(1, len(ends) // 512)):
+        windows = np.stack([ohlc[e - planted.WINDOW + 1:e + 1] for e in part])
+        charts = render_chart(windows, size, ChartStyle(scaling='volatility'), channels_first=True)
+        out.append(chart_profile(torch.from_numpy(charts).float() / 255).numpy())
+    return np.concatenate(out)
+
+
+def standardised(X: np.ndarray, cut: int) -> np.ndarray:
+    "`X` with each column standardised on its first `cut` rows (as `rocket.RidgeHead` scales its features)."
+    mean, std = X[:cut].mean(0), X[:cut].std(0)
+    return (X - mean) / np.where(std > 0, std, 1)
+
+
+def ridge_f1(X: np.ndarray, y: np.ndarray, cut: int, test: slice) -> float:
+    "Macro F1 on `test` of a balanced ridge (alphas by leave-one-out) fitted on the first `cut` rows of `X`."
     from sklearn.linear_model import RidgeClassifierCV
+    ridge = RidgeClassifierCV(alphas=np.logspace(-3, 3, 10), class_weight='balanced').fit(X[:cut], y[:cut])
+    return planted.macro_f1(y[test], ridge.predict(X[test]))
+
+
+def probe(signal: str, bars_n: int, seed: int, train_share: float = 0.6) -> dict:
+    "Macro F1 of persistence, reversal and a balanced ridge on the window's features and on the charts' profile, on the last windows of `signal`."
     from tsic.bars import bar_features
     from tsic.config import BuildConfig
     from tsic.labels import forward_zscores, three_classes
@@ -35,8 +63,7 @@ def probe(signal: str, bars_n: int, seed: int, train_share: float = 0.6) -> dict
     test = slice(cut + w + h, None)  # purged: no test window shares a bar with a training window's horizon
     flat = X[:cut].reshape(-1, X.shape[-1])
     X = ((X - flat.mean(0)) / flat.std(0)).reshape(len(X), -1)
-    ridge = RidgeClassifierCV(alphas=np.logspace(-3, 3, 10), class_weight='balanced').fit(X[:cut], y[:cut])
-    return {'signal': signal, 'ridge_on_window': planted.macro_f1(y[test], ridge.predict(X[test])),
+    return {'signal': signal, 'ridge_on_window': ridge_f1(X, y, cut, test), 'ridge_on_chart': ridge_f1(standardised(chart_profiles(bars, ends), cut), y, cut, test),
             'persistence': planted.macro_f1(y[test], persistence[test]), 'reversal': planted.macro_f1(y[test], 2 - persistence[test]),
             'train_windows': cut, 'test_windows': len(y[test])}
 

@@ -110,7 +110,7 @@ class ModelConfig:
     inputs: str = 'both'              # multi: 'both', or 'series' / 'image' alone (ablations with the same encoders)
     feature_dim: Optional[int] = None # derived from timeseries.feature_columns when None
     series_encoder: str = 'transformer'  # multi: what reads the numeric window, 'transformer' or 'conv' (a ResNet-1D, any length)
-    late_fusion: str = 'none'         # multi (single mode has no window to fit it on): the network's probabilities averaged with a ridge classifier's on MiniRocket's features ('minirocket') or on the window ('ridge')
+    late_fusion: str = 'none'         # the network's probabilities averaged with a ridge classifier's: on MiniRocket's features of the window ('minirocket', multi mode), on the window's values ('ridge', multi) or on the chart's profile ('ridge', single)
     edge_pool: bool = False           # also pool the features at the window's end: the chart's right-hand column, the series' last step
     modality_dim: Optional[int] = None  # multi: each encoder's features projected to this width before they are fused (None: as they are)
 
@@ -290,6 +290,9 @@ def _validate(cfg: TsicConfig) -> TsicConfig:
     cfg.build.check()
     if not cfg.conv.channels or min(cfg.conv.channels) < 1:
         raise ConfigError(f"conv.channels: the width of each residual block, at least one positive number, got {cfg.conv.channels}")
+    if cfg.model.late_fusion == 'minirocket' and not cfg.uses_windows:
+        raise ConfigError("model.late_fusion: minirocket reads the numeric window, which single mode does not have: "
+                          "use model_mode: multi, or late_fusion: ridge (a ridge on the chart's profile) in single mode")
     if cfg.model.late_fusion == 'minirocket' and cfg.uses_windows and cfg.timeseries.window_size < 9:
         raise ConfigError(f"model.late_fusion: minirocket needs windows of at least 9 steps (its kernels' length), "
                           f"timeseries.window_size is {cfg.timeseries.window_size}")

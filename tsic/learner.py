@@ -15,7 +15,7 @@ from sklearn.metrics import f1_score
 from .config import TsicConfig, config_to_dict, atomic_write_bytes
 from .sources import ChartData
 from .loaders import ChartInput, chart_dataloaders, class_weights
-from .models import create_model, layer_groups
+from .models import create_model, layer_groups, choose_share
 from .rocket import LateFusionHead
 from .tensorboard import TensorBoardLogger
 from .progress import show_progress
@@ -30,7 +30,7 @@ __all__ = ['log', 'CHECKPOINT_FORMAT', 'BEST_GLOB', 'class_f1', 'f1_metrics', 'g
            'DevicePrecision', 'AccumulateBatches', 'AdaptiveGradientClipping', 'best_checkpoint_name',
            'checkpoint_payload', 'checkpoint_bytes', 'save_checkpoint', 'CheckpointError', 'unreadable_kind',
            'loaded_kind', 'load_checkpoint', 'rng_states', 'set_rng_states', 'training_state', 'restore_rng',
-           'TrainingTracker', 'NetworkAloneInFit', 'loss_weights', 'chart_learner', 'resolve_checkpoint',
+           'TrainingTracker', 'NetworkAloneInFit', 'FusionShare', 'loss_weights', 'chart_learner', 'resolve_checkpoint',
            'check_resumable']
 
 # %% ../nbs/06a_learner.ipynb #604dffc2
@@ -340,6 +340,26 @@ class NetworkAloneInFit(Callback):
     def before_train(self): self._set(False)  # not before_fit: fastai's get_preds and validate send that too
     def after_fit(self): self._set(True)
 
+class FusionShare(Callback):
+    """With a late-fusion head and validation rows held out of training: after each validation in the fit, the head's
+    share of the vote that gives the validation labels the highest likelihood (`models.choose_share`), kept in the
+    model and so in that epoch's checkpoint. Without held-out rows the share stays its leave-one-out accuracy."""
+    def __init__(self, held_out: bool): self.held_out, self.parts = held_out, []
+    @property
+    def model(self): return getattr(self.learn.model, 'module', self.learn.model)  # inside DistributedDataParallel
+    def chooses(self) -> bool:
+        return (self.held_out and getattr(self.model, 'late_head', None) is not None
+                and not hasattr(self.learn, 'gather_preds') and not hasattr(self.learn, 'lr_finder'))
+    def before_validate(self): self.parts = []
+    def after_batch(self):
+        if self.training or not self.chooses(): return
+        with torch.no_grad(): head = self.model.late_head(self.model.head_input(*self.xb)).float().exp()
+        self.parts.append((torch.softmax(self.pred.float(), -1).cpu(), head.cpu(), self.yb[0].cpu()))
+    def after_validate(self):
+        if not (self.chooses() and self.parts): return
+        network, head, labels = (torch.cat(p) for p in zip(*[t for rank_parts in gather_objects(self.parts) for t in rank_parts]))
+        self.model.late_head.share.fill_(choose_share(network, head, labels))
+
 def loss_weights(cfg: TsicConfig, train_labels) -> torch.Tensor | None:
     "Class weights of the training labels for the loss when `cfg.class_balance == 'weights'`, else None."
     if cfg.class_balance != 'weights': return None
@@ -352,7 +372,8 @@ def chart_learner(data: ChartData, cfg: TsicConfig, checkpoint_dir: str | Path, 
     model = create_model(cfg)
     model.prepare(data)
     if cfg.channels_last: model = model.to(memory_format=torch.channels_last)
-    cbs = [ChartInput.from_config(cfg), TrainingTracker(checkpoint_dir, cfg, data.checkpoint_info()), NetworkAloneInFit()]
+    cbs = [ChartInput.from_config(cfg), TrainingTracker(checkpoint_dir, cfg, data.checkpoint_info()), NetworkAloneInFit(),
+           FusionShare(data.provenance.get('validation') != 'training series')]
     if cfg.precision != '32': cbs.append(DevicePrecision('bf16' if cfg.precision == 'bf16-mixed' else 'fp16'))
     if cfg.accumulate_grad_batches > 1: cbs.append(AccumulateBatches(cfg.accumulate_grad_batches))
     if cfg.use_agc: cbs.append(AdaptiveGradientClipping(cfg.agc_clip_factor))

@@ -10,14 +10,15 @@ from torch import nn
 import torch.nn.functional as F
 from fastai.vision.all import CrossEntropyLossFlat
 from .config import TsicConfig
-from .rocket import LateFusionHead, RocketClassifier, WindowRidge
+from .rocket import LateFusionHead, RocketClassifier, WindowRidge, ChartRidge
+from .loaders import Normalize
 from .backbones import GROUP_NAMES, backbone_groups, create_classifier
 from .fusion import SeriesEncoder, ConvSeriesEncoder, FusionLoss
 from .sources import LENGTH_COLUMN
 
 # %% auto #0
-__all__ = ['ENCODER_STEPS', 'ChartModel', 'layer_groups', 'ImageClassifier', 'late_fusion_head', 'encoder_stride',
-           'series_encoder', 'MultiModalNet', 'create_model']
+__all__ = ['SHARES', 'ENCODER_STEPS', 'ChartModel', 'layer_groups', 'choose_share', 'ImageClassifier', 'late_fusion_head',
+           'encoder_stride', 'series_encoder', 'MultiModalNet', 'create_model']
 
 # %% ../nbs/05b_models.ipynb #fa1e80f2
 class ChartModel:
@@ -41,6 +42,27 @@ class ChartModel:
         "Fit what is fitted in closed form, not by gradient steps, on the training rows of `data` (a `sources.ChartData`); nothing here."
 
     @property
+    def fuses(self) -> bool:
+        "Whether `forward` averages in the late-fusion head's probabilities: with a head (`late_head`), outside training."
+        head = getattr(self, 'late_head', None)
+        return head is not None and head.active and not self.training
+
+    @property
+    def fusion_weight(self) -> float:
+        "The late-fusion head's share of the averaged probabilities: the share chosen on held-out validation rows (`choose_share`), else its leave-one-out accuracy on the training rows."
+        share = float(self.late_head.share)
+        return float(self.late_head.head.loo_accuracy) if math.isnan(share) else share
+
+    def head_input(self, image: torch.Tensor, window: torch.Tensor | None = None) -> torch.Tensor:
+        "What the late-fusion head reads of a batch: the charts (single mode) or the windows, variables first (multi mode)."
+        return image
+
+    def late_fusion(self, logits: torch.Tensor, head_input: torch.Tensor) -> torch.Tensor:
+        "Log of the network's probabilities averaged with those the late-fusion head gives `head_input` (`fusion_weight` its share)."
+        head = self.late_head(head_input).to(logits.dtype).exp()
+        return torch.log((1 - self.fusion_weight) * torch.softmax(logits, -1) + self.fusion_weight * head)
+
+    @property
     def reads_windows(self) -> bool:
         "Whether `forward` needs the numeric window."
         return 'series' in self.inputs
@@ -57,17 +79,36 @@ def layer_groups(model: ChartModel) -> list[list[nn.Parameter]]:
     "fastai splitter: `model.param_groups()`."
     return model.param_groups()
 
+SHARES = torch.linspace(0, 1, 21)  # the late-fusion head's shares `choose_share` tries
+
+def choose_share(network: torch.Tensor, head: torch.Tensor, labels: torch.Tensor) -> float:
+    "The share of `SHARES` under which the average of the `network`'s and the `head`'s probabilities (n, classes) gives `labels` the highest likelihood (the smaller share on a tie)."
+    picked = lambda p: p[torch.arange(len(labels)), labels].double()
+    nll = torch.stack([-torch.log((1 - w) * picked(network) + w * picked(head) + 1e-12).mean() for w in SHARES])
+    return float(SHARES[int(nll.argmin())])
+
 # %% ../nbs/05b_models.ipynb #eac406df
 class ImageClassifier(ChartModel, nn.Sequential):
-    "Single mode: the chart through the timm backbone and fastai's head."
+    "Single mode: the chart through the timm backbone and fastai's head; with `model.late_fusion: ridge`, a ridge on the chart's profile beside it."
     inputs = ('image',)
-    def __init__(self, cfg: TsicConfig): nn.Sequential.__init__(self, *create_classifier(cfg))
+    def __init__(self, cfg: TsicConfig):
+        nn.Sequential.__init__(self, *create_classifier(cfg))
+        self.late_head = ChartRidge(3, cfg.num_classes) if cfg.model.late_fusion == 'ridge' else None
+        self.balanced, self.arch = cfg.class_balance == 'weights', cfg.model_architecture_name
+
+    def prepare(self, data) -> None:
+        "Fit the chart ridge (`model.late_fusion: ridge`) on the training charts of `data` (augmented copies left out), normalised as the network reads them."
+        if self.late_head is None: return
+        rows, normalize = data.original_training_rows(), Normalize.for_arch(self.arch)
+        batches = (normalize(torch.from_numpy(data.charts(rows.iloc[i:i + 512])).permute(0, 3, 1, 2)) for i in range(0, len(rows), 512))
+        self.late_head.fit(batches, rows.label.to_numpy(), self.balanced)
     @property
     def image_encoder(self) -> nn.Module: return self[0]
     def get_classifier(self) -> nn.Linear: return [m for m in self[1].modules() if isinstance(m, nn.Linear)][-1]
     def forward(self, image: torch.Tensor, window: torch.Tensor | None = None) -> torch.Tensor:
-        "Class logits of the charts `image`; a numeric `window` is not read."
-        return self[1](self[0](image))
+        "Class logits of the charts `image` (with late fusion, outside training: log-probabilities); a numeric `window` is not read."
+        logits = self[1](self[0](image))
+        return self.late_fusion(logits, self.head_input(image)) if self.fuses else logits
 
 # %% ../nbs/05b_models.ipynb #be7d62eb
 ENCODER_STEPS = 512  # the most steps a series encoder reads: longer windows are averaged down first
@@ -151,18 +192,9 @@ class MultiModalNet(ChartModel, nn.Module):
         logits = self.classifier(torch.cat([self.reasoning(fused), fused], 1))
         if self.training and self.aux_weight > 0:
             return torch.cat([logits, self.image_head(parts['image']), self.series_head(parts['series'])], 1)
-        if self.late_head is not None and self.late_head.active and not self.training: return self.late_fusion(logits, window)
-        return logits
+        return self.late_fusion(logits, self.head_input(image, window)) if self.fuses else logits
 
-    @property
-    def fusion_weight(self) -> float:
-        "The late-fusion head's share of the averaged probabilities: its leave-one-out accuracy on the training windows."
-        return float(self.late_head.head.loo_accuracy)
-
-    def late_fusion(self, logits: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
-        "Log of the network's probabilities averaged with the late-fusion head's (`fusion_weight` its share)."
-        head = self.late_head(window.transpose(1, 2)).to(logits.dtype).exp()
-        return torch.log((1 - self.fusion_weight) * torch.softmax(logits, -1) + self.fusion_weight * head)
+    def head_input(self, image: torch.Tensor, window: torch.Tensor | None = None) -> torch.Tensor: return window.transpose(1, 2)
 
 def _pooled_features(single: nn.Sequential) -> int:
     "Width of the concat-pooled backbone output (fastai's head starts with its batch norm)."

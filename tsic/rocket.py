@@ -5,6 +5,7 @@
 # %% ../nbs/01c_rocket.ipynb #551d8c8a
 from __future__ import annotations
 import itertools, logging
+from typing import Iterable
 import numpy as np, torch
 from torch import nn
 import torch.nn.functional as F
@@ -12,9 +13,9 @@ import torch.nn.functional as F
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'KERNEL_LENGTH', 'KERNEL_POSITIONS', 'RIDGE_ALPHAS', 'kernel_weights', 'fit_dilations', 'quantile_levels',
-           'channel_combinations', 'MiniRocket', 'fit_temperature', 'RidgeHead', 'LateFusionHead', 'RocketClassifier',
-           'WindowRidge']
+__all__ = ['log', 'KERNEL_LENGTH', 'KERNEL_POSITIONS', 'RIDGE_ALPHAS', 'PROFILE_BANDS', 'kernel_weights', 'fit_dilations',
+           'quantile_levels', 'channel_combinations', 'MiniRocket', 'fit_temperature', 'RidgeHead', 'LateFusionHead',
+           'RocketClassifier', 'WindowRidge', 'strip_means', 'chart_profile', 'ChartRidge']
 
 # %% ../nbs/01c_rocket.ipynb #572e091b
 KERNEL_LENGTH = 9
@@ -157,7 +158,7 @@ class RidgeHead(nn.Module):
         missing = sorted(set(range(self.n_classes)) - set(y.tolist()))
         if missing: raise ValueError(f"the ridge classifier needs training rows of every class; classes {missing} have none")
         X = features.double().cpu().numpy()
-        scale = X.std(0); scale[scale == 0] = 1  # StandardScaler(with_mean=False)
+        scale = X.std(0); scale[scale < 1e-5] = 1  # StandardScaler(with_mean=False); a feature constant up to rounding stays unscaled (scaled up, its rounding would weigh as much as a feature)
         weight = 'balanced' if balanced else None
         ridge = RidgeClassifierCV(alphas=RIDGE_ALPHAS, class_weight=weight).fit(X / scale, y)  # the penalty by leave-one-out squared error, as the authors
         # the leave-one-out scores at that penalty (scikit-learn stores them, instead of squared errors, when given a scoring)
@@ -182,6 +183,14 @@ class RidgeHead(nn.Module):
 class LateFusionHead(nn.Module):
     "A classifier fitted in closed form that a network carries (`models`): `fit(x, labels, ...)` once, then log-probabilities of `x`."
     active = True  # the network fuses its probabilities in; the learner switches that off while it trains the network
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer('share', torch.tensor(float('nan')))  # its share of the fused vote, when chosen on held-out rows (`models`)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        state_dict.setdefault(prefix + 'share', torch.tensor(float('nan')))  # checkpoints written before the share was kept
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 class RocketClassifier(LateFusionHead):
     "MiniRocket's features and a ridge classifier on them (`RidgeHead`): `fit` on training series (n, variables, length), then log-probabilities."
@@ -225,3 +234,43 @@ class WindowRidge(LateFusionHead):
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor: return self.head(x.flatten(1))
+
+# %% ../nbs/01c_rocket.ipynb #4ed0159f
+PROFILE_BANDS = 32  # vertical strips of the chart that `chart_profile` reads
+
+def strip_means(width: int, bands: int, device=None) -> torch.Tensor:
+    "(width, bands) weights that average each of `bands` strips of `width` columns (adaptive average pooling's strips, as one matrix product: ONNX exports it)."
+    band, column = np.arange(bands), np.arange(width)[:, None]  # numpy: constants when traced (ONNX divides integers differently)
+    inside = (column >= band * width // bands) & (column < -(-(band + 1) * width // bands))
+    return torch.from_numpy(inside / inside.sum(0)).float().to(device)
+
+def chart_profile(images: torch.Tensor, bands: int = PROFILE_BANDS) -> torch.Tensor:
+    "What each of `bands` vertical strips of the charts `images` (n, channels, H, W) shows: ink's mean height, spread and amount, and its colour per channel; (n, (3 + channels) × bands)."
+    x = images.float()
+    pixels = x.flatten(2)
+    background = pixels.sort(2).values[..., (pixels.shape[2] - 1) // 2]  # the median colour (sorted: ONNX has no median)
+    diff = x - background[..., None, None]
+    ink = diff.abs().sum(1)  # (n, H, W)
+    height = torch.linspace(1, -1, x.shape[2], device=x.device).view(1, -1, 1)  # +1 at the top: up is up
+    means = strip_means(int(x.shape[3]), bands, x.device)
+    def strips(t): return t @ means
+    amount, first, second = (strips((ink * height ** p).sum(1)) for p in range(3))
+    centre = first / (amount + 1e-6)
+    pixel = (2 / x.shape[2]) ** 2 / 12  # a line one pixel thick spreads that far: a floor that keeps rounding out of thin strips
+    spread = (second / (amount + 1e-6) - centre ** 2).clamp_min(0).add(pixel).sqrt()
+    return torch.cat([centre, spread, amount / x.shape[2], strips(diff.mean(2)).flatten(1)], 1)
+
+class ChartRidge(LateFusionHead):
+    "A ridge classifier (`RidgeHead`) on the profile of charts (`chart_profile`), normalised as the network reads them: `fit`, then log-probabilities."
+    def __init__(self, channels: int, n_classes: int, bands: int = PROFILE_BANDS):
+        super().__init__()
+        self.bands, self.head = bands, RidgeHead((3 + channels) * bands, n_classes)
+
+    def fit(self, images: torch.Tensor | Iterable[torch.Tensor], labels, balanced: bool = False) -> ChartRidge:
+        "Fit on the training charts `images`: one tensor, or batches of them in the order of `labels` (a large dataset need not be in memory at once)."
+        batches = [images] if torch.is_tensor(images) else images
+        self.head.fit(torch.cat([chart_profile(b, self.bands) for b in batches]), labels, balanced)
+        log.info("chart ridge head: alpha %.3g, leave-one-out accuracy %.3f on %d training charts", self.head.alpha, self.head.loo_accuracy, len(labels))
+        return self
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor: return self.head(chart_profile(images, self.bands))
