@@ -4,8 +4,9 @@
 
 Each DIR/<set>_seed<k>.npz holds the test labels and the test probabilities of the network alone and of its
 MiniRocket ridge head (`model.late_fusion: minirocket`), with sktime's MiniRocket accuracy of the same run. The
-fused accuracy is recomputed here as tsic computes it (the two probabilities averaged, the head's share its
-leave-one-out accuracy on the training series, `MultiModalNet.fusion_weight`), so another fusion rule is scored
+fused accuracy is recomputed here as tsic computes it (the two probabilities averaged, the head's share as
+`ChartModel.fusion_weight` gives it: chosen on held-out validation series when the run carved some, else its
+leave-one-out accuracy on the training series; files written before the share was kept hold the latter), so another fusion rule is scored
 without training again; beside it, the two averaged with equal shares (the rule before).
 """
 import argparse, re
@@ -18,7 +19,7 @@ def seed_row(path: Path) -> dict:
     name, seed = re.fullmatch(r'(.+)_seed(\d+)\.npz', path.name).groups()
     with np.load(path) as f:
         labels, network, head = f['labels'], f['network'], f['minirocket']
-        share = float(f['loo_accuracy'])  # tsic.models.MultiModalNet.fusion_weight
+        share = float(f['share'] if 'share' in f else f['loo_accuracy'])  # tsic.models.ChartModel.fusion_weight
         fused = (1 - share) * network + share * head
         def acc(p): return float((p.argmax(1) == labels).mean())
         return {'dataset': name, 'seed': int(seed), 'network': acc(network), 'minirocket_head': acc(head), 'fused': acc(fused),

@@ -162,7 +162,8 @@ def test_late_fusion_keeps_the_parts_it_averaged(tmp_path, capsys):
     out = capsys.readouterr().out
     assert 'transformer encoder, late fusion minirocket' in out and 'its MiniRocket head' in out, out
     parts = np.load(tmp_path / 'parts' / 'sines_seed0.npz')
-    share = float(parts['loo_accuracy'])  # the head's share of the vote: its leave-one-out accuracy
+    share = float(parts['share'])  # the head's share of the vote: with no validation carved, its leave-one-out accuracy
+    assert share == float(parts['loo_accuracy'])
     np.testing.assert_allclose(parts['fused'], (1 - share) * parts['network'] + share * parts['minirocket'], atol=1e-5)
     table = load_bench('parts_table.py').parts_table(tmp_path / 'parts')  # recomputes the fusion as tsic scored it
     assert table.fused[0] == (parts['fused'].argmax(1) == parts['labels']).mean() and table.seeds[0] == 1, table
