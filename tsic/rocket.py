@@ -235,7 +235,7 @@ class WindowRidge(LateFusionHead):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor: return self.head(x.flatten(1))
 
-# %% ../nbs/01c_rocket.ipynb #4ed0159f
+# %% ../nbs/01c_rocket.ipynb #3be0be6b
 PROFILE_BANDS = 32  # vertical strips of the chart that `chart_profile` reads
 
 def strip_means(width: int, bands: int, device=None) -> torch.Tensor:
