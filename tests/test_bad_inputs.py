@@ -667,15 +667,18 @@ RECENT = bars_text(100, 300)  # bars the checkpoint never saw
 
 def predict_case(id, message, ckpt=None, source=None, flags=(), fix_flags=None, out=None, xfail='', rerun=None) -> Case:
     """`tsic predict CKPT SRC -o OUT --last 3 FLAGS`; `ckpt`, `source` and `out` are functions of env (default: the
-    trained checkpoint, 100 recent bars, tmp/p.csv). Clean: OUT not written. Rerun (~0.5 s, so by default only where
-    the fix is a flag, `fix_flags`, which then reads the same SRC): the good checkpoint and output path."""
+    trained checkpoint, 100 recent bars, tmp/p.csv). Clean: OUT not written (or, where OUT is an input, unchanged).
+    Rerun (~0.5 s, so by default only where the fix is a flag, `fix_flags`, which then reads the same SRC): the good
+    checkpoint and output path."""
     def make(env: Env) -> Attempt:
         ck = ckpt(env) if ckpt else env.checkpoint
         src = source(env) if source else write(env.tmp / 'recent.csv', RECENT)
         dest = out(env) if out else env.tmp / 'p.csv'
         given = flags(env) if callable(flags) else flags
+        before = dest.read_bytes() if dest.is_file() else None  # an input named as the output
         def clean():
-            if dest.is_file(): raise AssertionError(f"{dest} was written by a refused prediction")
+            if before is not None: assert dest.read_bytes() == before, f"{dest}, an input, was overwritten"
+            elif dest.is_file(): raise AssertionError(f"{dest} was written by a refused prediction")
         def again():
             good = write(env.tmp / 'recent.csv', RECENT) if fix_flags is None else src
             target = env.tmp / 'p.csv'
@@ -694,8 +697,10 @@ def export_case(id, message, ckpt=None, out=None, flags=(), xfail='', rerun=Fals
     def make(env: Env) -> Attempt:
         ck = ckpt(env) if ckpt else env.checkpoint
         dest = out(env) if out else env.tmp / 'model.pt'
+        before = dest.read_bytes() if dest.is_file() else None  # an input named as the output
         def clean():
-            if dest.is_file(): raise AssertionError(f"{dest} was written by a refused export")
+            if before is not None: assert dest.read_bytes() == before, f"{dest}, an input, was overwritten"
+            elif dest.is_file(): raise AssertionError(f"{dest} was written by a refused export")
         def again():
             target = env.tmp / 'good' / 'model.pt'
             status, message = env.cli('export', env.checkpoint, target)()
@@ -751,6 +756,25 @@ def a_dir(env) -> Path:
     (env.tmp / 'outdir').mkdir(exist_ok=True); return env.tmp / 'outdir'
 
 
+def own_checkpoint(env) -> Path:
+    "A copy of the trained checkpoint of this case's own (a case that would overwrite it must not touch the shared one)."
+    if not (env.tmp / 'model.ckpt').exists(): shutil.copy(env.checkpoint, env.tmp / 'model.ckpt')
+    return env.tmp / 'model.ckpt'
+
+
+def link_to(target):
+    "A symbolic link tmp/link-<name> to the path `target(env)` names (the output a link leads to an input)."
+    def make(env) -> Path:
+        path = target(env); link = env.tmp / f'link-{path.name}'
+        if not link.is_symlink(): link.symlink_to(path)
+        return link
+    return make
+
+
+RECENT_CSV = lambda env: env.tmp / 'recent.csv'
+SAME = r'is also an input of this command'
+
+
 PREDICT = [
     predict_case('predict-checkpoint-png', [r'{ck}: not a tsic checkpoint \(a PNG image\)', CKPT_FIX], ckpt=png_file, rerun=True),
     predict_case('predict-checkpoint-random-bytes', [r'{ck}: not a tsic checkpoint \(unreadable bytes\)', CKPT_FIX], ckpt=random_file),
@@ -789,6 +813,9 @@ PREDICT = [
     predict_case('predict-negative-last', [r'--last', r'>= 1|at least 1|positive'], flags=('--last', -5), fix_flags=()),
     predict_case('predict-out-under-a-file', [r'afile\.csv', r'folder'], out=lambda env: a_file(env) / 'p.csv', rerun=True),
     predict_case('predict-out-is-a-folder', [r'{out}\b', r'folder|directory'], out=a_dir, rerun=True),
+    predict_case('predict-out-is-the-source', [r'{out}', SAME, r'another output path'], out=RECENT_CSV, rerun=True),
+    predict_case('predict-out-links-to-the-source', [r'{out}', SAME], out=link_to(RECENT_CSV), rerun=True),
+    predict_case('predict-out-is-the-checkpoint', [r'{out}', SAME], ckpt=own_checkpoint, out=own_checkpoint, rerun=True),
 ]
 if not torch.cuda.is_available():
     PREDICT.append(predict_case('predict-device-unavailable', [r"--device", r"'cuda'", r"cpu"], flags=('--device', 'cuda'),
@@ -808,6 +835,8 @@ EXPORT = [
                 flags=('--format', 'keras')),
     export_case('export-out-under-a-file', [r'afile\.csv', r'folder'], out=lambda env: a_file(env) / 'model.pt'),
     export_case('export-out-is-a-folder', [r'{out}\b', r'folder|directory'], out=a_dir),
+    export_case('export-out-is-the-checkpoint', [r'{out}', SAME, r'another output path'], ckpt=own_checkpoint, out=own_checkpoint, rerun=True),
+    export_case('export-out-links-to-the-checkpoint', [r'{out}', SAME], ckpt=own_checkpoint, out=link_to(own_checkpoint)),
 ]
 
 

@@ -13,8 +13,8 @@ import yaml
 # %% auto #0
 __all__ = ['DEFAULT_SPACE', 'ConfigError', 'AutoUnfreezeConfig', 'TimeseriesConfig', 'CsvConfig', 'BuildConfig',
            'TransformerConfig', 'ConvConfig', 'ClassifierConfig', 'ModelConfig', 'TuningConfig', 'TsicConfig',
-           'load_config', 'config_to_dict', 'make_folder', 'atomic_write_bytes', 'save_config', 'notebook_config',
-           'update_config_file']
+           'load_config', 'config_to_dict', 'make_folder', 'current_umask', 'temporary_file', 'check_output',
+           'atomic_write_bytes', 'save_config', 'notebook_config', 'update_config_file']
 
 # %% ../nbs/00_config.ipynb #830162a0
 class ConfigError(ValueError):
@@ -336,12 +336,31 @@ def make_folder(path: str | Path, key: str) -> Path:
                           "whose parents are folders, not files") from None
     return path
 
+def current_umask() -> int:
+    "The process's umask, read without changing it where Linux shows it (`/proc/self/status`)."
+    try: return int(re.search(r'^Umask:\s*(\d+)', Path('/proc/self/status').read_text(), re.M).group(1), 8)
+    except (OSError, AttributeError):
+        mask = os.umask(0o022); os.umask(mask); return mask
+
+def temporary_file(path: Path) -> tuple[int, str]:
+    "A new temporary file beside `path` (descriptor, name) with the mode a plain `open` would give it: 0666 less the umask (`mkstemp` alone gives 0600)."
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    os.fchmod(fd, 0o666 & ~current_umask())
+    return fd, tmp
+
+def check_output(out: str | Path, *inputs: str | Path | None):
+    "Refuse to write `out` when it is one of the command's `inputs` (links followed): the output would replace what it was made from."
+    target = Path(out).resolve()
+    for given in inputs:
+        if given is not None and Path(given).resolve() == target:
+            raise ValueError(f"{out} is also an input of this command ({given}): writing there would replace it; give another output path")
+
 def atomic_write_bytes(path: str | Path, data: bytes):
-    "Write `data` to `path` through a temporary file and a rename, so readers never see a partial file."
+    "Write `data` to `path` through a temporary file and a rename, so readers never see a partial file; its mode follows the umask."
     path = Path(path)
     if path.is_dir(): raise IsADirectoryError(errno.EISDIR, 'Is a directory', str(path))  # named, not the temporary file
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    fd, tmp = temporary_file(path)
     try:
         with os.fdopen(fd, 'wb') as f: f.write(data); f.flush(); os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -11,7 +11,7 @@ import numpy as np, pandas as pd, torch
 from torch import nn
 from PIL import Image
 from fastcore.basics import patch
-from .config import TsicConfig, CsvConfig, load_config, atomic_write_bytes
+from .config import TsicConfig, CsvConfig, load_config, atomic_write_bytes, check_output
 from .bars import BarsError, bar_feature_table, check_bars, check_timeframe, infer_timeframe, load_bars, resample_bars
 from .labels import ChartDatasetSpec, complete_ends, log_gaps
 from .build import render_windows
@@ -306,6 +306,7 @@ def predict(checkpoint: str | Path, source: str | Path, out: str | Path | None =
     if last is not None and last < 1: raise PredictError(f"last (--last) is the number of latest windows to score: >= 1, got {last}")
     if str(device).startswith('cuda') and not torch.cuda.is_available():
         raise PredictError(f"device (--device) {device!r}: no CUDA device here (torch.cuda.is_available() is False); use --device cpu")
+    if out: check_output(out, checkpoint, source, features)
     model = Predictor.from_checkpoint(checkpoint, device)
     if source.is_dir() or source.suffix.lower() in IMAGE_SUFFIXES:
         table = model.predict_images(source, features, dataset, thresholds, batch_size)
@@ -339,6 +340,7 @@ def export_model(p: Predictor, path: str | Path, format: str = 'torchscript') ->
     if format not in EXPORT_FORMATS: raise ValueError(f"format must be one of {EXPORT_FORMATS}, got {format!r}")
     if 'image' not in p.model.inputs:
         raise PredictError("a series-only model has no chart input to export; export the image or fused model")
+    check_output(path, None if p.source == 'model' else p.source)
     module = ChartProbabilities(p.model, p.input.normalize).eval().cpu()
     meta = {'class_names': p.class_names, 'image_size': p.cfg.image_size, 'model_mode': p.cfg.model_mode,
             'architecture': p.cfg.model_architecture_name, 'inputs': ['images', 'windows'] if p.needs_windows else ['images']}

@@ -14,7 +14,7 @@ import psutil
 from .progress import progress
 from fastcore.basics import patch
 from matplotlib.figure import Figure
-from .config import TsicConfig
+from .config import TsicConfig, temporary_file
 from .bars import BUILTIN_DATASETS, dataset_bars
 from .labels import ChartDatasetSpec, labelled_windows, label_known_at, walk_forward_folds
 from .build import BUILD_MARKER, ensure_demo_dataset, render_windows, bar_arrays, draw_windows, BarArrays
@@ -215,7 +215,7 @@ def decode_chart(path: str, size: int) -> np.ndarray:
 # %% ../nbs/04a_sources.ipynb #6f946626
 def _write_cache(target: Path, shape: tuple, batches):
     "Stream `batches` (consecutive uint8 images) into a memory-mapped `.npy` next to `target`, then rename it into place."
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f'.{target.name}.', suffix='.tmp'); os.close(fd)
+    fd, tmp = temporary_file(target); os.close(fd)
     try:
         out = np.lib.format.open_memmap(tmp, mode='w+', dtype=np.uint8, shape=shape)
         i = 0
