@@ -212,7 +212,18 @@ def a_file(env) -> Path: return write(env.tmp / 'afile.csv', 'not a folder\n')
 
 LOCATED = r'{src}'  # the message names the file
 
+NAME_RULE = r'becomes part of file and folder names'
+
 BUILD = [
+    build_case('build-dataset-name-with-slash', flags=('--dataset', 'a/b'), message=[r"dataset name 'a/b'", NAME_RULE], fix_flags=('--dataset', 'ab')),
+    build_case('build-dataset-name-escapes', flags=('--dataset', '../../escape'), message=[r"'\.\./\.\./escape'", NAME_RULE],
+               fix_flags=('--dataset', 'escape')),
+    build_case('build-dataset-name-too-long', flags=('--dataset', 'x' * 228), message=[r"'x{228}'", r'at most 64 characters'],
+               fix_flags=('--dataset', 'x' * 64)),
+    build_case('build-class-name-nested', flags=('--class-names', 'down/short', 'flat', 'up'), message=[r"'down/short'", NAME_RULE],
+               fix_flags=('--class-names', 'short', 'flat', 'up')),
+    build_case('build-class-name-empty', flags=('--class-names', '', 'flat', 'up'), message=[r"class name ''", NAME_RULE],
+               fix_flags=('--class-names', 'down', 'flat', 'up')),
     build_case('build-empty-file', '', message=[r'{src}: the file is empty', r'give a CSV of OHLCV bars']),
     build_case('build-blank-lines-only', '\n  \n\n', message=[r'{src}: the file is empty', r'give a CSV']),
     build_case('build-header-only', 'timestamp,open,high,low,close,volume\n',
@@ -338,6 +349,12 @@ def build_setter(**values):
 
 
 CONFIG = [
+    config_case('config-one-class', setter(class_names=['flat'], num_classes=1), message=[r"class_names \['flat'\]", r'at least two classes']),
+    config_case('config-zero-classes', setter(class_names=[], num_classes=0), message=[r'num_classes: must be > 0, got 0']),
+    config_case('config-class-name-with-slash', setter(class_names=['down/short', 'flat', 'up']), message=[r"'down/short'", NAME_RULE]),
+    config_case('config-class-name-dot-dot', setter(class_names=['..', 'flat', 'up']), message=[r"class name '\.\.'", NAME_RULE]),
+    config_case('config-dataset-name-escapes', setter(datasets=['../../escape']), message=[r"'\.\./\.\./escape'", NAME_RULE]),
+    config_case('config-dataset-name-with-space', setter(datasets=['my bars']), message=[r"'my bars'", NAME_RULE, r'rename it']),
     config_case('config-unknown-key', setter(image_sise=40),
                 message=[r"Unknown config key 'image_sise'\. Did you mean 'image_size'\?"]),
     config_case('config-unknown-nested-key', build_setter(windw=20),

@@ -11,10 +11,11 @@ from typing import Optional, Union
 import yaml
 
 # %% auto #0
-__all__ = ['DEFAULT_SPACE', 'ConfigError', 'AutoUnfreezeConfig', 'TimeseriesConfig', 'CsvConfig', 'BuildConfig',
-           'TransformerConfig', 'ConvConfig', 'ClassifierConfig', 'ModelConfig', 'TuningConfig', 'TsicConfig',
-           'load_config', 'config_to_dict', 'make_folder', 'current_umask', 'temporary_file', 'check_output',
-           'atomic_write_bytes', 'save_config', 'notebook_config', 'update_config_file']
+__all__ = ['DEFAULT_SPACE', 'MAX_NAME', 'DATASET_NAME', 'ConfigError', 'AutoUnfreezeConfig', 'TimeseriesConfig', 'CsvConfig',
+           'BuildConfig', 'TransformerConfig', 'ConvConfig', 'ClassifierConfig', 'ModelConfig', 'TuningConfig',
+           'TsicConfig', 'check_name', 'load_config', 'config_to_dict', 'make_folder', 'current_umask',
+           'temporary_file', 'check_output', 'atomic_write_bytes', 'save_config', 'notebook_config',
+           'update_config_file']
 
 # %% ../nbs/00_config.ipynb #830162a0
 class ConfigError(ValueError):
@@ -277,7 +278,28 @@ def _merge(base: dict, extra: dict) -> dict:
         out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
 
+MAX_NAME = 64  # characters of a dataset or class name: with what tsic adds, file names stay far below 255 bytes
+DATASET_NAME = re.compile(r'[A-Za-z0-9][A-Za-z0-9._-]*')
+
+def check_name(name, what: str, dataset: bool = True):
+    """Refuse a name that becomes part of file and folder names and could not (`what` names the key or flag): a dataset
+    name is letters, digits, '.', '_' and '-', from a letter or digit; a class name (a folder of charts) anything but
+    empty, '.', '..', a path separator or a control character; both at most `MAX_NAME` characters."""
+    text = str(name)
+    bad = (not DATASET_NAME.fullmatch(text) or '..' in text) if dataset else \
+          (text.strip() in ('', '.', '..') or any(c in text for c in '/\\') or any(ord(c) < 32 for c in text))
+    if bad or len(text) > MAX_NAME:
+        rule = ("letters, digits, '.', '_' and '-', starting with a letter or digit" if dataset
+                else "not empty, '.' or '..', without '/', '\\' or control characters")
+        raise ConfigError(f"{what} {text!r}: it becomes part of file and folder names, so it must be {rule}, "
+                          f"at most {MAX_NAME} characters; rename it")
+
 def _validate(cfg: TsicConfig) -> TsicConfig:
+    if cfg.num_classes < 2 or len(cfg.class_names) < 2:
+        raise ConfigError(f"class_names {cfg.class_names} (num_classes {cfg.num_classes}): a classifier needs at least two "
+                          "classes; list every class the labels hold")
+    for name in cfg.datasets: check_name(name, 'datasets: dataset name')
+    for name in cfg.class_names: check_name(name, 'class_names: class name', dataset=False)
     if len(cfg.class_names) != cfg.num_classes:
         raise ConfigError(f"num_classes is {cfg.num_classes} but class_names has {len(cfg.class_names)} entries "
                           f"({cfg.class_names}); make them agree.")
