@@ -20,7 +20,7 @@ from typing import Any, Callable
 import numpy as np, pandas as pd, pytest, torch, yaml, PIL.Image
 from conftest import ROOT, BIN, config_for
 
-SURFACES = ('build', 'config', 'train', 'papermill', 'walk-forward', 'analysis', 'predict', 'export')
+SURFACES = ('build', 'config', 'train', 'papermill', 'walk-forward', 'analysis', 'predict', 'export', 'tune')
 FEATURES = ['log_return', 'hl_range', 'oc_return', 'volume_change', 'ma5_gap', 'ma20_gap', 'volatility20']
 OHLCV_NAMES = ['--names', 'timestamp', 'open', 'high', 'low', 'close', 'volume']
 
@@ -858,9 +858,27 @@ EXPORT = [
 
 
 # ---------------------------------------------------------------------------------------------------------------------
+# tsic tune
+
+def tune_case(id, storage, message) -> Case:
+    "`tsic tune --config CFG --storage STORAGE --n-trials 1` on the good config; refused before any trial (no rerun: a trial trains)."
+    def make(env: Env) -> Attempt:
+        path = write(env.tmp / 'config.yaml', yaml.safe_dump(good_config(env)))
+        store = storage(env)
+        return Attempt(env.cli('tune', '--config', path, '--storage', store, '--n-trials', 1), names={'storage': store}, command='tune')
+    return Case(id, 'tune', make, 2, tuple(message))
+
+
+TUNE = [
+    tune_case('tune-storage-is-a-folder', a_dir, [r'storage {storage}: a folder', r'give a file in it', r'study\.db']),
+    tune_case('tune-storage-unsupported-url', lambda env: 'mysql://user@db/tsic', [r"'mysql' is not supported", r'PostgreSQL']),
+]
+
+
+# ---------------------------------------------------------------------------------------------------------------------
 # The sweep
 
-CASES = BUILD + CONFIG + TRAIN + PAPERMILL + WALK_FORWARD + ANALYSIS + PREDICT + EXPORT
+CASES = BUILD + CONFIG + TRAIN + PAPERMILL + WALK_FORWARD + ANALYSIS + PREDICT + EXPORT + TUNE
 
 
 def _param(case: Case):

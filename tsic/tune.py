@@ -185,6 +185,9 @@ def storage_for(storage: str | Path, study_name: str = 'tsic') -> tuple[str | op
                           "PostgreSQL (postgresql://…), whose advisory lock keeps the trial cap exact across workers; "
                           "or give a SQLite file or a journal .log file on one machine")
     path = Path(text).resolve()
+    if path.is_dir():
+        raise ConfigError(f"storage {text}: a folder; give a file in it for the study (e.g. {Path(text) / 'study.db'}: SQLite, "
+                          "or a journal .log file) or a database URL")
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix in JOURNAL_SUFFIXES:
         from optuna.storages.journal import JournalFileBackend
