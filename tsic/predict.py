@@ -356,10 +356,12 @@ def export_model(p: Predictor, path: str | Path, format: str = 'torchscript') ->
 def _onnx(module, example, meta, buffer):
     try: import onnx
     except ImportError: raise ImportError("ONNX export needs the onnx extra: pip install 'tsic[onnx]'") from None
-    names = meta['inputs']
-    raw = io.BytesIO()
-    torch.onnx.export(module, example, raw, input_names=names, output_names=['probabilities'], dynamo=False,
-                      dynamic_axes={n: {0: 'batch'} for n in names + ['probabilities']})
+    names, raw, fastpath = meta['inputs'], io.BytesIO(), torch.backends.mha.get_fastpath_enabled()
+    torch.backends.mha.set_fastpath_enabled(False)  # the transformer layers' math path: their fused kernel has no ONNX form
+    try:
+        torch.onnx.export(module, example, raw, input_names=names, output_names=['probabilities'], dynamo=False,
+                          dynamic_axes={n: {0: 'batch'} for n in names + ['probabilities']})
+    finally: torch.backends.mha.set_fastpath_enabled(fastpath)
     model = onnx.load_from_string(raw.getvalue())
     onnx.helper.set_model_props(model, {'tsic': json.dumps(meta)})
     buffer.write(model.SerializeToString())
