@@ -20,7 +20,9 @@ def seed_row(path: Path) -> dict:
     with np.load(path) as f:
         labels, network, head = f['labels'], f['network'], f['minirocket']
         share = float(f['share'] if 'share' in f else f['loo_accuracy'])  # tsic.models.ChartModel.fusion_weight
-        fused = (1 - share) * network + share * head
+        t = float(f['network_temperature']) if 'network_temperature' in f else 1.0  # calibrated on held-out series, if any
+        calibrated = network if t == 1 else np.exp(t * np.log(network + 1e-12)) / np.exp(t * np.log(network + 1e-12)).sum(1, keepdims=True)
+        fused = (1 - share) * calibrated + share * head
         def acc(p): return float((p.argmax(1) == labels).mean())
         return {'dataset': name, 'seed': int(seed), 'network': acc(network), 'minirocket_head': acc(head), 'fused': acc(fused),
                 'equal_shares': acc((network + head) / 2), 'sktime_minirocket': float(f['sktime_minirocket']), 'seconds': float(f['seconds'])}

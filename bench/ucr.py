@@ -219,7 +219,7 @@ def fusion_parts(learn, data) -> dict | None:
     windows = torch.from_numpy(data.scaled_windows(data.rows('test'))).transpose(1, 2)
     with torch.no_grad(): head = rocket(windows.to(rocket.head.coef.device)).exp().cpu()
     return {'network': network.numpy(), 'minirocket': head.numpy(), 'loo_accuracy': float(rocket.head.loo_accuracy),
-            'share': float(learn.model.fusion_weight), 'temperature': float(rocket.head.temperature), 'alpha': float(rocket.head.alpha)}
+            'share': float(learn.model.fusion_weight), 'network_temperature': float(rocket.network_temperature), 'temperature': float(rocket.head.temperature), 'alpha': float(rocket.head.alpha)}
 
 
 def published(name: str) -> dict:
@@ -248,7 +248,7 @@ def bench_dataset(name: str, a, log=print) -> dict:
         if a.parts and p is not None:
             Path(a.parts).mkdir(parents=True, exist_ok=True)
             np.savez(Path(a.parts) / f'{stem}_seed{seed}.npz', labels=r['labels'], fused=r['probs'], network=p['network'], minirocket=p['minirocket'],
-                     loo_accuracy=p['loo_accuracy'], share=p['share'], temperature=p['temperature'], seconds=r['seconds'],
+                     loo_accuracy=p['loo_accuracy'], share=p['share'], network_temperature=p['network_temperature'], temperature=p['temperature'], seconds=r['seconds'],
                      sktime_minirocket=np.nan if m is None else m['accuracy'])
         runs.append(r); rockets.append(m)
     ensemble = float((np.mean([r['probs'] for r in runs], 0).argmax(1) == runs[0]['labels']).mean())

@@ -16,7 +16,7 @@ from .config import TsicConfig, config_to_dict, atomic_write_bytes
 from .sources import ChartData
 from .loaders import ChartInput, chart_dataloaders, class_weights
 from .models import create_model, layer_groups, choose_share
-from .rocket import LateFusionHead
+from .rocket import LateFusionHead, fit_temperature
 from .tensorboard import TensorBoardLogger
 from .progress import show_progress
 from fastai.callback.progress import ProgressCallback
@@ -341,9 +341,11 @@ class NetworkAloneInFit(Callback):
     def after_fit(self): self._set(True)
 
 class FusionShare(Callback):
-    """With a late-fusion head and validation rows held out of training: after each validation in the fit, the head's
-    share of the vote that gives the validation labels the highest likelihood (`models.choose_share`), kept in the
-    model and so in that epoch's checkpoint. Without held-out rows the share stays its leave-one-out accuracy."""
+    """With a late-fusion head and validation rows held out of training: after each validation in the fit, the
+    temperature that calibrates the network's probabilities on the validation rows (a network trained to fit its
+    training rows is surer than it is right) and then the head's share of the vote that gives the validation labels
+    the highest likelihood (`models.choose_share`), both kept in the model and so in that epoch's checkpoint. Without
+    held-out rows the share stays the head's leave-one-out accuracy and the network uncalibrated."""
     def __init__(self, held_out: bool): self.held_out, self.parts = held_out, []
     @property
     def model(self): return getattr(self.learn.model, 'module', self.learn.model)  # inside DistributedDataParallel
@@ -354,11 +356,13 @@ class FusionShare(Callback):
     def after_batch(self):
         if self.training or not self.chooses(): return
         with torch.no_grad(): head = self.model.late_head(self.model.head_input(*self.xb)).float().exp()
-        self.parts.append((torch.softmax(self.pred.float(), -1).cpu(), head.cpu(), self.yb[0].cpu()))
+        self.parts.append((self.pred.float().cpu(), head.cpu(), self.yb[0].cpu()))
     def after_validate(self):
         if not (self.chooses() and self.parts): return
-        network, head, labels = (torch.cat(p) for p in zip(*[t for rank_parts in gather_objects(self.parts) for t in rank_parts]))
-        self.model.late_head.share.fill_(choose_share(network, head, labels))
+        logits, head, labels = (torch.cat(p) for p in zip(*[t for rank_parts in gather_objects(self.parts) for t in rank_parts]))
+        temperature = fit_temperature(logits.double().numpy(), labels.numpy())
+        self.model.late_head.network_temperature.fill_(temperature)
+        self.model.late_head.share.fill_(choose_share(torch.softmax(temperature * logits, -1), head, labels))
 
 def loss_weights(cfg: TsicConfig, train_labels) -> torch.Tensor | None:
     "Class weights of the training labels for the loss when `cfg.class_balance == 'weights'`, else None."

@@ -58,9 +58,10 @@ class ChartModel:
         return image
 
     def late_fusion(self, logits: torch.Tensor, head_input: torch.Tensor) -> torch.Tensor:
-        "Log of the network's probabilities averaged with those the late-fusion head gives `head_input` (`fusion_weight` its share)."
+        "Log of the network's probabilities (calibrated by the head's `network_temperature`) averaged with those the late-fusion head gives `head_input` (`fusion_weight` its share)."
         head = self.late_head(head_input).to(logits.dtype).exp()
-        return torch.log((1 - self.fusion_weight) * torch.softmax(logits, -1) + self.fusion_weight * head)
+        network = torch.softmax(logits * self.late_head.network_temperature.to(logits.dtype), -1)
+        return torch.log((1 - self.fusion_weight) * network + self.fusion_weight * head)
 
     @property
     def reads_windows(self) -> bool:

@@ -186,10 +186,14 @@ class LateFusionHead(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.register_buffer('share', torch.tensor(float('nan')))  # its share of the fused vote, when chosen on held-out rows (`models`)
+        # chosen on held-out rows (`models`, `learner.FusionShare`): its share of the fused vote, and the temperature
+        # that calibrates the network's probabilities before they are averaged with its own
+        self.register_buffer('share', torch.tensor(float('nan')))
+        self.register_buffer('network_temperature', torch.tensor(1.))
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        state_dict.setdefault(prefix + 'share', torch.tensor(float('nan')))  # checkpoints written before the share was kept
+        state_dict.setdefault(prefix + 'share', torch.tensor(float('nan')))  # checkpoints written before these were kept
+        state_dict.setdefault(prefix + 'network_temperature', torch.tensor(1.))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
 class RocketClassifier(LateFusionHead):
