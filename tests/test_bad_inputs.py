@@ -431,6 +431,14 @@ def train_case(id, damage=None, message=(), expect=None, overrides=None, multi=F
     return Case(id, 'train', make, expect or ChartDataError, tuple(message), xfail)
 
 
+def held_run_lock(env):
+    "The run folder tmp/busy locked as a training in progress holds it (the lock held by this process until the test ends)."
+    import fcntl, os
+    (env.tmp / 'busy').mkdir(exist_ok=True)
+    env.lock = open(env.tmp / 'busy' / '.tsic-run.lock', 'a+')
+    fcntl.flock(env.lock, fcntl.LOCK_EX | fcntl.LOCK_NB); env.lock.write(f"{os.getpid()}\n"); env.lock.flush()
+
+
 def pngs(folder: Path, split='train') -> list[Path]: return sorted((folder / split).rglob('*.png'))
 
 
@@ -483,6 +491,8 @@ def rm(path: Path):
 
 
 TRAIN = [
+    train_case('train-run-folder-in-use', lambda env, f: held_run_lock(env), message=[r'{run}: another training \(PID \d+\) is writing into this run folder',
+               r'another run folder'], expect=FileExistsError, kept=True, run_dir=lambda env: env.tmp / 'busy'),
     train_case('train-dataset-folder-missing', lambda env, f: {'datasets': ['spy'], 'dataset_spy_dir': str(env.tmp / 'nowhere')},
                message=[r"Dataset 'spy': folder {tmp}/nowhere not found", r'set dataset_spy_dir']),
     train_case('train-builtin-dataset-misnamed', lambda env, f: {'dataset_msft_dir': str(env.tmp / 'charts2')}, expect=ValueError,

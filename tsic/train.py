@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_training.ipynb #4d6e349f
 from __future__ import annotations
-import dataclasses, json, logging, shutil
+import contextlib, dataclasses, fcntl, json, logging, os, shutil
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['log', 'new_run_dir', 'RunFolder', 'run_folder', 'resume_point', 'saved_scaler', 'TrainResult', 'predict_test_split',
            'score_run', 'label_span', 'bootstrap_block', 'baseline_differences', 'plot_history', 'plot_lr_find',
-           'write_report', 'train', 'discard_failed_run', 'train_ablations']
+           'write_report', 'RunLockedError', 'run_lock', 'train', 'discard_failed_run', 'train_ablations']
 
 # %% ../nbs/07_training.ipynb #5d9c2e70
 def new_run_dir(root: str | Path = 'runs') -> Path:
@@ -175,33 +175,52 @@ def write_report(result: TrainResult):
     atomic_write_bytes(run_dir / 'metrics.json', json.dumps(report, indent=1).encode())
 
 # %% ../nbs/07_training.ipynb #6853126a
+class RunLockedError(FileExistsError):
+    "Another training writes into the same run folder."
+
+@contextlib.contextmanager
+def run_lock(run: RunFolder):
+    "Hold the lock of `run`'s folder (rank 0, for the whole training): a second training into the same folder is refused at once, naming the first."
+    if not is_main(): yield; return
+    path = run.path / '.tsic-run.lock'
+    with open(path, 'a+') as f:
+        try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0); holder = f.read().strip() or 'unknown'
+            raise RunLockedError(f"{run.path}: another training (PID {holder}) is writing into this run folder; wait for it to "
+                                 "finish, or give another run folder (run_dir, --run-dir)") from None
+        f.seek(0); f.truncate(); f.write(f"{os.getpid()}\n"); f.flush()
+        try: yield
+        finally: path.unlink(missing_ok=True); fcntl.flock(f, fcntl.LOCK_UN)
+
 def train(cfg: TsicConfig, run_dir: str | Path | None = None, sample_limit: int | None = None, data: ChartData | None = None,
           find_lr: bool = False, callbacks: list | None = None) -> TrainResult:
     "Train `cfg`'s model on its data (or on `data`), keep the best-validation-F1 weights, score the test split, write the run folder; `callbacks`: more fastai callbacks for the fit (e.g. `tune.PruneTrial`)."
     init_distributed()  # one of several processes when a launcher (torchrun, accelerate launch) started this one
     run, started = run_folder(cfg, run_dir), False
     try:
-        resumed_from, ckpt = resume_point(cfg, run)
-        if cfg.num_threads: torch.set_num_threads(cfg.num_threads)
-        set_seed(cfg.seed, reproducible=True)
-        with main_first():  # rank 0 builds what is missing (datasets, image caches); the others then read it
-            data = load_data(cfg, sample_limit) if data is None else data.limit(sample_limit)
-        if data.provenance.get('validation') == 'training series' and cfg.select_epoch == 'best':
-            log.warning("the validation rows are the training series (array_data(val_fraction=0)): the epoch is chosen "
-                        "and early stopping runs on training F1; set select_epoch: last for a fixed schedule")
-        learn = chart_learner(data.with_scaler(saved_scaler(ckpt)), cfg, run.checkpoints, run.logs)
-        if resumed_from: learn.resume(resumed_from, ckpt)
-        if is_main():
-            save_config(cfg, run.path / 'config.yaml')
-            data.show_batch().savefig(run.path / 'training_batch.png', dpi=80)
-        started = True
-        if find_lr and not resumed_from: plot_lr_find(*learn.find_lr()).savefig(run.path / 'lr_find.png', dpi=100)
-        if callbacks: learn.add_cbs(callbacks)
-        learn.fit_run()
-        barrier()  # rank 0 has written the best checkpoint that every process scores
-        result = score_run(learn, data, run, resumed_from)
-        if is_main(): write_report(result)
-        barrier()  # every process returns with the run folder complete (a report notebook reads it next)
+        with run_lock(run):
+            resumed_from, ckpt = resume_point(cfg, run)
+            if cfg.num_threads: torch.set_num_threads(cfg.num_threads)
+            set_seed(cfg.seed, reproducible=True)
+            with main_first():  # rank 0 builds what is missing (datasets, image caches); the others then read it
+                data = load_data(cfg, sample_limit) if data is None else data.limit(sample_limit)
+            if data.provenance.get('validation') == 'training series' and cfg.select_epoch == 'best':
+                log.warning("the validation rows are the training series (array_data(val_fraction=0)): the epoch is chosen "
+                            "and early stopping runs on training F1; set select_epoch: last for a fixed schedule")
+            learn = chart_learner(data.with_scaler(saved_scaler(ckpt)), cfg, run.checkpoints, run.logs)
+            if resumed_from: learn.resume(resumed_from, ckpt)
+            if is_main():
+                save_config(cfg, run.path / 'config.yaml')
+                data.show_batch().savefig(run.path / 'training_batch.png', dpi=80)
+            started = True
+            if find_lr and not resumed_from: plot_lr_find(*learn.find_lr()).savefig(run.path / 'lr_find.png', dpi=100)
+            if callbacks: learn.add_cbs(callbacks)
+            learn.fit_run()
+            barrier()  # rank 0 has written the best checkpoint that every process scores
+            result = score_run(learn, data, run, resumed_from)
+            if is_main(): write_report(result)
+            barrier()  # every process returns with the run folder complete (a report notebook reads it next)
     except BaseException as e:
         e.add_note(discard_failed_run(run, started)); raise
     return result
