@@ -356,10 +356,11 @@ class FusionShare(Callback):
     def after_batch(self):
         if self.training or not self.chooses(): return
         with torch.no_grad(): head = self.model.late_head(self.model.head_input(*self.xb)).float().exp()
-        self.parts.append((self.pred.float().cpu(), head.cpu(), self.yb[0].cpu()))
+        self.parts.append((self.pred.detach().float(), head, self.yb[0]))  # on the device: read once, after the validation
     def after_validate(self):
         if not (self.chooses() and self.parts): return
-        logits, head, labels = (torch.cat(p) for p in zip(*[t for rank_parts in gather_objects(self.parts) for t in rank_parts]))
+        mine = tuple(torch.cat(p).cpu() for p in zip(*self.parts))
+        logits, head, labels = (torch.cat(p) for p in zip(*gather_objects(mine)))
         temperature = fit_temperature(logits.double().numpy(), labels.numpy())
         self.model.late_head.network_temperature.fill_(temperature)
         self.model.late_head.share.fill_(choose_share(torch.softmax(temperature * logits, -1), head, labels))
