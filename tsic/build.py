@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'BUILD_MARKER', 'BarArrays', 'bar_arrays', 'draw_windows', 'render_windows', 'BuildMismatchError',
-           'BuildLockedError', 'build_lock', 'build_chart_dataset', 'build_from_csv', 'ensure_demo_dataset']
+           'BuildLockedError', 'exclusive_lock', 'build_lock', 'build_chart_dataset', 'build_from_csv',
+           'ensure_demo_dataset']
 
 # %% ../nbs/02b_build.ipynb #a1ee342b
 @dataclass(frozen=True)
@@ -71,24 +72,29 @@ def _holder(lock_path: Path) -> str:
     return f"PID {pid}"
 
 @contextlib.contextmanager
-def build_lock(folder: Path, timeout: float = 600):
-    "Hold the exclusive build lock of `folder`; wait at most `timeout` seconds for another holder, saying who it is."
-    lock_path = folder.parent / f'.{folder.name}.lock'
+def exclusive_lock(lock_path: Path, timeout: float, busy, waiting: str):
+    """Hold the exclusive lock `lock_path` (its file names the holder's PID). Another holder: wait at most `timeout`
+    seconds (0: not at all), logging `waiting` (formatted with the holder) once, then raise `busy(holder)`."""
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path, 'a+') as f:
         start, told = time.monotonic(), False
         while True:
             try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB); break
             except BlockingIOError:
-                if time.monotonic() - start >= timeout:
-                    raise BuildLockedError(f"{folder}: another build ({_holder(lock_path)}) holds the lock {lock_path}; gave up "
-                                           f"after {timeout:g} s. Wait for it to finish, or stop that process, then run again "
-                                           "(or raise the wait with lock_timeout / --lock-timeout)") from None
-                if not told: log.warning("%s: waiting for another build (%s) to finish, at most %g s", folder, _holder(lock_path), timeout)
+                if time.monotonic() - start >= timeout: raise busy(_holder(lock_path)) from None
+                if not told: log.warning(waiting, _holder(lock_path))
                 told = True; time.sleep(0.2)
         f.seek(0); f.truncate(); f.write(f"{os.getpid()}\n"); f.flush()
         try: yield
         finally: fcntl.flock(f, fcntl.LOCK_UN)
+
+def build_lock(folder: Path, timeout: float = 600):
+    "Hold the exclusive build lock of `folder`; wait at most `timeout` seconds for another holder, saying who it is."
+    lock_path = folder.parent / f'.{folder.name}.lock'
+    def busy(holder): return BuildLockedError(
+        f"{folder}: another build ({holder}) holds the lock {lock_path}; gave up after {timeout:g} s. Wait for it to finish, "
+        "or stop that process, then run again (or raise the wait with lock_timeout / --lock-timeout)")
+    return exclusive_lock(lock_path, timeout, busy, f"{folder}: waiting for another build (%s) to finish, at most {timeout:g} s")
 
 # %% ../nbs/02b_build.ipynb #af912fe7
 def _differences(old: dict, new: dict) -> str:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_training.ipynb #4d6e349f
 from __future__ import annotations
-import contextlib, dataclasses, fcntl, json, logging, os, shutil
+import contextlib, dataclasses, json, logging, shutil
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -15,6 +15,7 @@ from fastai.vision.all import Learner, set_seed
 from sklearn.metrics import confusion_matrix
 from .config import TsicConfig, atomic_write_bytes, make_folder, save_config
 from .sources import ChartData, load_data
+from .build import exclusive_lock
 from .windows import WindowScaler
 from .metrics import (block_bootstrap_difference, difference_verdict, scores_from_confusion, baseline_predictions, lookahead_prediction, beats_baselines,
                           confusion_figure, scores_table)
@@ -183,15 +184,11 @@ def run_lock(run: RunFolder):
     "Hold the lock of `run`'s folder (rank 0, for the whole training): a second training into the same folder is refused at once, naming the first."
     if not is_main(): yield; return
     path = run.path / '.tsic-run.lock'
-    with open(path, 'a+') as f:
-        try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            f.seek(0); holder = f.read().strip() or 'unknown'
-            raise RunLockedError(f"{run.path}: another training (PID {holder}) is writing into this run folder; wait for it to "
-                                 "finish, or give another run folder (run_dir, --run-dir)") from None
-        f.seek(0); f.truncate(); f.write(f"{os.getpid()}\n"); f.flush()
+    def busy(holder): return RunLockedError(f"{run.path}: another training ({holder}) is writing into this run folder; wait for "
+                                            "it to finish, or give another run folder (run_dir, --run-dir)")
+    with exclusive_lock(path, 0, busy, ''):
         try: yield
-        finally: path.unlink(missing_ok=True); fcntl.flock(f, fcntl.LOCK_UN)
+        finally: path.unlink(missing_ok=True)
 
 def train(cfg: TsicConfig, run_dir: str | Path | None = None, sample_limit: int | None = None, data: ChartData | None = None,
           find_lr: bool = False, callbacks: list | None = None) -> TrainResult:
