@@ -84,8 +84,9 @@ SHARES = torch.linspace(0, 1, 21)  # the late-fusion head's shares `choose_share
 
 def choose_share(network: torch.Tensor, head: torch.Tensor, labels: torch.Tensor) -> float:
     "The share of `SHARES` under which the average of the `network`'s and the `head`'s probabilities (n, classes) gives `labels` the highest likelihood (the smaller share on a tie)."
-    picked = lambda p: p[torch.arange(len(labels)), labels].double()
-    nll = torch.stack([-torch.log((1 - w) * picked(network) + w * picked(head) + 1e-12).mean() for w in SHARES])
+    rows = torch.arange(len(labels))
+    net, own = network[rows, labels].double(), head[rows, labels].double()  # only the labels' probabilities count
+    nll = torch.stack([-torch.log((1 - w) * net + w * own + 1e-12).mean() for w in SHARES])
     return float(SHARES[int(nll.argmin())])
 
 # %% ../nbs/05b_models.ipynb #eac406df
