@@ -9,6 +9,14 @@ and alphas chosen by leave-one-out on those windows (`RidgeClassifierCV`), score
 a purge of window + horizon bars; beside it the same ridge on the charts' profile (`rocket.chart_profile` of the
 40-bar candlestick charts at 96 px, price axis scaled by volatility, as bench/planted.py builds them: what the single
 chart model's late-fusion head reads); persistence and its mirror on the same test windows.
+
+Two more columns test why a learned model trails the rule where the rule is the mechanism (momentum, reversal):
+`rule_learned` fits a multinomial logistic regression on the lagged label alone (the label of the window whose
+horizon has just ended, one-hot: the causal rule's only input, six parameters) on the first 45% of the windows and
+per-class decision offsets for macro F1 on the next 15% (after a purge); `chart_and_rule` blends a logistic
+regression on the chart's profile with that one, the share chosen by validation likelihood, then offsets the same
+way. The first shows the rule is learnable from the data with offsets; the second what stacking the causal rule
+as an input would give the chart model (tsic does not do this: it would be one more input path, README "Known gaps").
 """
 import argparse, sys, warnings
 from pathlib import Path
@@ -45,6 +53,21 @@ def ridge_f1(X: np.ndarray, y: np.ndarray, cut: int, test: slice) -> float:
     return planted.macro_f1(y[test], ridge.predict(X[test]))
 
 
+def rule_columns(profiles: np.ndarray, lagged: np.ndarray, y: np.ndarray, cut: int, test: slice, gap: int) -> dict:
+    "Macro F1 on `test` of a logistic regression on the one-hot `lagged` label, and of its blend with one on the chart `profiles` (see the module's text)."
+    from sklearn.linear_model import LogisticRegression
+    from tsic.evaluate import fit_decision_offsets
+    from tsic.predict import apply_offsets
+    fit_end = int(0.75 * cut); val = slice(fit_end + gap, cut)
+    def model(X): return LogisticRegression(C=0.05, class_weight='balanced', max_iter=2000).fit(X[:fit_end], y[:fit_end]).predict_proba(X)
+    rule, chart = model(np.eye(3)[lagged]), model(profiles)
+    def tuned(P): return planted.macro_f1(y[test], apply_offsets(P[test], fit_decision_offsets(P[val], y[val])[0]))
+    def blend(s): P = np.exp((1 - s) * np.log(chart) + s * np.log(rule)); return P / P.sum(1, keepdims=True)
+    def nll(s): return -np.log(blend(s)[val][np.arange(len(y[val])), y[val]]).mean()
+    share = min(np.linspace(0, 1, 21), key=nll)
+    return {'rule_learned': tuned(rule), 'chart_and_rule': tuned(blend(share)), 'rule_share': share}
+
+
 def probe(signal: str, bars_n: int, seed: int, train_share: float = 0.6) -> dict:
     "Macro F1 of persistence, reversal and a balanced ridge on the window's features and on the charts' profile, on the last windows of `signal`."
     from tsic.bars import bar_features
@@ -63,7 +86,9 @@ def probe(signal: str, bars_n: int, seed: int, train_share: float = 0.6) -> dict
     test = slice(cut + w + h, None)  # purged: no test window shares a bar with a training window's horizon
     flat = X[:cut].reshape(-1, X.shape[-1])
     X = ((X - flat.mean(0)) / flat.std(0)).reshape(len(X), -1)
-    return {'signal': signal, 'ridge_on_window': ridge_f1(X, y, cut, test), 'ridge_on_chart': ridge_f1(standardised(chart_profiles(bars, ends), cut), y, cut, test),
+    profiles = standardised(chart_profiles(bars, ends), cut)
+    return {'signal': signal, 'ridge_on_window': ridge_f1(X, y, cut, test), 'ridge_on_chart': ridge_f1(profiles, y, cut, test),
+            **rule_columns(profiles, persistence, y, cut, test, w + h),
             'persistence': planted.macro_f1(y[test], persistence[test]), 'reversal': planted.macro_f1(y[test], 2 - persistence[test]),
             'train_windows': cut, 'test_windows': len(y[test])}
 
