@@ -1,5 +1,6 @@
-"""The bad-input sweep of issue 15: one table of bad inputs across `tsic build`, configs, training (`train()` and the
-papermill notebook), walk-forward, feature analysis, `tsic predict` and `tsic export`.
+"""The bad-input sweep (issues 15 and 27): one table of bad inputs across `tsic build`, configs, training (`train()`,
+`tsic train` and the papermill notebook), walk-forward, feature analysis, evaluation, `tsic predict`, `tsic export` and
+`tsic tune`; the single-case tests that were elsewhere (faults, files that are not checkpoints) are rows here.
 
 Each case makes its bad input under `tmp_path` from real files (market bars, configs, chart folders, features CSVs,
 checkpoints) and runs the real command: the CLI in-process through `tsic.cli.main` (exit status and stderr as a shell
@@ -20,7 +21,7 @@ from typing import Any, Callable
 import numpy as np, pandas as pd, pytest, torch, yaml, PIL.Image
 from conftest import ROOT, BIN, config_for
 
-SURFACES = ('build', 'config', 'train', 'papermill', 'walk-forward', 'analysis', 'predict', 'export', 'tune')
+SURFACES = ('build', 'config', 'train', 'papermill', 'walk-forward', 'analysis', 'evaluate', 'predict', 'export', 'tune')
 FEATURES = ['log_return', 'hl_range', 'oc_return', 'volume_change', 'ma5_gap', 'ma20_gap', 'volatility20']
 OHLCV_NAMES = ['--names', 'timestamp', 'open', 'high', 'low', 'close', 'volume']
 
@@ -61,6 +62,38 @@ def bars_text(n: int = 400, start: int = 0, **to_csv) -> str:
 
 
 GOOD = bars_text(400)  # 400 bars: train, val and test windows at window 40
+
+
+def unix_time(unit: str) -> str:
+    "The good bars with their timestamps written as Unix time in `unit` ('s', 'ms')."
+    bars = msft().iloc[:400].copy()
+    bars.index = pd.Index(((bars.index - pd.Timestamp(0)) // pd.Timedelta(1, unit)).astype(str), name='timestamp')
+    return bars.to_csv()
+
+
+def with_offsets(every: int = 2) -> str:
+    "The good bars, every `every`-th timestamp written with a UTC offset (+00:00), the others without."
+    bars = msft().iloc[:400].copy()
+    bars.index = pd.Index([f"{t:%Y-%m-%d}{'+00:00' if i % every else ''}" for i, t in enumerate(bars.index)], name='timestamp')
+    return bars.to_csv()
+
+
+def quoted_dates() -> str:
+    "The good bars with dates like '13 Mar, 1986': a quoted field that holds the separator (valid CSV)."
+    bars = msft().iloc[:400].copy()
+    bars.index = pd.Index(bars.index.strftime('%d %b, %Y'), name='timestamp')
+    return bars.to_csv()
+
+
+def latin1() -> bytes:
+    "The good bars with a text column holding an accented letter, encoded as Latin-1."
+    return msft().iloc[:400].assign(venue='Bourse de Zürich').to_csv().encode('latin-1')
+
+
+def constant_prices() -> str:
+    bars = msft().iloc[:400].copy()
+    bars[['open', 'high', 'low', 'close']] = 25.0
+    return bars.to_csv()
 
 
 def set_fields(text: str, line: int, **values) -> str:
@@ -164,9 +197,10 @@ BUILD_FLAGS = ('--image-size', 40, '--workers', 1)
 
 
 def build_case(id, text=GOOD, flags=(), message=(), fix_flags=None, prepare=None, fix=None, xfail='', name='bars.csv',
-               foreign=None) -> Case:
+               foreign=None, expect=2, clean=None) -> Case:
     """`tsic build SRC` of the CSV `text` (str, bytes, None: no file, or a function of env) with `flags`.
-    Rerun: `fix(env)` if given, else the good bars written to SRC; with `fix_flags`, SRC is kept and these flags used."""
+    Rerun: `fix(env)` if given, else the good bars written to SRC; with `fix_flags`, SRC is kept and these flags used.
+    `expect` 0: the build must succeed (a damaged build restored); `clean(env)` then checks what it left."""
     def make(env: Env) -> Attempt:
         src, data = env.tmp / name, env.tmp / 'data'
         if prepare: prepare(env, src)
@@ -180,9 +214,9 @@ def build_case(id, text=GOOD, flags=(), message=(), fix_flags=None, prepare=None
             status, message = env.cli(*base, *(given if fix_flags is None else fix_flags))()
             assert status != 0 or list(data.glob('*/manifest.json')), "the rerun wrote no complete dataset"
             return status, message
-        return Attempt(env.cli(*base, *given), rerun, names={'src': src, 'data': data}, command='build',
-                       foreign=(data / foreign,) if foreign else ())
-    return Case(id, 'build', make, 2, tuple(message), xfail)
+        return Attempt(env.cli(*base, *given), rerun, (lambda: clean(env)) if clean else None, names={'src': src, 'data': data},
+                       command='build', foreign=(data / foreign,) if foreign else ())
+    return Case(id, 'build', make, expect, tuple(message), xfail)
 
 
 def gappy(env) -> str:
@@ -198,6 +232,13 @@ def hourly(n=100) -> str:
     return bars.to_csv()
 
 
+def held_build_lock(env, src):
+    "The build lock of data/bars_1d_winsize40 held, as a build in progress holds it (by this process, until the test ends)."
+    from tsic.build import build_lock
+    env.lock = build_lock(env.tmp / 'data' / 'bars_1d_winsize40'); env.lock.__enter__()
+    env.request.addfinalizer(lambda: env.lock.__exit__(None, None, None))
+
+
 def build_good_first(env, src):
     write(src, GOOD)
     assert env.cli('build', src, '--data-dir', env.tmp / 'data', *BUILD_FLAGS)()[0] == 0
@@ -208,6 +249,45 @@ def foreign_folder(env, src):
 
 
 def a_file(env) -> Path: return write(env.tmp / 'afile.csv', 'not a folder\n')
+
+
+BUILT = 'bars_1d_winsize40'  # the folder build_good_first makes
+
+
+def damage_build(damage):
+    "Build the good bars, then `damage(folder)` the finished build (its manifest left as it was)."
+    def prepare(env, src):
+        build_good_first(env, src); damage(env.tmp / 'data' / BUILT)
+    return prepare
+
+
+def under_umask(mask: int):
+    "Prepare: run the command under the umask `mask` (restored when the test ends)."
+    import os
+    def prepare(env, src):
+        old = os.umask(mask); env.request.addfinalizer(lambda: os.umask(old))
+    return prepare
+
+
+def modes_follow_umask(mask: int):
+    "Clean: every file the build wrote (manifest, CSVs, charts) has the mode a plain open() gives under `mask`, 0666 less it."
+    def check(env):
+        files = [p for p in (env.tmp / 'data').rglob('*') if p.is_file() and not p.name.endswith('.lock')]
+        wrong = sorted({f"{p.name}: {p.stat().st_mode & 0o777:o}" for p in files if p.stat().st_mode & 0o777 != 0o666 & ~mask})
+        assert files and not wrong, f"modes other than {0o666 & ~mask:o} under umask {mask:03o}: {wrong[:5]}"
+    return check
+
+
+def every_listed_image_there(env):
+    "The build's files are the ones its manifest lists, per split and class."
+    import json
+    from tsic.build import count_differences, image_counts
+    folder = env.tmp / 'data' / BUILT
+    assert not count_differences(json.loads((folder / 'manifest.json').read_text())['counts'], image_counts(folder))
+
+
+def delete_every_other(folder):
+    for p in sorted(folder.rglob('*.png'))[::2][:200]: p.unlink()
 
 
 LOCATED = r'{src}'  # the message names the file
@@ -296,6 +376,59 @@ BUILD = [
                message=[r'{data}/bars_1d_winsize40 exists and was not built by tsic', r'move it away or choose another data_dir']),
     build_case('build-source-changed', bars_text(401), prepare=build_good_first, fix_flags=('--rebuild',),
                message=[r'{data}/bars_1d_winsize40 holds a complete build whose source changed', r'--rebuild']),
+    build_case('build-workers-zero', GOOD, flags=('--workers', 0), fix_flags=(), message=[r'argument --workers: at least 1, got 0']),
+    build_case('build-workers-negative', GOOD, flags=('--workers', -3), fix_flags=(), message=[r'argument --workers: at least 1, got -3']),
+    build_case('build-chunk-zero', GOOD, flags=('--chunk', 0), fix_flags=(), message=[r'argument --chunk: at least 1, got 0']),
+    build_case('build-chunk-negative', GOOD, flags=('--chunk=-5',), fix_flags=(), message=[r'argument --chunk: at least 1, got -5']),
+    build_case('build-chunk-not-a-number', GOOD, flags=('--chunk', 'many'), fix_flags=(), message=[r"argument --chunk: expected a whole number, got 'many'"]),
+    build_case('build-image-size-huge', GOOD, flags=('--image-size', 5000), fix_flags=(),
+               message=[r'image_size 5000: charts are 16 to 1024 px a side', r'71\.5 MiB per chart', r'choose a size']),
+    build_case('build-image-size-one', GOOD, flags=('--image-size', 1), fix_flags=(), message=[r'image_size 1: charts are 16 to 1024 px']),
+    # a complete manifest means complete files: a rerun writes what is missing (status 0) and the files agree with it
+    build_case('build-images-deleted-after-build', GOOD, prepare=damage_build(delete_every_other), expect=0, fix_flags=(),
+               message=[r'248 images \(124 written by the run that finished it\)'], clean=every_listed_image_there),
+    build_case('build-class-folder-deleted-after-build', GOOD, prepare=damage_build(lambda f: rm(f / 'test' / 'up')), expect=0,
+               fix_flags=(), message=[r'248 images \([1-9]\d* written by the run that finished it\)'], clean=every_listed_image_there),
+    build_case('build-split-folder-deleted-after-build', GOOD, prepare=damage_build(lambda f: rm(f / 'val')), expect=0,
+               fix_flags=(), message=[r'248 images \([1-9]\d* written by the run that finished it\)'], clean=every_listed_image_there),
+    # one data folder, many builds: the CSVs named by dataset and timeframe belong to one build
+    build_case('build-second-window-same-dataset', GOOD, prepare=build_good_first, flags=('--window', 20),
+               fix_flags=('--window', 20, '--dataset', 'bars20'),
+               message=[r'{data}/bars_1d_features\.csv and fix_labeled_data_bars_1d\.csv belong to the build in {data}/bars_1d_winsize40',
+                        r'window: 40 → 20', r'--data-dir', r'--dataset']),
+    build_case('build-second-source-same-dataset', bars_text(400, 100), prepare=build_good_first, flags=('--window', 30),
+               fix_flags=('--window', 30, '--dataset', 'other'),
+               message=[r'fix_labeled_data_bars_1d\.csv belong to the build in {data}/bars_1d_winsize40', r'--data-dir']),
+    # messages a user can act on (CSV formats)
+    build_case('build-decimal-comma', bars_text(sep=';', decimal=','), flags=('--sep', ';'), fix_flags=('--sep', ';', '--decimal', ','),
+               message=[LOCATED, r"numbers such as '0,0672' \(line 2\) have a comma", r"set csv\.decimal \(--decimal ','\)"]),
+    build_case('build-decimal-comma-and-comma-separator', GOOD, flags=('--decimal', ','), fix_flags=(),
+               message=[r"build\.csv\.decimal and build\.csv\.sep are both ','", r"--sep ';'"]),
+    build_case('build-unix-seconds', unix_time('s'), fix_flags=('--time-format', 's'),
+               message=[LOCATED, r"e\.g\. '511056000'", r'they look like Unix time', r"csv\.time_format \(--time-format\) to 's' or 'ms'"]),
+    build_case('build-unix-milliseconds', unix_time('ms'), fix_flags=('--time-format', 'ms'),
+               message=[LOCATED, r'they look like Unix time', r"'s' or 'ms'"]),
+    build_case('build-unix-percent-s', unix_time('s'), flags=('--time-format', '%s'), expect=0, fix_flags=('--time-format', '%s'),
+               message=[r'248 images']),
+    build_case('build-mixed-utc-offsets', with_offsets(), fix=lambda env: write(env.tmp / 'bars.csv', GOOD),
+               message=[LOCATED, r"the timestamps mix values with a UTC offset and values without \('1986-03-13' and '1986-03-14\+00:00'\)"]),
+    build_case('build-quoted-separator', quoted_dates(), expect=0, fix_flags=(), message=[r'248 images']),
+    build_case('build-latin-1', latin1(), fix_flags=('--encoding', 'latin-1'),
+               message=[LOCATED, r'not utf-8 text \(byte 0xfc on line 2\)', r"set csv\.encoding \(--encoding\), e\.g\. 'latin-1'"]),
+    build_case('build-unknown-encoding', GOOD, flags=('--encoding', 'klingon'), fix_flags=(),
+               message=[r"build\.csv\.encoding \(--encoding\): unknown encoding 'klingon'"]),
+    build_case('build-constant-prices', constant_prices(),
+               message=[r'the closes do not change inside \d+ of the \d+ windows of 40 bars', r'constant prices']),
+    # files others can read: what a build writes follows the umask like any other tool's
+    build_case('build-files-follow-umask-022', GOOD, prepare=under_umask(0o022), expect=0, fix_flags=(), message=[r'248 images'],
+               clean=modes_follow_umask(0o022)),
+    build_case('build-files-follow-umask-077', GOOD, prepare=under_umask(0o077), expect=0, fix_flags=(), message=[r'248 images'],
+               clean=modes_follow_umask(0o077)),
+    build_case('build-files-follow-umask-002', GOOD, prepare=under_umask(0o002), expect=0, fix_flags=(), message=[r'248 images'],
+               clean=modes_follow_umask(0o002)),
+    build_case('build-folder-locked', GOOD, flags=('--lock-timeout', 1), prepare=held_build_lock,
+               fix=lambda env: env.lock.__exit__(None, None, None),
+               message=[r'{data}/bars_1d_winsize40: another build \(PID \d+\) holds the lock', r'gave up after 1 s', r'--lock-timeout']),
     build_case('build-data-dir-is-a-file', GOOD, flags=lambda env: ('--data-dir', a_file(env) / 'data'), fix_flags=(),
                message=[r'afile\.csv', r'folder']),
 ]
@@ -309,16 +442,18 @@ def good_config(env) -> dict:
             'class_names': ['down', 'flat', 'up'], 'build': {'sources': {'bars': str(env.good_csv)}}}
 
 
-def config_case(id, change=None, message=(), raw=None, xfail='', write_file=True) -> Case:
+def config_case(id, change=None, message=(), raw=None, xfail='', write_file=True, folder=False) -> Case:
     """`tsic build --config CFG` where CFG is the good config changed by `change(cfg, env)`, or the YAML text `raw`.
     Rerun: the good config written to CFG."""
     def make(env: Env) -> Attempt:
         path = env.tmp / 'config.yaml'
-        if write_file:
+        if folder: path.mkdir()  # a folder where the config file should be
+        elif write_file:
             if raw is not None: write(path, raw)
             else:
                 cfg = good_config(env); change(cfg, env); write(path, yaml.safe_dump(cfg))
         def rerun():
+            if path.is_dir(): path.rmdir()
             write(path, yaml.safe_dump(good_config(env)))
             return env.cli('build', '--config', path, '--workers', 1)()
         return Attempt(env.cli('build', '--config', path, '--workers', 1), rerun, names={'cfg': path}, command='build')
@@ -388,6 +523,15 @@ CONFIG = [
     config_case('config-yaml-syntax-error', raw='datasets: [bars\nimage_size: 40\n',
                 message=[r'{cfg}', r'line \d+', r'\bfix\b']),
     config_case('config-file-missing', write_file=False, message=[r'Config file not found: {cfg}']),
+    config_case('config-duplicate-key', raw='datasets: [bars]\nimage_size: 40\nimage_size: 48\n',
+                message=[r'{cfg}', r"key 'image_size' given twice \(lines 2 and 3\); keep one"]),
+    config_case('config-duplicate-nested-key', raw='datasets: [bars]\nbuild:\n  window: 20\n  horizon: 4\n  window: 30\n',
+                message=[r'{cfg}', r"key 'window' given twice \(lines 3 and 5\)"]),
+    config_case('config-dataset-listed-twice', setter(datasets=['bars', 'bars']),
+                message=[r"datasets lists 'bars' more than once", r'list each dataset once']),
+    config_case('config-image-size-one', setter(image_size=1), message=[r'image_size 1: charts are 16 to 1024 px a side']),
+    config_case('config-image-size-huge', setter(image_size=5000), message=[r'image_size 5000: charts are 16 to 1024 px', r'MiB per chart']),
+    config_case('config-is-a-folder', folder=True, message=[r'{cfg} is a folder: give the YAML config file']),
     config_api_case('config-api-feature-dim-disagrees',
                     setter(model={'feature_dim': 3}, timeseries={'feature_columns': ['log_return']}),
                     message=[r'model\.feature_dim is 3 but timeseries\.feature_columns lists 1 columns', r'remove model\.feature_dim']),
@@ -469,6 +613,14 @@ def earlier_run(env, folder, arch='resnet18', name='last.ckpt') -> Path:
     return ck
 
 
+def last_ckpt_is(make_file):
+    "Damage: an earlier run whose last.ckpt holds the bytes of `make_file(env)` (a file that is not a tsic checkpoint); resume from it."
+    def damage(env, folder):
+        earlier_run(env, folder).write_bytes(make_file(env).read_bytes())
+        return {'resume_from_checkpoint': 'last.ckpt'}
+    return damage
+
+
 def foreign_last_ckpt(env, folder):
     torch.save({'x': 1}, earlier_run(env, folder))
     return {'resume_from_checkpoint': 'last.ckpt'}
@@ -547,6 +699,12 @@ TRAIN = [
                message=[r'model_mode: multi needs timeseries\.data_path .* and timeseries\.feature_columns']),
     train_case('train-resume-checkpoint-missing', overrides={'resume_from_checkpoint': 'nope.ckpt'}, expect=FileNotFoundError,
                message=[r"resume_from_checkpoint: 'nope\.ckpt' is neither a file nor a checkpoint", r'fix the path or remove the key']),
+    *[train_case(f'train-resume-checkpoint-{name}', last_ckpt_is(make), kept=True, expect=ValueError,
+                 message=[rf'{{run}}/checkpoints/single/resnet18/last\.ckpt: not a tsic checkpoint \({kind}\); give a \.ckpt written by tsic training',
+                          r'tsic left the run folder {run} as it was'])
+      for name, make, kind in (('png', lambda env: png_file(env), 'a PNG image'), ('random-bytes', lambda env: random_file(env), 'unreadable bytes'),
+                               ('text', lambda env: text_file(env), 'a text file'), ('zip', lambda env: zip_file(env), 'a zip archive that is not a PyTorch file'),
+                               ('empty', lambda env: empty_file(env), 'an empty file'))],
     train_case('train-resume-foreign-checkpoint', foreign_last_ckpt, kept=True, expect=ValueError,
                message=[r"{run}/checkpoints/single/resnet18/last\.ckpt: not a tsic checkpoint \(a PyTorch file without tsic's 'format' key",
                         r'give a \.ckpt written by tsic training']),
@@ -555,6 +713,15 @@ TRAIN = [
                         r'resume with the config it was trained with']),
     train_case('train-run-dir-holds-checkpoints', old_run, kept=True, expect=FileExistsError,
                message=[r'{run}/checkpoints/single/resnet18 already holds checkpoints', r'set resume_from_checkpoint: last\.ckpt']),
+    train_case('train-images-deleted', lambda env, f: [p.unlink() for p in pngs(f, 'train')[::3]],
+               message=[r'{folder}: the charts found are not those its manifest lists \(train/\w+: \d+ listed, \d+ found',
+                        r'run the same tsic build again']),
+    train_case('train-class-folder-deleted', lambda env, f: rm(f / 'val' / 'down'),
+               message=[r'{folder}: the charts found are not those its manifest lists \(val/down: \d+ listed, 0 found\)']),
+    train_case('train-images-added', lambda env, f: shutil.copy(pngs(f)[0], pngs(f)[0].with_name(re.sub(r'_\d{8}_', '_19000102_', pngs(f)[0].name))),
+               message=[r'{folder}: the charts found are not those its manifest lists', r'\d+ listed, \d+ found', r'--rebuild']),
+    train_case('train-cache-dir-under-a-file', lambda env, f: {'cache_dir': str(a_file(env) / 'cache')},
+               expect=ValueError, message=[r'cache_dir: cannot create the folder {tmp}/afile\.csv/cache', r'choose a writable folder']),
     train_case('train-sample-limit-zero', sample_limit=0, expect=ValueError, message=[r'sample_limit must be >= 1, got 0']),
     train_case('train-series-source-bad-bars', series_source, expect=ValueError,
                message=[r'{tmp}/bad\.csv: 1 bars with high below open/close or low above them \(line 12\)', r'--repair|repair=True']),
@@ -562,6 +729,89 @@ TRAIN = [
                message=[r'{run}', r'run_dir', r'folder']),
 ]
 
+
+def cli_case(id, surface, args, message) -> Case:
+    "`tsic ARGS` (`args(env, cfg)`, CFG the good config) refused with status 2 before any work: no run folder, no study."
+    def make(env: Env) -> Attempt:
+        cfg = write(env.tmp / 'config.yaml', yaml.safe_dump(good_config(env)))
+        def clean():
+            left = sorted(p.name for p in env.tmp.iterdir() if p.name not in ('config.yaml', 'good.csv'))
+            assert not left, f"the refused command left {left}"
+        return Attempt(env.cli(*args(env, cfg)), clean=clean, names={'tmp': env.tmp, 'cfg': cfg}, command=args(env, cfg)[0])
+    return Case(id, surface, make, 2, tuple(message))
+
+
+NO_TRACEBACK = r'\A(?![\s\S]*Traceback)'  # a message, not a stack
+
+
+def interrupted(args, ready: str, rerun=None, timeout: float = 120):
+    """`tsic ARGS` in its own process, interrupted with SIGINT (what Ctrl-C sends) once the file pattern `ready`
+    (relative to tmp) matches; (exit status, stderr). `args(env)`; `rerun(env)`: the command line that must then finish."""
+    def make(env: Env) -> Attempt:
+        import signal, time
+        line = args(env)
+        def call():
+            proc = subprocess.Popen([str(BIN / 'tsic'), *map(str, line)], cwd=env.tmp, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, text=True)
+            deadline = time.monotonic() + timeout
+            while not list(env.tmp.glob(ready)) and proc.poll() is None and time.monotonic() < deadline: time.sleep(0.05)
+            assert proc.poll() is None, f"tsic {line[0]} ended before it could be interrupted:\n{proc.communicate()[1]}"
+            proc.send_signal(signal.SIGINT)
+            err = proc.communicate(timeout=60)[1]
+            return proc.returncode, err
+        def again():
+            done = subprocess.run([str(BIN / 'tsic'), *map(str, rerun(env))], cwd=env.tmp, capture_output=True, text=True, timeout=300)
+            return done.returncode, done.stderr
+        return Attempt(call, again if rerun else None, names={'tmp': env.tmp}, command=line[0])
+    return make
+
+
+def build_args(env):
+    return ['build', write(env.tmp / 'bars.csv', GOOD), '--data-dir', env.tmp / 'data', '--image-size', 512, '--workers', 1, '--chunk', 1]
+
+
+def train_args(env):
+    folder = env.dataset()
+    cfg = {'datasets': ['msft'], 'dataset_msft_dir': str(folder), 'model_architecture_name': 'resnet18', 'pretrained': False,
+           'image_size': 32, 'batch_size': 16, 'max_epochs': 200, 'use_progressive_unfreezing': False, 'tensorboard': False,
+           'class_names': ['down', 'flat', 'up'], 'num_classes': 3, 'cache_dir': str(env.tmp / 'cache')}
+    return ['train', '--config', write(env.tmp / 'config.yaml', yaml.safe_dump(cfg)), '--run-dir', env.tmp / 'run', '--sample-limit', 16]
+
+
+def build_with_file_size_limit(env: Env) -> Attempt:
+    "`tsic build` in its own process whose writes may not pass 20 kB (RLIMIT_FSIZE): a write fails part-way, as on a full disk."
+    import resource
+    line = [str(BIN / 'tsic'), 'build', str(write(env.tmp / 'bars.csv', GOOD)), '--data-dir', str(env.tmp / 'data'),
+            '--image-size', '48', '--workers', '1']  # 48-px charts fit the limit; the features CSV does not
+    def limited(): resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+    def run(preexec=None):
+        proc = subprocess.run(line, cwd=env.tmp, capture_output=True, text=True, timeout=300, preexec_fn=preexec)
+        return proc.returncode, proc.stderr
+    return Attempt(lambda: run(limited), run, names={'data': env.tmp / 'data'}, command='build')
+
+
+INTERRUPTED = r'tsic {cmd}: interrupted; '
+BUILD.append(Case('build-write-fails-part-way', 'build', build_with_file_size_limit, 2,
+                  (r'{data}/bars_1d_features\.csv: File too large', r'raise the limit or write elsewhere',
+                   r'run the same command again; finished files are kept and a rerun goes on from them', NO_TRACEBACK)))
+BUILD.append(Case('build-interrupted', 'build', interrupted(build_args, 'data/*/train/*/*.png', rerun=build_args), 130,
+                  (INTERRUPTED.format(cmd='build'), r'the charts written so far are kept', r'run the same command again', NO_TRACEBACK)))
+
+TRAIN_CLI = [
+    cli_case('train-cli-sample-limit-one', 'train', lambda env, cfg: ('train', '--config', cfg, '--sample-limit', 1),
+             [r'argument --sample-limit: at least 2', r'batch normalisation']),
+    cli_case('train-cli-set-unclosed-list', 'train', lambda env, cfg: ('train', '--config', cfg, '--set', 'class_names=[down, flat'),
+             [r"--set 'class_names=\[down, flat': the value is not valid YAML", r"--set 'class_names=\[down, flat, up\]'", NO_TRACEBACK]),
+    cli_case('train-cli-set-without-value', 'train', lambda env, cfg: ('train', '--config', cfg, '--set', 'max_epochs'),
+             [r"--set 'max_epochs': expected KEY=VALUE"]),
+    cli_case('train-cli-config-is-a-folder', 'train', lambda env, cfg: ('train', '--config', env.tmp),
+             [r'{tmp} is a folder: give the YAML config file']),
+    cli_case('train-cli-sample-limit-not-a-number', 'train', lambda env, cfg: ('train', '--config', cfg, '--sample-limit', '1.5'),
+             [r"argument --sample-limit: expected a whole number, got '1\.5'"]),
+    Case('train-interrupted', 'train', interrupted(train_args, 'run/checkpoints/*/*/last.ckpt'), 130,
+         (INTERRUPTED.format(cmd='train'), r'kept the run folder {tmp}/run \(it holds checkpoints\)',
+          r'--run-dir <that folder> --set resume_from_checkpoint=last\.ckpt', NO_TRACEBACK)),
+]
 
 # ---------------------------------------------------------------------------------------------------------------------
 # training through the notebook (papermill, real processes; the config is checked before torch is imported: ~3 s)
@@ -748,6 +998,12 @@ def text_file(env) -> Path: return write(env.tmp / 'notes.ckpt', 'best epoch 3\n
 def missing_file(env) -> Path: return env.tmp / 'missing.ckpt'
 
 
+def zip_file(env) -> Path:
+    import zipfile
+    with zipfile.ZipFile(env.tmp / 'other.zip', 'w') as z: z.writestr('readme.txt', 'not a model')
+    return env.tmp / 'other.zip'
+
+
 def plain_torch(env) -> Path:
     torch.save({'x': 1}, env.tmp / 'plain.pt'); return env.tmp / 'plain.pt'
 
@@ -798,6 +1054,53 @@ def link_to(target):
     return make
 
 
+def charts_built(**options):
+    "A chart dataset tsic builds under tmp/other from 400 MSFT bars (from bar `start`), drawn with `options` (the checkpoint's: 48 px, window 40)."
+    def make(env) -> Path:
+        from tsic.build import build_chart_dataset
+        from tsic.labels import ChartDatasetSpec
+        start = options.pop('start', 0)
+        return build_chart_dataset(msft().iloc[start:start + 400], env.tmp / 'other', ChartDatasetSpec(**{'image_size': 48, **options}), workers=1)
+    return make
+
+
+def evaluate_case(id, data, message, expect=None, ckpt=None, **kwargs) -> Case:
+    "evaluate(CKPT, data(env), out_dir=tmp/report, **kwargs) on `ckpt(env)` (default: a copy of the trained checkpoint); clean: CKPT unchanged, no report."
+    def make(env: Env) -> Attempt:
+        from tsic.evaluate import evaluate
+        ck = (ckpt or own_checkpoint)(env); before = ck.read_bytes()
+        folder, report = data(env), env.tmp / 'report'
+        def clean():
+            assert ck.read_bytes() == before, f"{ck} was changed by a refused evaluation"
+            assert not report.exists() or not any(report.iterdir()), f"the refused evaluation wrote {sorted(report.iterdir())}"
+        return Attempt(api(evaluate, ck, folder, out_dir=report, n_top_losses=0, n_gradcam=0, **kwargs), clean=clean,
+                       names={'ck': ck, 'data': folder})
+    from tsic.predict import PredictError
+    return Case(id, 'evaluate', make, expect or PredictError, tuple(message))
+
+
+GEOMETRY_FIX = r'build them again with the model.s options'
+NOT_A_CHECKPOINT = (('png', 'png_file', 'a PNG image'), ('random-bytes', 'random_file', 'unreadable bytes'), ('text', 'text_file', 'a text file'),
+                    ('zip', 'zip_file', 'a zip archive that is not a PyTorch file'), ('empty', 'empty_file', 'an empty file'),
+                    ('plain-torch', 'plain_torch', "a PyTorch file without tsic's 'format' key \\(keys: x\\)"))
+
+EVALUATE = [
+    evaluate_case('evaluate-other-image-size', charts_built(image_size=64),
+                  [r'{data} \(dataset .msft.\) holds charts drawn with image_size 64 \(the model.s: 48\)', GEOMETRY_FIX]),
+    evaluate_case('evaluate-other-window', charts_built(window=20), [r'holds charts drawn with window 20 \(the model.s: 40\)', GEOMETRY_FIX]),
+    evaluate_case('evaluate-other-chart-kind', charts_built(chart='line'), [r"holds charts drawn with chart 'line' \(the model.s: 'candle'\)"]),
+    evaluate_case('evaluate-other-scaling', charts_built(scaling='volatility'), [r"scaling 'volatility' \(the model.s: 'window'\)"]),
+    evaluate_case('evaluate-store-offsets-of-other-data', charts_built(start=300), store_thresholds=True,
+                  message=[r'store_thresholds: the checkpoint {ck} keeps decision offsets fitted on its own data only', r'not on {data}',
+                           r'metrics\.json']),
+    *[evaluate_case(f'evaluate-checkpoint-{name}', lambda env: None, ckpt=lambda env, f=maker: globals()[f](env), expect=ValueError,
+                    message=[rf'^{{ck}}: not a tsic checkpoint \({kind}\); give a \.ckpt written by tsic training'])
+      for name, maker, kind in NOT_A_CHECKPOINT],
+    evaluate_case('evaluate-store-offsets-not-fitted', lambda env: None, store_thresholds=True, fit_thresholds=False,
+                  message=[r'store_thresholds: the checkpoint {ck} keeps decision offsets fitted on its own data only \(data=None, fit_thresholds=True\)']),
+]
+
+
 RECENT_CSV = lambda env: env.tmp / 'recent.csv'
 SAME = r'is also an input of this command'
 
@@ -807,6 +1110,8 @@ PREDICT = [
     predict_case('predict-checkpoint-random-bytes', [r'{ck}: not a tsic checkpoint \(unreadable bytes\)', CKPT_FIX], ckpt=random_file),
     predict_case('predict-checkpoint-plain-torch', [r"{ck}: not a tsic checkpoint \(a PyTorch file without tsic's 'format' key \(keys: x\)\)",
                                                     CKPT_FIX], ckpt=plain_torch),
+    predict_case('predict-checkpoint-text', [r'{ck}: not a tsic checkpoint \(a text file\)', CKPT_FIX], ckpt=text_file),
+    predict_case('predict-checkpoint-zip', [r'{ck}: not a tsic checkpoint \(a zip archive that is not a PyTorch file\)', CKPT_FIX], ckpt=zip_file),
     predict_case('predict-checkpoint-empty', [r'{ck}: not a tsic checkpoint \(an empty file\)', CKPT_FIX], ckpt=empty_file),
     predict_case('predict-checkpoint-missing', [r'Checkpoint not found: {ck}'], ckpt=missing_file),
     predict_case('predict-checkpoint-other-version', [r"{ck}: not a tsic checkpoint \(format 'tsic-0'; this version of tsic reads",
@@ -837,6 +1142,10 @@ PREDICT = [
     predict_case('predict-folder-corrupt-png', [r'{src}/.*_label_\d\.png: cannot read image', r'delete or re-render it'],
                  source=chart_folder(('msft_1d_20990101_0000_label_1.png', png_bytes()[:40]))),
     predict_case('predict-batch-size-zero', [r'--batch-size', r'>= 1|at least 1|positive'], flags=('--batch-size', 0), fix_flags=()),
+    predict_case('predict-folder-other-image-size', [r'holds charts drawn with image_size 64 \(the model.s: 48\)', GEOMETRY_FIX],
+                 source=lambda env: charts_built(image_size=64)(env) / 'test'),
+    predict_case('predict-chart-other-window', [r'holds charts drawn with window 20 \(the model.s: 40\)'],
+                 source=lambda env: next((charts_built(window=20)(env) / 'test').rglob('*.png'))),
     predict_case('predict-negative-last', [r'--last', r'>= 1|at least 1|positive'], flags=('--last', -5), fix_flags=()),
     predict_case('predict-out-under-a-file', [r'afile\.csv', r'folder'], out=lambda env: a_file(env) / 'p.csv', rerun=True),
     predict_case('predict-out-is-a-folder', [r'{out}\b', r'folder|directory'], out=a_dir, rerun=True),
@@ -854,6 +1163,8 @@ EXPORT = [
     export_case('export-checkpoint-plain-torch', [r"{ck}: not a tsic checkpoint \(a PyTorch file without tsic's 'format' key",
                                                   CKPT_FIX], ckpt=plain_torch),
     export_case('export-checkpoint-text', [r'{ck}: not a tsic checkpoint \(a text file\)', CKPT_FIX], ckpt=text_file),
+    export_case('export-checkpoint-zip', [r'{ck}: not a tsic checkpoint \(a zip archive that is not a PyTorch file\)', CKPT_FIX], ckpt=zip_file),
+    export_case('export-checkpoint-empty', [r'{ck}: not a tsic checkpoint \(an empty file\)', CKPT_FIX], ckpt=empty_file),
     export_case('export-checkpoint-missing', [r'Checkpoint not found: {ck}'], ckpt=missing_file),
     export_case('export-checkpoint-is-a-folder', [r'{ck}', r'folder|directory'], ckpt=a_dir),
     export_case('export-checkpoint-weights-misfit', [r'{ck}: its weights do not fit a single-mode resnet34'],
@@ -879,7 +1190,25 @@ def tune_case(id, storage, message) -> Case:
     return Case(id, 'tune', make, 2, tuple(message))
 
 
+def shell_predict(env: Env) -> Attempt:
+    "`tsic predict` of a plain torch.save file in its own process, as a shell sees it: one line, no traceback, no unsafe advice."
+    ck, src = plain_torch(env), write(env.tmp / 'recent.csv', RECENT)
+    def call():
+        proc = subprocess.run([str(BIN / 'tsic'), 'predict', str(ck), str(src)], capture_output=True, text=True, timeout=300)
+        return proc.returncode, proc.stderr
+    return Attempt(call, names={'ck': ck}, command='predict')
+
+
+PREDICT.append(Case('predict-checkpoint-plain-torch-in-a-shell', 'predict', shell_predict, 2,
+                    (r"\Atsic predict: error: {ck}: not a tsic checkpoint \(a PyTorch file without tsic's 'format' key \(keys: x\)\); "
+                     r'give a \.ckpt written by tsic training[^\n]*\n\Z', r'\A(?![\s\S]*weights_only)', NO_TRACEBACK)))
+
 TUNE = [
+    cli_case('tune-timeout-negative', 'tune', lambda env, cfg: ('tune', '--config', cfg, '--timeout', -5), [r'argument --timeout: must be above 0, got -5']),
+    cli_case('tune-n-trials-zero', 'tune', lambda env, cfg: ('tune', '--config', cfg, '--n-trials', 0), [r'argument --n-trials: at least 1, got 0']),
+    cli_case('tune-sample-limit-one', 'tune', lambda env, cfg: ('tune', '--config', cfg, '--sample-limit', 1), [r'argument --sample-limit: at least 2']),
+    cli_case('tune-config-duplicate-key', 'tune', lambda env, cfg: ('tune', '--config', write(cfg, cfg.read_text() + 'image_size: 48\n')),
+             [r"{cfg}: not valid YAML at line \d+", r"key 'image_size' given twice"]),
     tune_case('tune-storage-is-a-folder', a_dir, [r'storage {storage}: a folder', r'give a file in it', r'study\.db']),
     tune_case('tune-storage-unsupported-url', lambda env: 'mysql://user@db/tsic', [r"'mysql' is not supported", r'PostgreSQL']),
 ]
@@ -888,7 +1217,7 @@ TUNE = [
 # ---------------------------------------------------------------------------------------------------------------------
 # The sweep
 
-CASES = BUILD + CONFIG + TRAIN + PAPERMILL + WALK_FORWARD + ANALYSIS + PREDICT + EXPORT + TUNE
+CASES = BUILD + CONFIG + TRAIN + TRAIN_CLI + PAPERMILL + WALK_FORWARD + ANALYSIS + EVALUATE + PREDICT + EXPORT + TUNE
 
 
 def _param(case: Case):

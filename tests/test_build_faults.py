@@ -66,25 +66,6 @@ def test_workers_die_with_the_killed_main_process_and_a_rerun_finishes(tmp_path)
     assert json.loads((folder / 'manifest.json').read_text())['n_images'] == len(list(folder.rglob('*.png')))
 
 
-def test_a_held_lock_is_named_and_waited_for_at_most_the_timeout(tmp_path):
-    from tsic.build import build_lock
-    src = spy_head(tmp_path)
-    with build_lock(tmp_path / 'spy_15m_winsize40'):
-        start = time.time()
-        out = tsic_build(src, '--dataset', 'spy', '--data-dir', tmp_path, *SPY_FORMAT, '--timeframe', '15m', '--resample',
-                         '--lock-timeout', 1, timeout=60)
-    assert out.returncode == 2 and time.time() - start < 30
-    assert f'waiting for another build (PID {os.getpid()}) to finish, at most 1 s' in out.stderr
-    assert f'another build (PID {os.getpid()}) holds the lock' in out.stderr and 'gave up after 1 s' in out.stderr
-    assert not (tmp_path / 'spy_15m_winsize40').exists()
-
-
-def test_fractions_that_do_not_sum_to_one_are_refused(tmp_path):
-    out = tsic_build(spy_head(tmp_path), '--data-dir', tmp_path, *SPY_FORMAT, '--fractions', 0.5, 0.6, 0.2)
-    assert out.returncode == 2 and 'build.fractions (--fractions): three positive numbers (train, val, test) that sum to 1, got [0.5, 0.6, 0.2] (sum 1.3)' in out.stderr
-    assert not list(tmp_path.glob('*winsize*'))
-
-
 def test_timeframe_is_inferred_and_a_wrong_one_refused(tmp_path):
     src = spy_head(tmp_path)
     out = tsic_build(src, '--dataset', 'spy', '--data-dir', tmp_path, *SPY_FORMAT, '--image-size', 48, '--workers', 1)

@@ -88,7 +88,7 @@ def test_evaluate_report_through_papermill(checkpoint, small_dataset, tmp_path):
     ckpt = Path(shutil.copy(checkpoint, tmp_path / 'model.ckpt'))  # the evaluation writes its offsets into it
     out = tmp_path / 'evaluation'
     proc = run_papermill(tmp_path / 'report.ipynb', '-p', 'checkpoint', str(ckpt), '-p', 'out_dir', str(out),
-                         '-p', 'n_gradcam', '4', notebook='nbs/evaluate.ipynb')
+                         '-p', 'n_gradcam', '4', '-p', 'store_thresholds', 'True', notebook='nbs/evaluate.ipynb')
     assert proc.returncode == 0, proc.stderr[-3000:]
     metrics = json.loads((out / 'metrics.json').read_text())
     preds = pd.read_csv(out / 'predictions.csv')

@@ -296,10 +296,10 @@ def test_every_readme_command_is_accounted_for():
 
 @pytest.fixture(scope='session')
 def demo_data(tmp_path_factory) -> Path:
-    "The built-in demo dataset (MSFT daily charts), built once, as the first command that needs it builds it."
+    "The built-in demo dataset (MSFT daily charts), built once, drawn as the `checkpoint` fixture's charts (48 px) so the README's predict commands can score it."
     from tsic.build import ensure_demo_dataset
     data = tmp_path_factory.mktemp('demo') / 'data'
-    ensure_demo_dataset(data)
+    ensure_demo_dataset(data, image_size=48)
     return data
 
 

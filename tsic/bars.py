@@ -4,7 +4,7 @@
 
 # %% ../nbs/02_bars.ipynb #f3a167ea
 from __future__ import annotations
-import contextlib, dataclasses, hashlib, itertools, logging, re
+import contextlib, csv as csv_module, dataclasses, hashlib, itertools, logging, re
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -15,10 +15,10 @@ from .config import BuildConfig, CsvConfig
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'OHLCV', 'CSV_CHUNK', 'FEATURE_WARMUP', 'BUILTIN_DATASETS', 'BarsError', 'load_msft', 'check_layout',
-           'read_bars', 'check_bars', 'timeframe_offset', 'resample_bars', 'infer_timeframe', 'check_timeframe',
-           'default_max_gap', 'bar_segments', 'bar_features', 'bar_feature_table', 'bars_sha256', 'file_sha256',
-           'load_bars', 'dataset_bars', 'dataset_name']
+__all__ = ['log', 'OHLCV', 'CSV_CHUNK', 'UNIX_UNITS', 'FEATURE_WARMUP', 'BUILTIN_DATASETS', 'BarsError', 'load_msft',
+           'check_layout', 'read_bars', 'check_bars', 'timeframe_offset', 'resample_bars', 'infer_timeframe',
+           'check_timeframe', 'default_max_gap', 'bar_segments', 'bar_features', 'bar_feature_table', 'bars_sha256',
+           'file_sha256', 'load_bars', 'dataset_bars', 'dataset_name']
 
 # %% ../nbs/02_bars.ipynb #e8507d6d
 OHLCV = ['open', 'high', 'low', 'close', 'volume']
@@ -46,8 +46,9 @@ def _lines(mask, line: pd.Series, limit: int = 5) -> str:
 _SEPARATORS = (',', ';', '\t', '|')
 
 def _fields(line: str, sep: str) -> list[str]:
-    "The fields of `line` split as pandas splits it (a separator longer than one character is a regular expression)."
-    return re.split(sep, line) if len(sep) > 1 else line.split(sep)
+    "The fields of `line` split as pandas splits it (a separator longer than one character is a regular expression; a quoted field may hold the separator)."
+    if len(sep) > 1: return re.split(sep, line)
+    return next(csv_module.reader([line], delimiter=sep)) if '"' in line else line.split(sep)
 
 def _numeric(field: str) -> bool:
     return pd.notna(pd.to_numeric(field.strip(), errors='coerce'))
@@ -96,11 +97,23 @@ def check_layout(path: Path, lines: Iterable[str], csv: CsvConfig):
                         f"{example[0]} fields in {example[1][:60]!r}) where {whose}; "
                         "a column is missing or extra: fix the file or csv.names / csv.sep")
 
-def _text_lines(path: Path) -> Iterator[str]:
-    "The non-blank lines of the text file at `path`, read one at a time."
+def _text_lines(path: Path, encoding: str = 'utf-8') -> Iterator[str]:
+    "The non-blank lines of the text file at `path` (in `encoding`), read one at a time."
     try:
-        with open(path) as f: yield from (l.rstrip('\r\n') for l in f if l.strip())
-    except UnicodeDecodeError: raise BarsError(f"{path}: not a text file; give a CSV of OHLCV bars") from None
+        with open(path, encoding=encoding) as f: yield from (l.rstrip('\r\n') for l in f if l.strip())
+    except UnicodeDecodeError:
+        with open(path, 'rb') as f: binary = b'\0' in f.read(8192)
+        if binary: raise BarsError(f"{path}: not a text file; give a CSV of OHLCV bars") from None
+        raise BarsError(f"{path}: not {encoding} text ({_undecodable(path, encoding)}); if the file is text in another "
+                        "encoding, set csv.encoding (--encoding), e.g. 'latin-1'") from None
+
+def _undecodable(path: Path, encoding: str) -> str:
+    "Where the text file at `path` first fails to decode as `encoding`: the byte and its line."
+    with open(path, 'rb') as f:
+        for n, raw in enumerate(f, 1):
+            try: raw.decode(encoding)
+            except UnicodeDecodeError as e: return f"byte 0x{raw[e.start]:02x} on line {n}"
+    return 'a byte sequence split across lines'  # a multi-byte character broken by a newline byte
 
 def _columns(path: Path, raw: pd.DataFrame, csv: CsvConfig) -> tuple[str, dict]:
     "The time column of the CSV read as `raw` and its OHLCV columns by name, or `BarsError` naming what is missing."
@@ -126,33 +139,63 @@ def _offset_error(path: Path) -> BarsError:
     return BarsError(f"{path}: the timestamps change UTC offset (daylight saving?); write them all in one offset "
                      "(e.g. UTC) or all without one")
 
+UNIX_UNITS = {'s': 's', '%s': 's', 'ms': 'ms', 'us': 'us', 'ns': 'ns'}  # time_format of Unix time: its unit
+
 def _parse_times(path: Path, times: pd.Series, time_format: str | None) -> pd.Series:
-    "`times` read with `time_format`, NaT where they cannot be."
+    "`times` read with `time_format` (a strftime format, or a unit of Unix time), NaT where they cannot be."
+    if time_format in UNIX_UNITS:
+        return pd.to_datetime(pd.to_numeric(times, errors='coerce'), unit=UNIX_UNITS[time_format], errors='coerce')
     try: return pd.to_datetime(times, format=time_format, errors='coerce')
     except ValueError as e:
         if 'Mixed timezones' in str(e): raise _offset_error(path) from None
         raise
 
+_OFFSET = re.compile(r'(Z|[+-]\d\d:?\d\d)$')
+_DECIMAL_COMMA = re.compile(r'^\s*[-+]?\d*,\d+\s*$')
+
+def _time_hint(example: str, first: str) -> str:
+    "What to do about the unreadable timestamp `example` (`first`: the file's first one)."
+    text, first = str(example).strip(), str(first).strip()
+    if text.isdigit() and len(text) >= 9:
+        return "; they look like Unix time (seconds or milliseconds since 1970): set csv.time_format (--time-format) to 's' or 'ms'"
+    if bool(_OFFSET.search(text)) != bool(_OFFSET.search(first)):
+        return (f"; the timestamps mix values with a UTC offset and values without ({first!r} and {text!r}): write them all "
+                "with one offset (e.g. UTC) or all without")
+    return "; set csv.time_format (--time-format), e.g. '%Y%m%d %H%M%S'"
+
+def _numbers(path: Path, column: pd.Series, csv: CsvConfig, named: bool) -> pd.Series:
+    "The numbers of the text `column` (read with `csv.decimal`); `BarsError` when they carry a decimal comma that `csv` does not expect."
+    if csv.decimal != '.': column = column.str.replace(csv.decimal, '.', regex=False)
+    out = pd.to_numeric(column, errors='coerce')
+    unread = column[out.isna() & column.notna()]  # only the values that did not parse are looked at again
+    comma = unread[unread.str.match(_DECIMAL_COMMA)] if csv.decimal == '.' else unread.iloc[:0]
+    if len(comma):
+        at = comma.index[0]
+        raise BarsError(f"{path}: numbers such as {column[at]!r} (line {at + (1 if named else 2)}) have a comma: for a decimal "
+                        "comma set csv.decimal (--decimal ','); thousands separators cannot be read, remove them")
+    return out
+
 def read_bars(path: str | Path, csv: CsvConfig = CsvConfig()) -> pd.DataFrame:
     "OHLCV bars from the CSV at `path`, indexed by timestamp, in file order, with each bar's CSV `line`."
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"OHLCV file not found: {path.resolve()}")
-    with contextlib.closing(_text_lines(path)) as lines: check_layout(path, lines, csv)  # closed even when refused early
+    with contextlib.closing(_text_lines(path, csv.encoding)) as lines: check_layout(path, lines, csv)  # closed even when refused early
     stamps, values, examples, time_format = [], [], [], csv.time_format
-    with open(path) as f:
+    with open(path, encoding=csv.encoding) as f:
         for raw in pd.read_csv(f, sep=csv.sep, header=None if csv.names else 'infer', names=csv.names, dtype=str, chunksize=CSV_CHUNK,
                                skipinitialspace=True, skip_blank_lines=True, engine='python' if len(csv.sep) > 1 else 'c'):
             if not values: time_col, columns = _columns(path, raw, csv)
             time_format = time_format or _time_format(raw[time_col])  # guessed once, as pandas guesses it for a whole column
+            if not values: first_time = raw[time_col].iloc[0]
             stamps.append(_parse_times(path, raw[time_col], time_format))
             examples.append(raw[time_col][stamps[-1].isna()].head(1))
-            values.append(pd.DataFrame({c: pd.to_numeric(raw[name], errors='coerce') for c, name in columns.items()}))
+            values.append(pd.DataFrame({c: _numbers(path, raw[name], csv, bool(csv.names)) for c, name in columns.items()}))
     stamps, bars = pd.concat(stamps, ignore_index=True), pd.concat(values, ignore_index=True)
     line = pd.Series(np.arange(len(bars)) + (1 if csv.names else 2))
     if stamps.isna().any():
         bad = stamps.isna().to_numpy()
-        raise BarsError(f"{path}: {bad.sum()} timestamps cannot be read ({_lines(bad, line)}, e.g. "
-                        f"{pd.concat(examples).iloc[0]!r}); set csv.time_format (--time-format), e.g. '%Y%m%d %H%M%S'")
+        raise BarsError(f"{path}: {bad.sum()} timestamps cannot be read ({_lines(bad, line)}, e.g. {pd.concat(examples).iloc[0]!r})"
+                        + _time_hint(pd.concat(examples).iloc[0], first_time))
     if not pd.api.types.is_datetime64_any_dtype(stamps): raise _offset_error(path)  # chunks with different UTC offsets
     bars['line'] = line.to_numpy()
     bars.index = pd.DatetimeIndex(stamps, name='timestamp')

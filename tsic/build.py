@@ -4,7 +4,7 @@
 
 # %% ../nbs/02b_build.ipynb #553cf8f0
 from __future__ import annotations
-import contextlib, ctypes, fcntl, json, logging, os, re, shutil, signal, threading, time
+import contextlib, ctypes, fcntl, functools, json, logging, os, re, shutil, signal, threading, time
 from dataclasses import dataclass
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -22,8 +22,8 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'BUILD_MARKER', 'BarArrays', 'bar_arrays', 'draw_windows', 'render_windows', 'BuildMismatchError',
-           'BuildLockedError', 'exclusive_lock', 'build_lock', 'build_chart_dataset', 'build_from_csv',
-           'ensure_demo_dataset']
+           'BuildLockedError', 'exclusive_lock', 'build_lock', 'image_counts', 'count_differences',
+           'build_chart_dataset', 'build_from_csv', 'ensure_demo_dataset']
 
 # %% ../nbs/02b_build.ipynb #a1ee342b
 @dataclass(frozen=True)
@@ -97,18 +97,65 @@ def build_lock(folder: Path, timeout: float = 600):
     return exclusive_lock(lock_path, timeout, busy, f"{folder}: waiting for another build (%s) to finish, at most {timeout:g} s")
 
 # %% ../nbs/02b_build.ipynb #af912fe7
+def _flat(options: dict, prefix: str = '') -> dict:
+    "Nested `options` as one mapping with dotted keys ('csv.sep')."
+    return {k2: v2 for k, v in options.items()
+            for k2, v2 in (_flat(v, f'{prefix}{k}.').items() if isinstance(v, dict) else [(f'{prefix}{k}', v)])}
+
+@functools.cache
+def _default_options() -> dict:
+    return _flat(ChartDatasetSpec().options())
+
 def _differences(old: dict, new: dict) -> str:
-    keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-    return ', '.join(f"{k}: {old.get(k)!r} → {new.get(k)!r}" for k in keys[:6])
+    "The options that differ between builds, as 'key: old → new'; an option newer than a build counts as its default there."
+    defaults = _default_options()
+    old, new = _flat(old), _flat(new)
+    def value(d, k): return d.get(k, defaults.get(k))
+    keys = sorted(k for k in set(old) | set(new) if value(old, k) != value(new, k))
+    return ', '.join(f"{k}: {value(old, k)!r} → {value(new, k)!r}" for k in keys[:6])
+
+def image_counts(folder: Path) -> dict[str, dict[str, int]]:
+    "PNG files per split and class folder of a built `folder`, laid out as the manifest's `counts`."
+    def pngs(d: Path) -> int: return sum(1 for f in os.scandir(d) if f.name.endswith('.png') and not f.name.startswith('.'))
+    return {s: {c.name: pngs(c) for c in sorted((folder / s).iterdir()) if c.is_dir()} if (folder / s).is_dir() else {}
+            for s in ('train', 'val', 'test')}
+
+def count_differences(listed: dict, found: dict) -> str:
+    "Where the images `found` (split -> class -> n) differ from those the manifest `listed`: '' when they agree."
+    keys = sorted({(s, c) for d in (listed, found) for s, per in d.items() for c, n in per.items() if n})
+    return '; '.join(f"{s}/{c}: {listed.get(s, {}).get(c, 0)} listed, {found.get(s, {}).get(c, 0)} found" for s, c in keys
+                     if listed.get(s, {}).get(c, 0) != found.get(s, {}).get(c, 0))
+
+def _check_shared_files(folder: Path, identity: dict):
+    """Refuse a build that would overwrite the features and labels CSVs of another build: they are named by dataset and
+    timeframe (`{dataset}_{timeframe}_features.csv`, `fix_labeled_data_{dataset}_{timeframe}.csv`, the original layout),
+    so every build of one dataset name in one data folder must share its source and options."""
+    options = identity['options']
+    stem = f"{options['dataset']}_{options['timeframe']}"
+    others = sorted(p for p in folder.parent.iterdir() if p.is_dir() and p != folder) if folder.parent.is_dir() else []
+    for other in others:
+        previous = _read_json(other / 'manifest.json') or _read_json(other / BUILD_MARKER)
+        if not previous or not isinstance(previous.get('options'), dict): continue
+        theirs = previous['options']
+        if (theirs.get('dataset'), theirs.get('timeframe')) != (options['dataset'], options['timeframe']): continue
+        what = _differences(theirs, options) or ('another source' if previous.get('source_sha256') != identity['source_sha256'] else '')
+        if not what: continue  # the same build in another folder: the shared files would be written the same
+        raise BuildMismatchError(
+            f"{folder.parent / (stem + '_features.csv')} and fix_labeled_data_{stem}.csv belong to the build in {other} "
+            f"({what}); this build would overwrite them. Build into another data_dir (--data-dir) or under another "
+            f"dataset name (--dataset), or remove {other} and those files first")
 
 def _prepare_folder(folder: Path, identity: dict, rebuild: bool) -> bool:
-    "Make `folder` ready for a build of `identity`; False when a complete identical build is already there."
+    "Make `folder` ready for a build of `identity`; False when a complete identical build is already there (its images counted)."
     manifest, marker = _read_json(folder / 'manifest.json'), _read_json(folder / BUILD_MARKER)
     previous = manifest or marker
     if previous is not None:
         same = (previous.get('source_sha256') == identity['source_sha256']
                 and not _differences(previous.get('options', {}), identity['options']))  # a new option at its default is no change
-        if same and manifest: log.info("%s is complete (manifest matches); nothing to do", folder); return False
+        if same and manifest:
+            gaps = count_differences(manifest['counts'], image_counts(folder))
+            if not gaps: log.info("%s is complete (manifest and images agree); nothing to do", folder); return False
+            log.warning("%s: its manifest is complete but its images are not (%s); writing the missing ones", folder, gaps)
         if not same:
             if not rebuild:
                 what = (f"source changed ({previous.get('source_sha256', '?')[:12]} → {identity['source_sha256'][:12]})"
@@ -153,7 +200,11 @@ def _write_rows(rows: tuple[int, int]) -> int:
     images = draw_windows(_job['arrays'], _job['ends'][todo], _job['spec'], workers=1)
     for i, image in zip(todo, images):
         path = Path(_job['paths'][i]); tmp = path.with_name(f'.{path.name}.tmp')
-        Image.fromarray(image).save(tmp, format='png', compress_level=_job['compress_level'])
+        try: Image.fromarray(image).save(tmp, format='png', compress_level=_job['compress_level'])
+        except BaseException as e:  # a full disk, Ctrl-C: no half-written chart is left
+            tmp.unlink(missing_ok=True)
+            if isinstance(e, OSError): raise OSError(e.errno, e.strerror, str(path)) from None  # names the chart it could not write
+            raise
         os.replace(tmp, path)
     return len(todo)
 
@@ -187,21 +238,25 @@ def build_chart_dataset(bars: pd.DataFrame, data_dir: str | Path, spec: ChartDat
 def _build(bars, folder: Path, spec, source: dict, repairs: dict, workers: int, chunk: int, compress_level: int, rebuild: bool) -> Path:
     identity = {'options': spec.options(), 'source_sha256': source.get('sha256') or bars_sha256(bars)}
     windows, cuts = labelled_windows(bars, spec)  # before any file is written: bars that give no dataset leave nothing behind
+    _check_shared_files(folder, identity)
     if not _prepare_folder(folder, identity, rebuild): return folder
     for split, name in windows[['split', 'class_name']].drop_duplicates().itertuples(index=False):
         (folder / split / name).mkdir(parents=True, exist_ok=True)  # only folders that get images: empty ones are errors
     written = _write_images(bars, windows, [str(folder / f) for f in windows.file], spec, workers, chunk, compress_level)
     log.info("%s: wrote %d images, kept %d finished ones", folder, written, len(windows) - written)
+    counts = windows.groupby(['split', 'class_name']).size()
+    counts = {s: {c: int(n) for (s2, c), n in counts.items() if s2 == s} for s in ('train', 'val', 'test')}
+    gaps = count_differences(counts, image_counts(folder))  # the manifest says complete only of complete files
+    if gaps: raise RuntimeError(f"{folder}: the build ended with images missing or extra ({gaps}); nothing was marked complete, "
+                                "run the same build again to write the missing ones")
     stem = f"{spec.dataset}_{spec.timeframe}"
     feats = bar_feature_table(bars, spec.dataset)
     atomic_write_bytes(folder.parent / f"{stem}_features.csv", feats.to_csv(index=False).encode())
     labels = windows.drop(columns='end').assign(dataset_id=spec.dataset)
     atomic_write_bytes(folder.parent / f"fix_labeled_data_{stem}.csv", labels.to_csv(index=False).encode())
-    counts = windows.groupby(['split', 'class_name']).size()
     manifest = {**identity, 'tsic_version': tsic.__version__, 'source': source, 'repairs': repairs, 'labels': cuts,
                 'bars': {'n': len(bars), 'first': str(bars.index[0]), 'last': str(bars.index[-1])},
-                'n_images': len(windows), 'written_this_run': written,
-                'counts': {s: {c: int(n) for (s2, c), n in counts.items() if s2 == s} for s in ('train', 'val', 'test')}}
+                'n_images': len(windows), 'written_this_run': written, 'counts': counts}
     atomic_write_bytes(folder / 'manifest.json', json.dumps(manifest, indent=1).encode())
     (folder / BUILD_MARKER).unlink()
     return folder

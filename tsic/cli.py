@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_cli.ipynb #7943730e
 from __future__ import annotations
-import argparse, dataclasses, errno, json, logging, sys, typing
+import argparse, dataclasses, errno, json, logging, math, sys, typing
 from fastcore.docments import docments
 from pathlib import Path
 from .config import BuildConfig, CsvConfig, ConfigError, load_config
@@ -13,7 +13,7 @@ from .labels import ChartDatasetSpec
 from .build import BuildLockedError, build_chart_dataset
 
 # %% auto #0
-__all__ = ['build_parser', 'build_command', 'main', 'error_message']
+__all__ = ['SAMPLE_LIMIT', 'at_least', 'positive', 'build_parser', 'build_command', 'main', 'error_message']
 
 # %% ../nbs/11_cli.ipynb #ae53bb11
 class _Help(argparse.HelpFormatter):
@@ -40,6 +40,25 @@ def _add_fields(parser, cls, section: str, skip=()):
             parser.add_argument(flag, nargs=n, type=typing.get_args(base)[0], metavar=f.name[:-1].upper() if f.name.endswith('s') else 'X', **kwargs)
         else: parser.add_argument(flag, type=base, **kwargs)
 
+def at_least(low: float, kind=int, why: str = ''):
+    "An argparse type: a number of `kind` that is at least `low` (`why` says why, in the error)."
+    def read(text: str):
+        try: value = kind(text)
+        except ValueError: raise argparse.ArgumentTypeError(f"expected {'a whole number' if kind is int else 'a number'}, got {text!r}") from None
+        if value < low: raise argparse.ArgumentTypeError(f"at least {low:g}{why}, got {text}")
+        return value
+    return read
+
+def positive(kind=int):
+    "An argparse type: a number of `kind` above 0."
+    def read(text: str):
+        value = at_least(-math.inf, kind)(text)
+        if not value > 0: raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+        return value
+    return read
+
+SAMPLE_LIMIT = at_least(2, why=' (a training batch of one chart cannot train batch normalisation)')
+
 def build_parser() -> argparse.ArgumentParser:
     "The `tsic` command's argument parser."
     parser = argparse.ArgumentParser(prog='tsic', description='Time-series image classification toolkit')
@@ -55,11 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f'chart size in pixels [image_size; default {ChartDatasetSpec.image_size} without --config]')
     b.add_argument('--class-names', dest='class_names', nargs=3, default=argparse.SUPPRESS, metavar='NAME',
                    help=f"names of the down, flat and up classes [class_names; default {' '.join(ChartDatasetSpec.class_names)}]")
-    b.add_argument('--workers', type=int, default=None, help='PNG-writing processes (default: all cores)')
-    b.add_argument('--chunk', type=int, default=256, help='windows rendered per task')
+    b.add_argument('--workers', type=at_least(1), default=None, help='PNG-writing processes (default: all cores)')
+    b.add_argument('--chunk', type=at_least(1), default=256, help='windows rendered per task')
     b.add_argument('--compress-level', dest='compress_level', type=int, default=1, choices=range(10), help='PNG zlib level, 0-9')
     b.add_argument('--rebuild', action='store_true', help='replace a build made from another source or with other options')
-    b.add_argument('--lock-timeout', dest='lock_timeout', type=float, default=600,
+    b.add_argument('--lock-timeout', dest='lock_timeout', type=at_least(0, float), default=600,
                    help='seconds to wait while another process builds the same folder, then give up')
     _add_fields(b.add_argument_group('build options (config: build.*)'), BuildConfig, 'build', skip=('sources', 'csv'))
     _add_fields(b.add_argument_group('CSV format (config: build.csv.*)'), CsvConfig, 'build.csv')
@@ -70,8 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--features', help='multi mode: the features CSV (default: computed from the bars, or the training one)')
     p.add_argument('--dataset', help='which of the checkpoint\'s datasets the input belongs to (when it has several)')
     p.add_argument('--thresholds', action='store_true', help='use the decision offsets fitted on validation data')
-    p.add_argument('--last', type=int, help='OHLCV input: score only the last N windows')
-    p.add_argument('--batch-size', dest='batch_size', type=int, default=256, help='windows per forward pass')
+    p.add_argument('--last', type=at_least(1), help='OHLCV input: score only the last N windows')
+    p.add_argument('--batch-size', dest='batch_size', type=at_least(1), default=256, help='windows per forward pass')
     p.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
     p.add_argument('--repair', action='store_true', help='OHLCV input: sort, drop duplicate / NaN / inconsistent bars (counted) instead of stopping')
     _add_fields(p.add_argument_group('CSV format of an OHLCV source (default: as the dataset was built)'), CsvConfig, 'build.csv')
@@ -84,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "(torchrun, accelerate launch, SLURM)", formatter_class=_Help)
     r.add_argument('--config', required=True, help='YAML config: the data, the model and the training settings')
     r.add_argument('--run-dir', dest='run_dir', help='the run folder (default: a new runs/<timestamp>/)')
-    r.add_argument('--sample-limit', dest='sample_limit', type=int, help='at most N images per split, for a quick run')
+    r.add_argument('--sample-limit', dest='sample_limit', type=SAMPLE_LIMIT, help='at most N images per split, for a quick run')
     r.add_argument('--set', dest='overrides', action='append', metavar='KEY=VALUE',
                    help="override a config key (repeatable); VALUE is YAML: --set max_epochs=5, --set auto_unfreeze.stage1_epoch=2")
     t = sub.add_parser('tune', help="Optuna study over the config's tuning.space; start several on one storage to share the study",
@@ -94,10 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument('--storage', help="a SQLite file (default: {checkpoint_dir}/tune/{study}/study.db), a .log or .jsonl "
                                      "JournalStorage file (several workers on one machine), or a database URL")
     t.add_argument('--study-name', dest='study_name', default='tsic', help='the study to run, join or continue')
-    t.add_argument('--n-trials', dest='n_trials', type=int, help='trials at which the study stops, over all workers (default: tuning.n_trials)')
-    t.add_argument('--timeout', type=float, help='seconds this worker keeps starting trials (default: tuning.timeout)')
-    t.add_argument('--max-epochs', dest='max_epochs', type=int, help='epochs of each trial (default: tuning.max_epochs)')
-    t.add_argument('--sample-limit', dest='sample_limit', type=int, help='at most N images per split, for a quick study')
+    t.add_argument('--n-trials', dest='n_trials', type=at_least(1), help='trials at which the study stops, over all workers (default: tuning.n_trials)')
+    t.add_argument('--timeout', type=positive(float), help='seconds this worker keeps starting trials (default: tuning.timeout)')
+    t.add_argument('--max-epochs', dest='max_epochs', type=at_least(1), help='epochs of each trial (default: tuning.max_epochs)')
+    t.add_argument('--sample-limit', dest='sample_limit', type=SAMPLE_LIMIT, help='at most N images per split, for a quick study')
     t.add_argument('--update-config', dest='update_config', action='store_true',
                    help='write the best parameters into --config (comments kept, a timestamped backup beside it)')
     return parser
@@ -153,7 +172,10 @@ def parse_overrides(items: list[str]) -> dict:
         for part in sections:
             node = node.setdefault(part, {})
             if not isinstance(node, dict): raise ConfigError(f"--set {item!r}: {part} was set to a value before, not a section")
-        node[last] = yaml.safe_load(value)
+        try: node[last] = yaml.safe_load(value)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"--set {item!r}: the value is not valid YAML ({getattr(e, 'problem', None) or e}); e.g. "
+                              "--set 'class_names=[down, flat, up]' (quote the whole KEY=VALUE for the shell)") from None
     return out
 
 def train_command(args):
@@ -181,8 +203,6 @@ def predict_command(args):
 def tune_command(args):
     "Run one worker of the study that `args` name; print its trials and the best, and write them back on request."
     from .tune import tune, trials_table, write_back
-    for flag, value in (('--n-trials', args.n_trials), ('--max-epochs', args.max_epochs)):
-        if value is not None and value < 1: raise ConfigError(f"{flag}: at least 1, got {value}")
     cfg = load_config(args.config)
     if args.max_epochs: cfg = dataclasses.replace(cfg, tuning=dataclasses.replace(cfg.tuning, max_epochs=args.max_epochs))
     study = tune(cfg, args.storage, args.study_name, args.n_trials, timeout=args.timeout,
@@ -212,13 +232,25 @@ def main(argv: list[str] | None = None) -> int:
          'tune': tune_command}[args.command](args)
     except _USER_ERRORS + (OSError,) as e:
         parser.exit(2, f"tsic {args.command}: error: {error_message(e)}\n")
+    except KeyboardInterrupt as e:
+        parser.exit(130, f"tsic {args.command}: interrupted; {'; '.join([*getattr(e, '__notes__', []), _AFTER_INTERRUPT[args.command]])}\n")
     return 0
 
+_AFTER_INTERRUPT = {  # what an interrupted command kept, and how to go on
+    'build': "the charts written so far are kept (the folder is marked unfinished): run the same command again to finish the build",
+    'train': "to continue a kept run, run the same command with --run-dir <that folder> --set resume_from_checkpoint=last.ckpt",
+    'tune': "the finished trials are in the study's storage: run the same command again to continue the study",
+    'predict': "nothing was written", 'export': "nothing was written"}
+
+_GO_ON = 'run the same command again; finished files are kept and a rerun goes on from them'
 _OS_HINTS = {errno.EISDIR: 'it is a folder: give a file name (e.g. inside it)',
              errno.ENOTDIR: 'a part of the path is a file, not a folder: choose another path',
              errno.EEXIST: 'a file is in the way of a folder of that name: choose another path',
              errno.ENOENT: 'check the path', errno.EACCES: 'not writable here: choose another path',
-             errno.EROFS: 'a read-only file system: choose another path'}
+             errno.EROFS: 'a read-only file system: choose another path',
+             errno.ENOSPC: 'the disk is full: free some space (or choose a folder on another disk) and ' + _GO_ON,
+             errno.EFBIG: 'the file outgrew the size this process may write (a limit such as ulimit -f) or the file system allows: '
+                          'raise the limit or write elsewhere, and ' + _GO_ON}
 
 def error_message(e: BaseException) -> str:
     "What the user sees of `e`: its message and notes; for an operating-system error, the path and what to check."

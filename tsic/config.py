@@ -4,18 +4,18 @@
 
 # %% ../nbs/00_config.ipynb #e45e1cd1
 from __future__ import annotations
-import dataclasses, difflib, errno, os, re, tempfile, types, typing
+import codecs, dataclasses, difflib, errno, os, re, tempfile, types, typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Optional, Union
 import yaml
 
 # %% auto #0
-__all__ = ['DEFAULT_SPACE', 'MAX_NAME', 'DATASET_NAME', 'ConfigError', 'AutoUnfreezeConfig', 'TimeseriesConfig', 'CsvConfig',
-           'BuildConfig', 'TransformerConfig', 'ConvConfig', 'ClassifierConfig', 'ModelConfig', 'TuningConfig',
-           'TsicConfig', 'check_name', 'load_config', 'config_to_dict', 'make_folder', 'current_umask',
-           'temporary_file', 'check_output', 'atomic_write_bytes', 'save_config', 'notebook_config',
-           'update_config_file']
+__all__ = ['DEFAULT_SPACE', 'MAX_NAME', 'DATASET_NAME', 'IMAGE_SIZES', 'ConfigError', 'AutoUnfreezeConfig', 'TimeseriesConfig',
+           'CsvConfig', 'BuildConfig', 'TransformerConfig', 'ConvConfig', 'ClassifierConfig', 'ModelConfig',
+           'TuningConfig', 'TsicConfig', 'check_name', 'check_image_size', 'read_yaml', 'load_config', 'config_to_dict',
+           'make_folder', 'current_umask', 'temporary_file', 'check_output', 'atomic_write_bytes', 'save_config',
+           'notebook_config', 'update_config_file']
 
 # %% ../nbs/00_config.ipynb #830162a0
 class ConfigError(ValueError):
@@ -44,7 +44,17 @@ class CsvConfig:
     sep: str = ','                      # field delimiter, e.g. ';'
     names: Optional[list[str]] = None   # column names when the file has no header row
     time_column: Optional[str] = None   # None: 'timestamp', 'datetime', 'date time' or 'date', else the first column
-    time_format: Optional[str] = None   # strftime format of the timestamps, e.g. '%Y%m%d %H%M%S'; None: inferred
+    time_format: Optional[str] = None   # strftime format of the timestamps, e.g. '%Y%m%d %H%M%S', or 's' / 'ms' for Unix time (seconds / milliseconds since 1970); None: inferred
+    decimal: str = '.'                  # decimal mark of the numbers: '.' or ',' (then sep must be another character)
+    encoding: str = 'utf-8'             # text encoding of the file, e.g. 'latin-1'
+
+    def check(self):
+        "Raise `ConfigError` naming the `build.csv.*` key whose value cannot be used."
+        if self.decimal not in ('.', ','): raise ConfigError(f"build.csv.decimal (--decimal): '.' or ',', got {self.decimal!r}")
+        if self.decimal == self.sep: raise ConfigError(f"build.csv.decimal and build.csv.sep are both {self.sep!r}: a decimal comma "
+                                                       "needs another separator, e.g. --sep ';'")
+        try: codecs.lookup(self.encoding)
+        except LookupError: raise ConfigError(f"build.csv.encoding (--encoding): unknown encoding {self.encoding!r}; e.g. 'utf-8' or 'latin-1'") from None
 
 @dataclass
 class BuildConfig:
@@ -81,6 +91,7 @@ class BuildConfig:
         if not (len(self.quantiles) == 2 and 0 < self.quantiles[0] < self.quantiles[1] < 1):
             raise ConfigError(f"build.quantiles: two increasing numbers in (0, 1), got {self.quantiles}")
         if any(p < 2 for p in self.ma): raise ConfigError(f"build.ma: moving-average periods must be >= 2, got {self.ma}")
+        self.csv.check()
 
 @dataclass
 class TransformerConfig:
@@ -294,7 +305,21 @@ def check_name(name, what: str, dataset: bool = True):
         raise ConfigError(f"{what} {text!r}: it becomes part of file and folder names, so it must be {rule}, "
                           f"at most {MAX_NAME} characters; rename it")
 
+IMAGE_SIZES = (16, 1024)  # px: smaller charts hold no picture; a 1024-px chart is already 3 MiB in memory
+
+def check_image_size(size: int, key: str = 'image_size'):
+    "Refuse an image size outside `IMAGE_SIZES`, saying why."
+    low, high = IMAGE_SIZES
+    if not low <= size <= high:
+        raise ConfigError(f"{key} {size}: charts are {low} to {high} px a side (each image is 3 × size² bytes in memory: "
+                          f"{size} px would be {3 * size * size / 2**20:,.1f} MiB per chart); choose a size in that range")
+
 def _validate(cfg: TsicConfig) -> TsicConfig:
+    check_image_size(cfg.image_size)
+    if len(set(cfg.datasets)) != len(cfg.datasets):
+        twice = sorted({d for d in cfg.datasets if cfg.datasets.count(d) > 1})
+        raise ConfigError(f"datasets lists {', '.join(map(repr, twice))} more than once ({cfg.datasets}): each chart would be "
+                          "read twice; list each dataset once")
     if cfg.num_classes < 2 or len(cfg.class_names) < 2:
         raise ConfigError(f"class_names {cfg.class_names} (num_classes {cfg.num_classes}): a classifier needs at least two "
                           "classes; list every class the labels hold")
@@ -327,18 +352,36 @@ def _validate(cfg: TsicConfig) -> TsicConfig:
     return cfg
 
 # %% ../nbs/00_config.ipynb #0e0a84a0
+class _UniqueKeyLoader(yaml.SafeLoader):
+    "`yaml.SafeLoader` that refuses a key given twice in one mapping (plain YAML keeps the last one silently)."
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"key {key!r} given twice (lines {seen[key]} and "
+                                                        f"{key_node.start_mark.line + 1}); keep one", key_node.start_mark)
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep)
+
+def read_yaml(text: str):
+    "The YAML document `text`, read safely (no Python objects), a key given twice in a mapping being an error."
+    return yaml.load(text, Loader=_UniqueKeyLoader)
+
 def load_config(path: str | Path | None = None, **overrides) -> TsicConfig:
     "Read the YAML config at `path` (or only defaults when None), apply `overrides`, and return a checked `TsicConfig`."
     data = {}
     if path is not None:
         path = Path(path)
+        if path.is_dir(): raise ConfigError(f"{path} is a folder: give the YAML config file (e.g. {path / 'config.yaml'})")
         if not path.is_file(): raise FileNotFoundError(f"Config file not found: {path.resolve()}")
-        try: data = yaml.safe_load(path.read_text()) or {}
+        try: data = read_yaml(path.read_text()) or {}
         except yaml.YAMLError as e:
             mark = getattr(e, 'problem_mark', None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ''
-            raise ConfigError(f"{path}: not valid YAML{where} ({getattr(e, 'problem', None) or e}); fix the file "
-                              "(indentation, a ':' after each key, quotes around values with ': ' or '#')") from None
+            hint = ('' if isinstance(e, yaml.constructor.ConstructorError) else
+                    " (indentation, a ':' after each key, quotes around values with ': ' or '#')")
+            raise ConfigError(f"{path}: not valid YAML{where} ({getattr(e, 'problem', None) or e}); fix the file{hint}") from None
         if not isinstance(data, dict): raise ConfigError(f"{path}: the top level must be a mapping of keys")
     return _validate(_build(TsicConfig, _merge(data, overrides)))
 
@@ -386,6 +429,10 @@ def atomic_write_bytes(path: str | Path, data: bytes):
     try:
         with os.fdopen(fd, 'wb') as f: f.write(data); f.flush(); os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        if e.filename: raise
+        raise OSError(e.errno, e.strerror, str(path)) from e  # a full disk names the file it could not write
     except BaseException:
         Path(tmp).unlink(missing_ok=True); raise
 

@@ -44,6 +44,7 @@ def evaluation_data(p: Predictor, data: str | Path | ChartData | None = None, sa
                            "pass them as data (a ChartData from sources.array_data)")
     fold = p.data.get('fold') if data is None else None
     charts = load_data(data_config(p, data), None if fold else sample_limit)
+    for name, options in charts.provenance.get('renderer', {}).items(): p.check_geometry(options, f"{data or 'the data'} (dataset '{name}')")
     return charts.fold(**fold).limit(sample_limit) if fold else charts
 
 # %% ../nbs/09_evaluation.ipynb #68c223dd
@@ -106,6 +107,10 @@ def evaluate(checkpoint: str | Path, data: str | Path | ChartData | None = None,
     checkpoint = Path(checkpoint)
     p = Predictor.from_checkpoint(checkpoint)
     charts = evaluation_data(p, data, sample_limit)
+    if store_thresholds and (not fit_thresholds or (data is not None and charts.provenance.get('datasets') != p.data.get('datasets'))):
+        raise PredictError(f"store_thresholds: the checkpoint {checkpoint} keeps decision offsets fitted on its own data only "
+                           f"(data=None, fit_thresholds=True){'' if data is None else f', not on {data}'}; the offsets of this "
+                           "evaluation are in its metrics.json either way")
     out = Path(out_dir) if out_dir else _default_out(checkpoint, split)
     out.mkdir(parents=True, exist_ok=True)
     rows = charts.rows(split)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses, json, logging
 from dataclasses import dataclass, asdict
 import numpy as np, pandas as pd
-from .config import BuildConfig, TsicConfig
+from .config import BuildConfig, TsicConfig, check_image_size
 from .bars import BarsError, FEATURE_WARMUP, bar_segments, check_timeframe, default_max_gap, timeframe_offset
 from .charts import CHART_KINDS, ChartStyle
 from .encodings import ENCODINGS
@@ -92,7 +92,7 @@ class ChartDatasetSpec(BuildConfig):
     class_names: tuple = tuple(DEMO_CLASSES)
 
     def __post_init__(self):
-        self.check()
+        self.check(); check_image_size(self.image_size)
         if len(self.class_names) != 3: raise ValueError(f"labels are down/flat/up: give 3 class_names, got {list(self.class_names)}")
         if self.chart in CHART_KINDS:
             self.style
@@ -169,6 +169,9 @@ def labelled_windows(bars: pd.DataFrame, spec: ChartDatasetSpec) -> tuple[pd.Dat
     undefined = int((~np.isfinite(score[ends])).sum())
     if undefined: log.warning("%s: %d windows left out: their label is undefined (no price change inside the window)", spec.dataset, undefined)
     ends = ends[np.isfinite(score[ends])]
+    if len(ends) < 3 and undefined:
+        raise BarsError(f"{spec.dataset}: the closes do not change inside {undefined} of the {undefined + len(ends)} windows of "
+                        f"{spec.window} bars, so their labels are undefined; check the file's price columns (constant prices?)")
     if len(ends) < 3:
         raise BarsError(f"{spec.dataset}: {len(bars)} bars give {len(ends)} labelled windows of {spec.window} bars "
                         f"(plus {spec.warmup} warm-up and {spec.horizon} horizon bars"

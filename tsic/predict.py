@@ -26,8 +26,9 @@ from .learner import load_checkpoint
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'SMALL_CPU_BATCH', 'EXPORT_FORMATS', 'PredictError', 'Predictor', 'apply_offsets', 'image_files',
-           'prediction_table', 'fit_size', 'predict', 'ChartProbabilities', 'export_model', 'load_exported']
+__all__ = ['log', 'SMALL_CPU_BATCH', 'GEOMETRY', 'EXPORT_FORMATS', 'PredictError', 'Predictor', 'apply_offsets', 'image_files',
+           'prediction_table', 'built_options', 'fit_size', 'predict', 'ChartProbabilities', 'export_model',
+           'load_exported']
 
 # %% ../nbs/08_predict.ipynb #7a09c289
 class PredictError(ValueError):
@@ -175,10 +176,33 @@ def _one_dataset(self: Predictor, dataset: str | None, known=None) -> str:
     if len(names) != 1: raise PredictError(f"{self.source} was trained on datasets {names}: name one with dataset=")
     return names[0]
 
+GEOMETRY = ('image_size', 'window', 'chart', 'timeframe', 'scaling', 'volume', 'ma')  # what makes two charts comparable
+
+def built_options(source: str | Path) -> dict | None:
+    "How `tsic build` drew the charts under `source` (a dataset folder, a split or class folder in it, or one chart): its manifest's options; None elsewhere."
+    path = Path(source).resolve()
+    for folder in [path, *path.parents][:4]:
+        manifest = folder / 'manifest.json'
+        if manifest.is_file(): return json.loads(manifest.read_text()).get('options')
+    return None
+
+@patch
+def check_geometry(self: Predictor, options: dict | None, where: str):
+    "Refuse charts drawn by `tsic build` with `options` unlike every dataset this model was trained on (size, window, chart kind, timeframe, scaling, panels)."
+    mine = [o for o in self.renderer.values() if o]
+    if options is None or not mine: return  # charts tsic did not build, or a model that does not record how its charts were drawn
+    gaps = [{k: (o.get(k), options.get(k)) for k in GEOMETRY if o.get(k) != options.get(k)} for o in mine]
+    if any(not g for g in gaps): return
+    said = ', '.join(f"{k} {theirs!r} (the model's: {ours!r})" for k, (ours, theirs) in min(gaps, key=len).items())
+    raise PredictError(f"{where} holds charts drawn with {said}: {self.source} reads charts drawn as it was trained "
+                       "(a chart of another size or window is another picture): score the OHLCV bars instead (predicting from bars "
+                       "draws them as the model was trained), build them again with the model's options, or use a model trained on such charts")
+
 @patch
 def predict_images(self: Predictor, source, features=None, dataset: str | None = None, thresholds: bool = False,
                    batch_size: int = 256) -> pd.DataFrame:
     "Predictions for the image file `source` or every image under the folder `source`."
+    self.check_geometry(built_options(source), str(source))
     files = [Path(source)] if Path(source).is_file() else image_files(source)
     meta = _named(files).assign(dataset=self._one_dataset(dataset) if self.needs_windows else (dataset or ''))
     windows = None

@@ -14,10 +14,10 @@ import psutil
 from .progress import progress
 from fastcore.basics import patch
 from matplotlib.figure import Figure
-from .config import TsicConfig, temporary_file
+from .config import ConfigError, TsicConfig, make_folder, temporary_file
 from .bars import BUILTIN_DATASETS, dataset_bars
 from .labels import ChartDatasetSpec, labelled_windows, label_known_at, walk_forward_folds
-from .build import BUILD_MARKER, ensure_demo_dataset, render_windows, bar_arrays, draw_windows, BarArrays
+from .build import BUILD_MARKER, count_differences, ensure_demo_dataset, render_windows, bar_arrays, draw_windows, BarArrays
 from .encodings import encode_series, encode_ragged, image_size_for, series_lengths, series_variables, resize, apply_by_length
 from .augment import augment_strengths, augment_series
 from .metrics import with_baseline_labels
@@ -106,9 +106,8 @@ def _manifest(folder: Path) -> dict | None:
     path = folder / 'manifest.json'
     return json.loads(path.read_text()) if path.is_file() else None
 
-def _label_times(folder: Path, timestamps: pd.Series) -> pd.DatetimeIndex | None:
-    "When the label of each chart (by its timestamp) of a tsic-built `folder` became known; None for other folders."
-    manifest = _manifest(folder)
+def _label_times(folder: Path, timestamps: pd.Series, manifest: dict | None) -> pd.DatetimeIndex | None:
+    "When the label of each chart (by its timestamp) of `folder` became known, from its `manifest`; None for a folder tsic did not build."
     if manifest is None:
         log.warning("%s was not built by tsic: the times its labels became known are unknown, so there is no "
                     "persistence baseline", folder)
@@ -124,6 +123,14 @@ def _label_times(folder: Path, timestamps: pd.Series) -> pd.DatetimeIndex | None
     return label_known_at(clock, ends, options['horizon'])
 
 # %% ../nbs/04a_sources.ipynb #89a2965b
+def _check_manifest_counts(df: pd.DataFrame, folder: Path, manifest: dict | None):
+    "Refuse the charts `df` found in `folder` when they are not the ones its `manifest` lists (counts per split and class)."
+    if manifest is None or 'counts' not in manifest: return
+    found = {s: g.class_name.value_counts().to_dict() for s, g in df.groupby('split')}
+    gaps = count_differences(manifest['counts'], found)
+    if gaps: raise ChartDataError(f"{folder}: the charts found are not those its manifest lists ({gaps}); run the same tsic build "
+                                  "again to write the missing ones (or build afresh with --rebuild if files were added)")
+
 def collect_dataset(name: str, cfg: TsicConfig) -> pd.DataFrame:
     "One row per chart of dataset `name`: path, class_name, label, timestamp, split, dataset, and `known_at` for a tsic build."
     folder = cfg.dataset_dir(name)
@@ -144,10 +151,12 @@ def collect_dataset(name: str, cfg: TsicConfig) -> pd.DataFrame:
     dup = df[df.timestamp.duplicated(keep=False)]
     if len(dup): raise ChartDataError(f"Dataset '{name}': {len(dup)} images share a timestamp, e.g. {dup.path.iloc[0]} "
                                       f"and {dup.path.iloc[1]}; each window end must appear once")
+    manifest = _manifest(folder)  # read once: the counts and the label times come from it
+    _check_manifest_counts(df, folder, manifest)
     if not (folder / 'val').is_dir():
         df = pd.concat([_carve_validation(df[df.split == 'train'], cfg, folder), df[df.split != 'train']], ignore_index=True)
     _check_chronology(df, folder)
-    known = _label_times(folder, df.timestamp)
+    known = _label_times(folder, df.timestamp, manifest)
     return df.assign(dataset=name) if known is None else df.assign(dataset=name, known_at=known)
 
 # %% ../nbs/04a_sources.ipynb #772ceec4
@@ -215,7 +224,11 @@ def decode_chart(path: str, size: int) -> np.ndarray:
 # %% ../nbs/04a_sources.ipynb #6f946626
 def _write_cache(target: Path, shape: tuple, batches):
     "Stream `batches` (consecutive uint8 images) into a memory-mapped `.npy` next to `target`, then rename it into place."
-    fd, tmp = temporary_file(target); os.close(fd)
+    try: fd, tmp = temporary_file(target)
+    except OSError as e:
+        raise ConfigError(f"cache_dir: cannot write the image cache into {target.parent} ({e.strerror}); set cache_dir to a "
+                          "writable folder (the decoded charts are kept there between runs)") from None
+    os.close(fd)
     try:
         out = np.lib.format.open_memmap(tmp, mode='w+', dtype=np.uint8, shape=shape)
         i = 0
@@ -237,8 +250,7 @@ def _open_cache(target: Path, cfg: TsicConfig) -> np.ndarray:
     return images
 
 def _cache_folder(cfg: TsicConfig) -> Path:
-    folder = Path(cfg.cache_dir or Path(cfg.data_dir) / '.tsic-cache'); folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    return make_folder(cfg.cache_dir or Path(cfg.data_dir) / '.tsic-cache', 'cache_dir')
 
 def image_cache(paths: list[str], cfg: TsicConfig) -> np.ndarray:
     "Decoded images of `paths` (N, H, W, 3) `uint8`, from the cache file, built first if missing or stale."
