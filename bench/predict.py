@@ -38,18 +38,18 @@ def main():
     warnings.simplefilter('ignore')
     from tsic.config import load_config
     from tsic.models import create_model
-    from tsic.learner import checkpoint_payload, save_checkpoint
+    from tsic.checkpoint import Checkpoint, Provenance
     from tsic.bars import load_msft
     from tsic.labels import ChartDatasetSpec
     from tsic.build import render_windows
     from tsic.predict import Predictor, export_model, load_exported
 
     cfg = load_config(ROOT / 'configs' / 'demo.yaml', model_architecture_name=args.arch, pretrained=False, image_size=args.size)
-    spec = ChartDatasetSpec(image_size=args.size)
-    tmp = Path(tempfile.mkdtemp())
-    ckpt = save_checkpoint(tmp / 'model.ckpt', checkpoint_payload(create_model(cfg), cfg, renderer={'msft': spec.options()}))
-    p = Predictor.from_checkpoint(ckpt)
     bars = load_msft()
+    spec = ChartDatasetSpec(image_size=args.size).for_bars(bars)  # the timeframe inferred from the bars, as tsic build does
+    tmp = Path(tempfile.mkdtemp())
+    ckpt = Checkpoint.of(create_model(cfg), cfg, Provenance('series', {'msft': spec.options()})).save(tmp / 'model.ckpt')
+    p = Predictor.from_checkpoint(ckpt)
     tail = bars.iloc[-(spec.window + spec.warmup):]  # exactly what the newest window needs
     image = render_windows(tail, np.array([len(tail) - 1]), spec)
 

@@ -33,7 +33,7 @@ different lengths), with its standard classifier: StandardScaler(with_mean=False
 10 alphas from 1e-3 to 1e3 (the three steps in a row), one run per seed (its kernels' random state). Published numbers:
 examples/ucr/published_accuracy.csv (see its README for the sources).
 """
-import argparse, json, sys, tempfile, time, warnings
+import argparse, dataclasses, json, sys, tempfile, time, warnings
 from pathlib import Path
 import numpy as np, pandas as pd
 
@@ -133,14 +133,14 @@ def with_rocket_windows(data, X_train, X_test, copies: int, seed: int):
     from tsic.sources import ChartData
     train = [np.asarray(s, np.float64) for s in X_train]
     extra = augment_series(train, copies, seed)  # array_data's copies (val_fraction 0: every training series is copied)
-    assert not copies or np.array_equal(encode_ragged(extra[:1], data.provenance['image_size'], data.provenance['encoding'])[0],
+    assert not copies or np.array_equal(encode_ragged(extra[:1], data.provenance.image_size, data.provenance.encoding)[0],
                                         data.images[len(train) + len(X_test)]), 'the copies differ from array_data\'s'
     series = train + [np.asarray(s, np.float64) for s in X_test] + extra
     ragged = is_ragged(X_train) or is_ragged(X_test)  # MiniRocket's variable-length variant only where minirocket() uses it
     fit, every = (train, series) if ragged else (np.stack(train), np.stack(series))
     features = rocket(fit, seed)(every)[:, None, :]
-    provenance = {**data.provenance, 'windows': {'source': 'MiniRocket features', 'window_size': 1, 'impute': 'none',
-                                                 'feature_columns': [f'k{i}' for i in range(features.shape[-1])]}}
+    provenance = dataclasses.replace(data.provenance, windows={'source': 'MiniRocket features', 'window_size': 1, 'impute': 'none',
+                                                               'feature_columns': [f'k{i}' for i in range(features.shape[-1])]})
     return ChartData(data.samples.assign(window_row=data.samples.image_row), data.images, data.class_names, provenance,
                      features.astype(np.float32))
 
@@ -163,18 +163,18 @@ def recipe_data(X_train, y_train, X_test, y_test, name: str, seed: int, a, val_f
                       a.val_fraction if val_fraction is None else val_fraction, seed, name,
                       train_copies=augment_copies(len(y_train)) if a.copies == 'auto' else int(a.copies),
                       series_windows=mode == 'multi' and a.second == 'series')
-    if mode == 'multi' and a.second == 'rocket': data = with_rocket_windows(data, X_train, X_test, data.provenance['train_copies'], seed)
+    if mode == 'multi' and a.second == 'rocket': data = with_rocket_windows(data, X_train, X_test, data.provenance.train_copies, seed)
     return data, mode
 
 
 def recipe_config(data, mode: str, name: str, seed: int, a, **overrides):
     "The recipe's config for `data` (recipe `a`, the parsed options); `overrides` are further config keys (e.g. `tuning`)."
     from tsic.config import load_config
-    hybrid = {'model_mode': 'multi', 'timeseries': {k: data.provenance['windows'][k] for k in ('feature_columns', 'window_size')},
+    hybrid = {'model_mode': 'multi', 'timeseries': {k: data.provenance.windows[k] for k in ('feature_columns', 'window_size')},
               'model': {'series_encoder': a.encoder, 'late_fusion': a.fusion}} if mode == 'multi' else {}
     classes, epochs = data.class_names, schedule_epochs(len(data.rows('train')), a.batch_size) if a.epochs == 'auto' else int(a.epochs)
-    carved = data.provenance['validation'] != 'training series'
-    return load_config(ROOT / 'configs' / 'demo.yaml', model_architecture_name=a.arch, pretrained=not a.scratch, image_size=data.provenance['image_size'],
+    carved = data.provenance.validation != 'training series'
+    return load_config(ROOT / 'configs' / 'demo.yaml', model_architecture_name=a.arch, pretrained=not a.scratch, image_size=data.provenance.image_size,
                        batch_size=a.batch_size, max_epochs=epochs, early_stopping_patience=epochs, num_classes=len(classes),
                        class_names=classes, datasets=[name], lr_head=a.lr, lr_backbone=a.lr / 4, use_progressive_unfreezing=False,
                        check_data=False, augment=False, tensorboard=False, seed=seed, num_threads=a.threads,
@@ -203,7 +203,7 @@ def tsic_run(X_train, y_train, X_test, y_test, name: str, seed: int, a, params: 
             tta = table[[f'prob_{c}' for c in classes]].to_numpy()
     return {'accuracy': result.test['accuracy'], 'macro_f1': result.test['macro_f1'], 'probs': probs.numpy(), 'tta_probs': tta,
             'seconds': time.perf_counter() - start, 'epoch': result.learn.tracker().best_epoch, 'epochs': epochs,
-            'copies': data.provenance['train_copies'], 'size': data.provenance['image_size'],
+            'copies': data.provenance.train_copies, 'size': data.provenance.image_size,
             'labels': data.rows('test').label.to_numpy(), 'counts': data.samples.split.value_counts().to_dict(),
             'device': 'cuda' if torch.cuda.is_available() else 'cpu', 'network': type(result.learn.model).__name__, 'parts': parts}
 

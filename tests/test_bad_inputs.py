@@ -1011,12 +1011,12 @@ def plain_torch(env) -> Path:
 def edited_ckpt(**changes):
     "The trained checkpoint re-saved with config keys changed (weights of one model under another's name)."
     def make(env) -> Path:
-        from tsic.learner import load_checkpoint, save_checkpoint
-        ck = load_checkpoint(env.checkpoint)
+        from tsic.checkpoint import load_checkpoint
+        ck = load_checkpoint(env.checkpoint).payload()
         for k, v in changes.items():
             if k == 'format': ck['format'] = v
             else: ck['config'][k] = v
-        return save_checkpoint(env.tmp / 'edited.ckpt', ck)
+        torch.save(ck, env.tmp / 'edited.ckpt'); return env.tmp / 'edited.ckpt'
     return make
 
 

@@ -48,3 +48,49 @@ def test_input_normalisation_is_written_once():
     x = torch.randint(0, 256, (2, 3, 4, 4), dtype=torch.uint8)
     export = ChartProbabilities(torch.nn.Flatten(), norm)   # the exported module normalises with the same object
     torch.testing.assert_close(export(x), torch.softmax(norm(x.float()).flatten(1), 1))
+
+
+CHECKPOINT_READ = re.compile(r"""\bckpt\s*\[|\bckpt\.get\(|\[['"](window_scaler|renderer|tracker|training|progress)['"]\]|torch\.load\([^)]*(ckpt|checkpoint)""")
+PROVENANCE_KEY = re.compile(r"""provenance\s*\[|provenance\.get\(|\.data\.get\(['"]|(?<!data_)source\W*\s*[!=]=\s*['"](arrays|folders|series|given)['"]""")
+
+
+def _code_lines(skip: set[str]):
+    "Every line of tsic's modules and code cells of the notebooks, except those of the modules (and their notebooks) in `skip`."
+    for p in sorted((ROOT / 'tsic').glob('*.py')):
+        if p.stem not in skip and p.name != '_modidx.py':
+            yield from (f"{p.name}:{i}: {line.strip()}" for i, line in enumerate(p.read_text().splitlines(), 1))
+    for nb in sorted((ROOT / 'nbs').glob('*.ipynb')):
+        cells = nbformat.read(nb, as_version=4).cells
+        if any(c.cell_type == 'code' and re.search(rf"#\| default_exp ({'|'.join(skip)})\b", c.source) for c in cells): continue
+        for c in cells:
+            if c.cell_type == 'code': yield from (f"{nb.name}: {line.strip()}" for line in c.source.splitlines())
+
+
+def test_checkpoints_and_provenance_are_read_through_their_types():
+    """One module knows a checkpoint's keys (`tsic.checkpoint`); everything else reads `Checkpoint` and `Provenance`
+    fields. No string-keyed read of a checkpoint or of the data's provenance, and no compare with a source kind's
+    name, in any other module or notebook."""
+    hits = [line for line in _code_lines({'checkpoint'}) if CHECKPOINT_READ.search(line) or PROVENANCE_KEY.search(line)]
+    assert not hits, "checkpoint or provenance read by key outside tsic.checkpoint:\n" + '\n'.join(hits)
+
+
+def test_the_key_checks_find_planted_reads():
+    "The two patterns catch the forms the code used before the typed checkpoint, and pass the typed ones."
+    for line in ("scaler = ckpt['window_scaler']", "offsets = ckpt.get('decision_offsets')", "if self.data.get('source') == 'arrays':",
+                 "spans = data.provenance.get('renderer', {})", "dated = self.provenance['source'] != 'arrays'",
+                 "torch.load(checkpoint, weights_only=True)", "load_checkpoint(last)['tracker']['best_name']",
+                 "if p.provenance.source == 'arrays':"):
+        assert CHECKPOINT_READ.search(line) or PROVENANCE_KEY.search(line), line
+    for line in ("scaler = ckpt.window_scaler", "if self.provenance.encodes_series:", "spans = data.provenance.label_spans()",
+                 "name: str = 'arrays',", "load_checkpoint(last).progress.tracker", "if cfg.data_source == 'series':",
+                 "metrics['decision_offsets'] = {'offsets': offsets}"):
+        assert not (CHECKPOINT_READ.search(line) or PROVENANCE_KEY.search(line)), line
+
+
+def test_prediction_does_not_import_training():
+    "Scoring a checkpoint needs neither the learner nor training: `predict` and `checkpoint` import neither."
+    code = ("import sys; import tsic.predict, tsic.checkpoint; "
+            "print(sorted(m for m in ('tsic.learner', 'tsic.train', 'tsic.tune') if m in sys.modules))")
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == '[]', out.stdout

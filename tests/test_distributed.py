@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest, torch
 from sklearn.metrics import f1_score
 from tsic.config import load_config, save_config
-from tsic.learner import load_checkpoint, chart_learner, BEST_GLOB
+from tsic.checkpoint import CHECKPOINT_FORMAT, load_checkpoint
+from tsic.learner import chart_learner, BEST_GLOB
 from tsic.sources import load_data
 from conftest import ROOT, BIN, config_for
 
@@ -36,12 +37,12 @@ def one_process_learner(cfg, ckpt: dict, tmp_path: Path):
     "A learner in this one process on `cfg`'s whole data, with the checkpoint's weights; and the data."
     data = load_data(cfg)
     learn = chart_learner(data, cfg, tmp_path / 'unused')
-    learn.model.load_state_dict(ckpt['model'])
+    learn.model.load_state_dict(ckpt.weights)
     return learn, data
 
 
 def last_epoch(folder: Path) -> int:
-    try: return load_checkpoint(folder / 'last.ckpt')['epoch']
+    try: return load_checkpoint(folder / 'last.ckpt').epoch
     except (FileNotFoundError, ValueError): return -1
 
 
@@ -64,8 +65,8 @@ def test_two_processes_train_one_run_that_one_process_resumes(small_dataset, tmp
 
     # the checkpoint format of one process: the same keys, plain (unwrapped) weights
     ckpt = load_checkpoint(best[0])
-    assert ckpt['format'] == 'tsic-checkpoint-1' and not any(k.startswith('module.') for k in ckpt['model'])
-    assert len(ckpt['training']['rng_ranks']) == 2 and ckpt['training']['rng'].keys() == ckpt['training']['rng_ranks'][1].keys()
+    assert torch.load(best[0], weights_only=True)['format'] == CHECKPOINT_FORMAT and not any(k.startswith('module.') for k in ckpt.weights)
+    assert len(ckpt.progress.training['rng_ranks']) == 2 and ckpt.progress.training['rng'].keys() == ckpt.progress.training['rng_ranks'][1].keys()
 
     # the validation F1 and loss recorded are those of the best weights on the whole validation split, in one process
     metrics = json.loads((run / 'metrics.json').read_text())
@@ -74,8 +75,8 @@ def test_two_processes_train_one_run_that_one_process_resumes(small_dataset, tmp
     assert len(targets) == len(data.rows('val'))
     f1 = f1_score(targets, probs.argmax(1), average='macro', labels=range(cfg.num_classes), zero_division=0)
     loss, f1_fastai = learn.validate(ds_idx=1)[:2]  # the loss as training computes it (the model's own loss function)
-    assert metrics['best_val_f1'] == pytest.approx(f1, abs=1e-6) == ckpt['val_f1'] == pytest.approx(f1_fastai, abs=1e-6)
-    assert ckpt['val_loss'] == pytest.approx(loss, rel=1e-5)
+    assert metrics['best_val_f1'] == pytest.approx(f1, abs=1e-6) == ckpt.progress.val_f1 == pytest.approx(f1_fastai, abs=1e-6)
+    assert ckpt.progress.val_loss == pytest.approx(loss, rel=1e-5)
     assert metrics['test']['support'] == len(data.rows('test'))  # the test split gathered whole, no row twice
 
     # one process resumes the two processes' checkpoint
@@ -98,7 +99,7 @@ def test_fused_model_with_class_weights_accumulation_and_agc_on_two_processes(sm
     finished(tsic_train(config, tmp_path / 'run'))
     ckpt = load_checkpoint(tmp_path / 'run' / 'checkpoints' / 'multi' / 'resnet18' / 'last.ckpt')
     loss, f1 = one_process_learner(cfg, ckpt, tmp_path)[0].validate(ds_idx=1)[:2]
-    assert ckpt['val_f1'] == pytest.approx(f1, abs=1e-6) and ckpt['val_loss'] == pytest.approx(loss, rel=1e-5)  # weighted loss, as one process
+    assert ckpt.progress.val_f1 == pytest.approx(f1, abs=1e-6) and ckpt.progress.val_loss == pytest.approx(loss, rel=1e-5)  # weighted loss, as one process
 
 
 @pytest.mark.slow
@@ -120,7 +121,7 @@ def test_two_processes_killed_then_resumed_end_where_an_uninterrupted_run_ends(s
     b = load_checkpoint(folder / 'last.ckpt')
     assert a['epoch'] == b['epoch'] == cfg.max_epochs - 1
     for k in a['model']: assert torch.equal(a['model'][k], b['model'][k]), k
-    assert a['tracker']['history'] == b['tracker']['history']
+    assert a.progress.tracker['history'] == b.progress.tracker['history']
 
 
 @pytest.mark.slow
@@ -144,7 +145,7 @@ def test_accelerate_launch_and_papermill_under_torchrun_run_one_distributed_run_
         assert out.returncode == 0, (out.stdout + out.stderr)[-4000:]
     for run in runs.values():
         ckpt = load_checkpoint(run / 'checkpoints' / 'single' / 'resnet18' / 'last.ckpt')
-        assert len(ckpt['training']['rng_ranks']) == 2  # two processes trained it
+        assert len(ckpt.progress.training['rng_ranks']) == 2  # two processes trained it
         assert len(list(run.rglob('*.ckpt'))) == 2 and (run / 'metrics.json').exists()
     assert sorted(p.name for p in tmp_path.glob('report-*.ipynb')) == ['report-0.ipynb', 'report-1.ipynb']
     assert not (tmp_path / 'cache').exists()  # no image was stored

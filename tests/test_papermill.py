@@ -52,10 +52,10 @@ def test_multi_mode_runs_through_papermill(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((run / 'metrics.json').read_text())
     assert [e['epoch'] for e in report['epochs']] == [0, 1] and report['test']['support'] == 120
-    from tsic.learner import load_checkpoint
+    from tsic.checkpoint import load_checkpoint
     ckpt = load_checkpoint(run / 'checkpoints' / 'multi' / 'resnet18' / 'last.ckpt')
-    assert ckpt['model_mode'] == 'multi' and set(ckpt['window_scaler']) == {'mean', 'std'}
-    assert ckpt['config']['model']['aux_loss_weight'] == 0.2
+    assert ckpt.model_mode == 'multi' and set(ckpt.window_scaler) == {'mean', 'std'}
+    assert ckpt.config['model']['aux_loss_weight'] == 0.2
     for variant in ('image-only', 'series-only'):  # the ablations, scored on the same test split
         assert json.loads((run / variant / 'metrics.json').read_text())['test']['support'] == 120
     nb = nbformat.read(tmp_path / 'out.ipynb', as_version=4)

@@ -8,7 +8,7 @@ reductions by thread, and float addition is not associative, so the thread count
 import json, warnings
 import numpy as np, torch
 from tsic.train import train
-from tsic.learner import load_checkpoint
+from tsic.checkpoint import load_checkpoint
 from conftest import config_for
 
 
@@ -24,7 +24,7 @@ def test_same_seed_and_threads_give_the_same_run(small_dataset, tmp_path):
     finally: torch.set_num_threads(before)
     a, b = runs
     assert a.history.equals(b.history) and np.array_equal(a.predictions['model'], b.predictions['model'])
-    wa, wb = (load_checkpoint(r.best_checkpoint)['model'] for r in runs)
+    wa, wb = (load_checkpoint(r.best_checkpoint).weights for r in runs)
     assert all(torch.equal(wa[k], wb[k]) for k in wa)  # every weight, bit for bit
     report = json.loads((tmp_path / 'run0' / 'metrics.json').read_text())
     assert (report['seed'], report['torch_threads']) == (42, 1)

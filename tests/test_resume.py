@@ -3,7 +3,7 @@ import json, os, signal, subprocess, sys, time
 from pathlib import Path
 import pytest, torch
 from tsic.config import save_config
-from tsic.learner import load_checkpoint
+from tsic.checkpoint import load_checkpoint
 from conftest import ROOT, config_for
 
 # Staged unfreezing, the one-cycle schedule, a balanced sampler, augmentation and dropout: every random and
@@ -19,7 +19,7 @@ def start(config: Path, run_dir: Path) -> subprocess.Popen:
 
 
 def last_epoch(ckpt_dir: Path) -> int:
-    try: return load_checkpoint(ckpt_dir / 'last.ckpt')['epoch']
+    try: return load_checkpoint(ckpt_dir / 'last.ckpt').epoch
     except (FileNotFoundError, ValueError): return -1
 
 
@@ -68,7 +68,7 @@ def test_sigkill_then_resume_matches_uninterrupted_run(small_dataset, tmp_path, 
         for k in ea: assert ea[k] == pytest.approx(eb[k], abs=1e-5), (ea['epoch'], k)
     assert a['test']['macro_f1'] == pytest.approx(b['test']['macro_f1']) and a['confusion_matrix'] == b['confusion_matrix']
     assert a['best_epoch'] == b['best_epoch']
-    wa, wb = (load_checkpoint(run / 'checkpoints' / mode / 'resnet18' / 'last.ckpt')['model'] for run in (straight, killed))
+    wa, wb = (load_checkpoint(run / 'checkpoints' / mode / 'resnet18' / 'last.ckpt').weights for run in (straight, killed))
     for k in wa: torch.testing.assert_close(wa[k], wb[k], atol=1e-5, rtol=1e-5)
 
 
@@ -89,11 +89,11 @@ def test_resume_refuses_incompatible_checkpoints(small_dataset, tmp_path):
 SAVER = """
 import sys, torch
 from tsic.config import load_config
-from tsic.learner import checkpoint_payload, save_checkpoint
+from tsic.checkpoint import Checkpoint, Provenance, TrainingProgress
 net, cfg = torch.nn.Linear(2000, 2000), load_config()
 for i in range(10**6):
     torch.nn.init.constant_(net.weight, float(i))
-    save_checkpoint(sys.argv[1], checkpoint_payload(net, cfg, epoch=i))
+    Checkpoint.of(net, cfg, Provenance('given'), progress=TrainingProgress(i)).save(sys.argv[1])
 """
 
 
@@ -115,4 +115,4 @@ def test_kill_during_checkpoint_writes_never_leaves_a_corrupt_file(tmp_path, del
     time.sleep(delay)
     os.kill(proc.pid, signal.SIGKILL); proc.wait()
     ckpt = load_checkpoint(target)
-    assert ckpt['epoch'] >= 1 and torch.all(ckpt['model']['weight'] == ckpt['epoch'])
+    assert ckpt.epoch >= 1 and torch.all(ckpt.weights['weight'] == ckpt.epoch)

@@ -13,7 +13,7 @@ from .sources import ChartData, load_data, chart_grid
 from .metrics import (classification_scores, classification_table, macro_f1, baseline_scores, lookahead_scores,
                           confusion_figure, baseline_predictions)
 from .tensorboard import log_figure
-from .learner import load_checkpoint, save_checkpoint
+from .checkpoint import DecisionOffsets, load_checkpoint
 from .predict import Predictor, PredictError, prediction_table, apply_offsets
 from .train import baseline_differences, bootstrap_block
 from .gradcam import grad_cam, gradcam_figure
@@ -39,12 +39,12 @@ def data_config(p: Predictor, data: str | Path | None = None) -> TsicConfig:
 def evaluation_data(p: Predictor, data: str | Path | ChartData | None = None, sample_limit: int | None = None) -> ChartData:
     "The charts to score `p` on: `data` when it is a `ChartData`; else its config's data (see `data_config`), as its own fold for a walk-forward checkpoint."
     if isinstance(data, ChartData): return data.limit(sample_limit)
-    if p.data.get('source') == 'arrays':
+    if p.provenance.encodes_series:
         raise PredictError(f"{p.source} was trained on arrays of series, which no config describes: "
                            "pass them as data (a ChartData from sources.array_data)")
-    fold = p.data.get('fold') if data is None else None
+    fold = p.provenance.fold if data is None else None
     charts = load_data(data_config(p, data), None if fold else sample_limit)
-    for name, options in charts.provenance.get('renderer', {}).items(): p.check_geometry(options, f"{data or 'the data'} (dataset '{name}')")
+    for name, options in charts.provenance.renderer.items(): p.check_geometry(options, f"{data or 'the data'} (dataset '{name}')")
     return charts.fold(**fold).limit(sample_limit) if fold else charts
 
 # %% ../nbs/09_evaluation.ipynb #68c223dd
@@ -67,8 +67,8 @@ def fit_decision_offsets(probs: np.ndarray, y_true, grid: np.ndarray | None = No
 def store_offsets(checkpoint: str | Path, offsets: np.ndarray, fit: dict) -> Path:
     "Save `offsets` (and how they were fitted) into `checkpoint`, atomically; `predict(..., thresholds=True)` uses them."
     ckpt = load_checkpoint(checkpoint)  # never writes offsets into a file that is not a tsic checkpoint
-    ckpt['decision_offsets'] = {'offsets': torch.as_tensor(np.asarray(offsets, np.float64)), 'fitted_on': 'val', **fit}
-    return save_checkpoint(checkpoint, ckpt)
+    ckpt.offsets = DecisionOffsets(np.asarray(offsets, np.float64), 'val', fit)
+    return ckpt.save(checkpoint)
 
 # %% ../nbs/09_evaluation.ipynb #f94f2eca
 def top_losses(probs: np.ndarray, y_true, k: int = 12) -> np.ndarray:
@@ -107,7 +107,7 @@ def evaluate(checkpoint: str | Path, data: str | Path | ChartData | None = None,
     checkpoint = Path(checkpoint)
     p = Predictor.from_checkpoint(checkpoint)
     charts = evaluation_data(p, data, sample_limit)
-    if store_thresholds and (not fit_thresholds or (data is not None and charts.provenance.get('datasets') != p.data.get('datasets'))):
+    if store_thresholds and (not fit_thresholds or (data is not None and charts.provenance.datasets != p.provenance.datasets)):
         raise PredictError(f"store_thresholds: the checkpoint {checkpoint} keeps decision offsets fitted on its own data only "
                            f"(data=None, fit_thresholds=True){'' if data is None else f', not on {data}'}; the offsets of this "
                            "evaluation are in its metrics.json either way")
@@ -119,7 +119,7 @@ def evaluate(checkpoint: str | Path, data: str | Path | ChartData | None = None,
     table = classification_table(y_true, y_pred, p.class_names)
     judged = split != 'train'  # baselines take the majority class of the training rows
     metrics = {'checkpoint': str(checkpoint), 'split': split, 'data': str(data) if data is not None else 'checkpoint config',
-               'fold': charts.provenance.get('fold'),
+               'fold': charts.provenance.fold,
                'scores': classification_scores(y_true, y_pred, p.class_names), 'per_class': table.iloc[:-3].to_dict('index'),
                'baselines': baseline_scores(charts.samples, p.class_names, split) if judged else None,
                'lookahead_reference': lookahead_scores(charts.samples, p.class_names, split) if judged and 'prev_label' in rows else None}

@@ -4,7 +4,7 @@
 
 # %% ../nbs/06a_learner.ipynb #6dbcba87
 from __future__ import annotations
-import codecs, io, logging, math, random, re, tempfile, warnings, zipfile
+import io, logging, math, random, re, tempfile, warnings
 from pathlib import Path
 import numpy as np, torch
 from torch.amp import GradScaler, autocast
@@ -13,6 +13,7 @@ from fastai.vision.all import (noop, Learner, Callback, Recorder, F1Score, Accum
 from timm.utils import adaptive_clip_grad
 from sklearn.metrics import f1_score
 from .config import TsicConfig, config_to_dict, atomic_write_bytes
+from .checkpoint import Checkpoint, CheckpointError, Provenance, TrainingProgress, load_checkpoint, _plain
 from .sources import ChartData
 from .loaders import ChartInput, chart_dataloaders, class_weights
 from .models import create_model, layer_groups, choose_share
@@ -25,13 +26,11 @@ from .distributed import DataParallel, gather_objects, is_main, local_device, ra
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'CHECKPOINT_FORMAT', 'BEST_GLOB', 'class_f1', 'f1_metrics', 'group_learning_rates', 'unfreeze_epochs',
-           'open_groups', 'StagedUnfreezing', 'schedule_functions', 'schedule_position', 'RunSchedule',
-           'DevicePrecision', 'AccumulateBatches', 'AdaptiveGradientClipping', 'best_checkpoint_name',
-           'checkpoint_payload', 'checkpoint_bytes', 'save_checkpoint', 'CheckpointError', 'unreadable_kind',
-           'loaded_kind', 'load_checkpoint', 'rng_states', 'set_rng_states', 'training_state', 'restore_rng',
-           'TrainingTracker', 'NetworkAloneInFit', 'FusionShare', 'loss_weights', 'chart_learner', 'resolve_checkpoint',
-           'check_resumable']
+__all__ = ['log', 'BEST_GLOB', 'class_f1', 'f1_metrics', 'group_learning_rates', 'unfreeze_epochs', 'open_groups',
+           'StagedUnfreezing', 'schedule_functions', 'schedule_position', 'RunSchedule', 'DevicePrecision',
+           'AccumulateBatches', 'AdaptiveGradientClipping', 'best_checkpoint_name', 'rng_states', 'set_rng_states',
+           'training_state', 'restore_rng', 'TrainingTracker', 'NetworkAloneInFit', 'FusionShare', 'loss_weights',
+           'chart_learner', 'resolve_checkpoint', 'check_resumable']
 
 # %% ../nbs/06a_learner.ipynb #604dffc2
 def class_f1(k: int, name: str) -> AccumMetric:
@@ -126,87 +125,11 @@ class AdaptiveGradientClipping(Callback):
     def before_step(self): adaptive_clip_grad([p for p in self.params if p.grad is not None], self.clip_factor)
 
 # %% ../nbs/06a_learner.ipynb #1c5aaaf0
-CHECKPOINT_FORMAT = 'tsic-checkpoint-1'
-
 def best_checkpoint_name(epoch: int, val_loss: float, val_f1: float) -> str:
     "File name of a best-F1 checkpoint (the original project's template)."
     return f"epoch={epoch:05d}-val_loss={val_loss:.4f}-val_f1={val_f1:.4f}.ckpt"
 
-def checkpoint_payload(model: torch.nn.Module, cfg: TsicConfig, **info) -> dict:
-    "What a checkpoint holds: format, weights, config, architecture, classes, mode and `info`."
-    return {'format': CHECKPOINT_FORMAT, 'model': model.state_dict(), 'config': config_to_dict(cfg),
-            'architecture': cfg.model_architecture_name, 'class_names': list(cfg.class_names),
-            'model_mode': cfg.model_mode, **info}
-
-def checkpoint_bytes(payload: dict) -> bytes:
-    "`payload` serialised by `torch.save`."
-    buffer = io.BytesIO(); torch.save(payload, buffer)
-    return buffer.getvalue()
-
-def save_checkpoint(path: str | Path, payload: dict) -> Path:
-    "Write `payload` to `path` atomically."
-    atomic_write_bytes(path, checkpoint_bytes(payload))
-    return Path(path)
-
-class CheckpointError(ValueError):
-    "A file that is not a tsic checkpoint."
-
-_MAGIC = {b'\x89PNG\r\n\x1a\n': 'a PNG image', b'\xff\xd8\xff': 'a JPEG image', b'\x1f\x8b': 'a gzip file'}
-
-def _zip_kind(path: Path) -> str:
-    "What a file that starts like a zip archive is."
-    try: names = zipfile.ZipFile(path).namelist()
-    except zipfile.BadZipFile: return 'a truncated or damaged zip archive'
-    return 'a damaged PyTorch file' if any(n.endswith('/data.pkl') for n in names) else 'a zip archive that is not a PyTorch file'
-
-def unreadable_kind(path: Path, error: Exception) -> str:
-    "What the file at `path`, which `torch.load` failed to read with `error`, looks like."
-    with open(path, 'rb') as f: head = f.read(512)
-    if not head: return 'an empty file'
-    if m := re.search(r'Unsupported global: GLOBAL (\S+)', str(error)): return f"a PyTorch file holding {m[1]}, which tsic checkpoints never hold"
-    if kind := next((k for magic, k in _MAGIC.items() if head.startswith(magic)), None): return kind
-    if head.startswith(b'PK\x03\x04'): return _zip_kind(path)
-    try: text = codecs.getincrementaldecoder('utf-8')().decode(head)  # a character cut at the 512th byte is not an error
-    except UnicodeDecodeError: text = None
-    return 'a text file' if text and all(c.isprintable() or c.isspace() for c in text) else 'unreadable bytes'
-
-def loaded_kind(ckpt) -> str | None:
-    "What a file `torch.load` read as `ckpt` is, when it is not a tsic checkpoint; None when it is one."
-    if not isinstance(ckpt, dict): return f"a PyTorch file holding a {type(ckpt).__name__}, not a dict"
-    if 'format' not in ckpt:
-        keys = [str(k) for k in ckpt]
-        return f"a PyTorch file without tsic's 'format' key (keys: {', '.join(keys[:8]) + (', ...' if len(keys) > 8 else '') or 'none'})"
-    if ckpt['format'] != CHECKPOINT_FORMAT: return f"format {ckpt['format']!r}; this version of tsic reads {CHECKPOINT_FORMAT!r}"
-    return None
-
-def load_checkpoint(path: str | Path) -> dict:
-    "Read a tsic checkpoint safely (`weights_only=True`); anything else is a `CheckpointError` naming the file and what it is."
-    path = Path(path)
-    if path.is_dir():
-        inside = sorted(path.rglob('*.ckpt'))
-        raise CheckpointError(f"{path}: a folder, not a checkpoint file; give one of the .ckpt files in it"
-                              + (f", e.g. {inside[0]}" if inside else " (it has none)"))
-    if not path.is_file():
-        raise FileNotFoundError(f"Checkpoint not found: {path}; give the path of a .ckpt file, e.g. runs/<name>/checkpoints/<mode>/<arch>/last.ckpt")
-    try: ckpt = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e: found = unreadable_kind(path, e)
-    else: found = loaded_kind(ckpt)
-    if found:
-        raise CheckpointError(f"{path}: not a tsic checkpoint ({found}); give a .ckpt written by tsic training "
-                              "(runs/<name>/checkpoints/<mode>/<arch>/last.ckpt or its best-F1 file)")
-    return ckpt
-
 # %% ../nbs/06a_learner.ipynb #2d750192
-def _plain(o):
-    "`o` with NumPy values, fastcore `L`s and fastai tensor subclasses turned into what `weights_only` loads."
-    if isinstance(o, L): o = list(o)
-    if isinstance(o, dict): return {k: _plain(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)): return type(o)(_plain(v) for v in o)
-    if isinstance(o, np.ndarray): return torch.from_numpy(o.copy())
-    if isinstance(o, np.generic): return o.item()
-    if isinstance(o, torch.Tensor) and type(o) is not torch.Tensor: return o.as_subclass(torch.Tensor)  # fastai's subclasses
-    return o
-
 def rng_states(learn: Learner) -> dict:
     "Every random state the next epoch draws from."
     name, keys, pos, has_gauss, cached = np.random.get_state()
@@ -244,10 +167,10 @@ def restore_rng(learn: Learner, training: dict, seed: int, epoch: int):
 
 # %% ../nbs/06a_learner.ipynb #805875d3
 class TrainingTracker(Callback):
-    "History, best F1, early stopping and checkpoints (`last.ckpt`, best-F1 file, each with `extras`) of a run; resumable."
+    "History, best F1, early stopping and checkpoints (`last.ckpt`, best-F1 file, each recording the data's `provenance` and window scaler) of a run; resumable."
     order = Recorder.order + 5
-    def __init__(self, folder: str | Path, cfg: TsicConfig, extras: dict | None = None):
-        self.folder, self.cfg, self.extras = Path(folder), cfg, extras or {}
+    def __init__(self, folder: str | Path, cfg: TsicConfig, provenance: Provenance, window_scaler: dict | None = None):
+        self.folder, self.cfg, self.provenance, self.window_scaler = Path(folder), cfg, provenance, window_scaler
         self.history, self.best_f1, self.best_loss, self.best_epoch, self.best_path, self.wait = [], -math.inf, math.inf, None, None, 0
         self.resume_state, self.epochs_run = None, []
 
@@ -278,9 +201,8 @@ class TrainingTracker(Callback):
             self.best_f1, self.best_loss, self.best_epoch, self.wait = f1, loss, epoch, 0
             self.best_path = self.folder / best_checkpoint_name(epoch, scores['valid_loss'], scores['f1_score'])
         else: self.wait += 1
-        payload = checkpoint_payload(self.model, self.cfg, epoch=epoch, val_loss=scores['valid_loss'], val_f1=scores['f1_score'],
-                                     tracker=self.state(), training=training_state(self.learn), **self.extras)  # names this epoch's best file
-        data = checkpoint_bytes(payload)  # serialised once, written to both files
+        progress = TrainingProgress(epoch, scores['valid_loss'], scores['f1_score'], self.state(), training_state(self.learn))  # names this epoch's best file
+        data = Checkpoint.of(self.model, self.cfg, self.provenance, window_scaler=self.window_scaler, progress=progress).to_bytes()  # once, for both files
         # order matters for a kill at any point: the best file exists before `last.ckpt` names it, and the old one
         # goes only once `last.ckpt` no longer names it. Only rank 0 writes; every rank keeps the same state.
         if is_main(): self.write_files(data, improved, previous)
@@ -328,8 +250,8 @@ BEST_GLOB = re.sub(r'\d+(\.\d+)?', '*', best_checkpoint_name(0, 0., 0.))  # epoc
 
 def _best_name_in(last: Path) -> str:
     "The best-F1 file name the checkpoint `last` records ('' when it is missing or unreadable)."
-    try: return load_checkpoint(last)['tracker']['best_name'] or ''
-    except (FileNotFoundError, CheckpointError, ValueError, KeyError): return ''
+    try: return load_checkpoint(last).progress.tracker['best_name'] or ''
+    except (FileNotFoundError, CheckpointError, AttributeError, KeyError): return ''
 
 # %% ../nbs/06a_learner.ipynb #bac38461
 class NetworkAloneInFit(Callback):
@@ -377,8 +299,9 @@ def chart_learner(data: ChartData, cfg: TsicConfig, checkpoint_dir: str | Path, 
     model = create_model(cfg)
     model.prepare(data)
     if cfg.channels_last: model = model.to(memory_format=torch.channels_last)
-    cbs = [ChartInput.from_config(cfg), TrainingTracker(checkpoint_dir, cfg, data.checkpoint_info()), NetworkAloneInFit(),
-           FusionShare(data.provenance.get('validation') != 'training series')]
+    scaler = None if data.scaler is None else data.scaler.state_dict()
+    cbs = [ChartInput.from_config(cfg), TrainingTracker(checkpoint_dir, cfg, data.provenance, scaler), NetworkAloneInFit(),
+           FusionShare(data.provenance.validation != 'training series')]
     if cfg.precision != '32': cbs.append(DevicePrecision('bf16' if cfg.precision == 'bf16-mixed' else 'fp16'))
     if cfg.accumulate_grad_batches > 1: cbs.append(AccumulateBatches(cfg.accumulate_grad_batches))
     if cfg.use_agc: cbs.append(AdaptiveGradientClipping(cfg.agc_clip_factor))
@@ -432,10 +355,10 @@ def resolve_checkpoint(value: str, checkpoint_dir: str | Path) -> Path:
 _MUST_MATCH = ('model_mode', 'model_architecture_name', 'class_names', 'num_classes', 'image_size')
 _MAY_DIFFER = ('resume_from_checkpoint', 'max_epochs', 'early_stopping_patience', 'num_workers', 'tensorboard', 'image_cache')
 
-def check_resumable(ckpt: dict, cfg: TsicConfig, path: Path):
+def check_resumable(ckpt: Checkpoint, cfg: TsicConfig, path: Path):
     "Refuse a checkpoint trained for another model or classes; warn about other config differences."
-    if 'training' not in ckpt: raise ValueError(f"{path}: holds weights only, no training state to resume from")
-    saved, now = ckpt['config'], config_to_dict(cfg)
+    if ckpt.progress is None or not ckpt.progress.training: raise ValueError(f"{path}: holds weights only, no training state to resume from")
+    saved, now = ckpt.config, config_to_dict(cfg)
     wrong = [f"{k}: checkpoint {saved.get(k)!r}, config {now[k]!r}" for k in _MUST_MATCH if saved.get(k) != now[k]]
     if wrong: raise ValueError(f"{path} cannot be resumed with this config ({'; '.join(wrong)}); "
                                "resume with the config it was trained with, or start a new run")
@@ -443,22 +366,22 @@ def check_resumable(ckpt: dict, cfg: TsicConfig, path: Path):
     if changed: warnings.warn(f"resuming {path.name} with changed config keys: {', '.join(changed)}")
 
 @patch
-def resume(self: Learner, path: str | Path, ckpt: dict | None = None):
+def resume(self: Learner, path: str | Path, ckpt: Checkpoint | None = None):
     "Continue the run saved in checkpoint `path` (already read: `ckpt`): weights, optimizer, schedule position, stage, tracker, random states."
     path = Path(path); ckpt = ckpt or load_checkpoint(path)
     check_resumable(ckpt, self.cfg, path)
-    self.model.load_state_dict(ckpt['model'])
-    training = ckpt['training']
+    self.model.load_state_dict(ckpt.weights)
+    progress = ckpt.progress; training = progress.training
     self.unfreeze_to_stage(training['open_groups'])
     self.opt.load_state_dict({**training['optimizer'], 'hypers': L(training['optimizer']['hypers'])})
-    self.tracker().load_state(ckpt['tracker'], training)
-    if is_main(): self.tracker().settle_files(path, ckpt['epoch'])
-    self.first_epoch = ckpt['epoch'] + 1
+    self.tracker().load_state(progress.tracker, training)
+    if is_main(): self.tracker().settle_files(path, progress.epoch)
+    self.first_epoch = progress.epoch + 1
     anchor, total = tuple(training['schedule']['anchor']), training['schedule']['total_epochs']
     if total != self.cfg.max_epochs:  # stretch what is left of the schedule over the new length
         anchor = (self.first_epoch, schedule_position(self.first_epoch, 1, total, anchor))
         log.info("max_epochs %d -> %d: the rest of the schedule runs from position %.3f", total, self.cfg.max_epochs, anchor[1])
     self.schedule_anchor = anchor
-    self.stopped_early = ckpt['tracker']['wait'] >= self.cfg.early_stopping_patience
-    log.info("Resuming from %s after epoch %d", path, ckpt['epoch'])
+    self.stopped_early = progress.tracker['wait'] >= self.cfg.early_stopping_patience
+    log.info("Resuming from %s after epoch %d", path, progress.epoch)
     return self

@@ -21,7 +21,7 @@ from .sources import ChartData, IMAGE_SUFFIXES, ChartDataError, parse_chart_name
 from .loaders import Normalize, ChartInput
 from .windows import WindowScaler, read_feature_table, align_windows
 from .models import create_model
-from .learner import load_checkpoint
+from .checkpoint import Provenance, load_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +36,13 @@ class PredictError(ValueError):
 
 @dataclasses.dataclass(eq=False)
 class Predictor:
-    "A trained network with what scoring needs: config, renderer options per dataset, data provenance, window scaler, decision offsets."
+    "A trained network with what scoring needs: config, the data's provenance (the input recipe), window scaler, decision offsets."
     model: nn.Module
     cfg: TsicConfig
-    renderer: dict
+    provenance: Provenance
     scaler: WindowScaler | None = None
     offsets: np.ndarray | None = None
     source: str = 'model'
-    data: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         self.input = ChartInput(Normalize.for_arch(self.cfg.model_architecture_name), channels_last=self.cfg.channels_last)
@@ -53,18 +52,16 @@ class Predictor:
     def from_checkpoint(cls, path: str | Path, device: str | torch.device = 'cpu') -> Predictor:
         "The model saved in the tsic checkpoint at `path`, in eval mode on `device`."
         ckpt = load_checkpoint(path)
-        cfg = dataclasses.replace(load_config(**ckpt['config']), pretrained=False, pretrained_path=None)
+        cfg = ckpt.tsic_config(pretrained=False, pretrained_path=None)
         model = create_model(cfg)
-        try: model.load_state_dict(ckpt['model'])
+        try: model.load_state_dict(ckpt.weights)
         except RuntimeError as e:
             raise PredictError(f"{path}: its weights do not fit a {cfg.model_mode}-mode {cfg.model_architecture_name} "
                                f"({str(e).splitlines()[1][:300] if len(str(e).splitlines()) > 1 else e})") from None
-        if model.reads_windows and 'window_scaler' not in ckpt:
+        if model.reads_windows and ckpt.window_scaler is None:
             raise PredictError(f"{path}: a model that reads numeric windows, saved without its window scaler; re-save it with tsic >= 0.1")
-        scaler = WindowScaler.from_state(ckpt['window_scaler']) if 'window_scaler' in ckpt else None
-        offsets = ckpt.get('decision_offsets')
-        return cls(model.eval().to(device), cfg, ckpt.get('renderer') or {}, scaler,
-                   None if offsets is None else offsets['offsets'].numpy(), str(path), ckpt.get('data') or {})
+        scaler = None if ckpt.window_scaler is None else WindowScaler.from_state(ckpt.window_scaler)
+        return cls(model.eval().to(device), cfg, ckpt.provenance, scaler, None if ckpt.offsets is None else ckpt.offsets.offsets, str(path))
 
     @property
     def class_names(self) -> list[str]: return list(self.cfg.class_names)
@@ -189,7 +186,7 @@ def built_options(source: str | Path) -> dict | None:
 @patch
 def check_geometry(self: Predictor, options: dict | None, where: str):
     "Refuse charts drawn by `tsic build` with `options` unlike every dataset this model was trained on (size, window, chart kind, timeframe, scaling, panels)."
-    mine = [o for o in self.renderer.values() if o]
+    mine = list(self.provenance.drawn().values())
     if options is None or not mine: return  # charts tsic did not build, or a model that does not record how its charts were drawn
     gaps = [{k: (o.get(k), options.get(k)) for k in GEOMETRY if o.get(k) != options.get(k)} for o in mine]
     if any(not g for g in gaps): return
@@ -222,11 +219,11 @@ def predict_images(self: Predictor, source, features=None, dataset: str | None =
 # %% ../nbs/08_predict.ipynb #f33d2719
 @patch
 def _spec(self: Predictor, dataset: str | None) -> ChartDatasetSpec:
-    if self.data.get('source') == 'arrays':
-        raise PredictError(f"{self.source} was trained on arrays of series encoded as '{self.data['encoding']}' images, not on "
+    if self.provenance.encodes_series:
+        raise PredictError(f"{self.source} was trained on arrays of series encoded as '{self.provenance.encoding}' images, not on "
                            "OHLCV bars, so it has no chart renderer: score series with Predictor.predict_series")
-    name = self._one_dataset(dataset, [n for n, o in self.renderer.items() if o is not None] or None)
-    options = self.renderer.get(name)
+    name = self._one_dataset(dataset, list(self.provenance.drawn()) or None)
+    options = self.provenance.renderer.get(name)
     if options is None:
         raise PredictError(f"{self.source} does not record how dataset '{name}' was drawn (its images were not built by "
                            "tsic): predict from a folder of charts drawn the same way instead")
@@ -285,18 +282,18 @@ def _builder_features(bars: pd.DataFrame, columns: list[str], dataset: str) -> p
 @patch
 def series_probabilities(self: Predictor, X: np.ndarray | list, batch_size: int = 256) -> np.ndarray:
     "Class probabilities (n, k) of the series `X` (n, [variables,] length), or a list of series of different lengths, encoded as in training."
-    if self.data.get('source') != 'arrays':
+    if not self.provenance.encodes_series:
         raise PredictError(f"{self.source} was trained on charts, not on encoded arrays of series: use predict_bars or predict_images")
     ragged = is_ragged(X)
     variables = {np.shape(s)[:-1] for s in X} if ragged else {np.shape(X)[1:-1]}
-    trained = tuple(self.data['shape'][:-1]) if self.data.get('shape') else None
+    trained = tuple(self.provenance.shape[:-1]) if self.provenance.shape else None
     def shape(v): return f"({v[0]} variables, length)" if v else "(length,)"
     if trained is not None and variables - {trained}:
         raise PredictError(f"{self.source} was trained on series of shape {shape(trained)}, got "
                            f"{shape(sorted(variables - {trained})[0])}: give it series with the same variables")
     windows = None
     if self.needs_windows:  # the hybrid: each series beside its image, fitted into the window as in training or of its one length
-        recipe = self.data.get('windows', {})
+        recipe = self.provenance.windows or {}
         fit = 'stretch' if recipe.get('resampled') else recipe.get('fit')  # checkpoints before tsic 0.2 stretched every series
         length = self.cfg.timeseries.window_size if fit else None
         other = sorted(set(series_lengths(X).tolist()) - {self.cfg.timeseries.window_size})
@@ -305,7 +302,7 @@ def series_probabilities(self: Predictor, X: np.ndarray | list, batch_size: int 
                                f"got length {other[0]}: give it series of that one length")
         windows = self.scaler.transform(series_as_windows(X, length, fit or 'pad'))
     encode = encode_ragged if ragged else lambda x, *a: encode_series(np.asarray(x, np.float64), *a)
-    images = fit_size(encode(X, self.data['image_size'], self.data['encoding']), self.cfg.image_size)
+    images = fit_size(encode(X, self.provenance.image_size, self.provenance.encoding), self.cfg.image_size)
     return np.concatenate([self.probabilities(images[b], None if windows is None else windows[b], batch_size)
                            for b in _batches(len(images), batch_size)])
 
@@ -315,7 +312,7 @@ def predict_series(self: Predictor, X: np.ndarray | list, thresholds: bool = Fal
     "Predictions for the series `X` (see `series_probabilities`); `tta`: averaged with `tta` augmented copies of each series."
     probs = self.series_probabilities(X, batch_size)
     if tta:  # test-time augmentation with the training copies' strengths (the defaults when training made none)
-        copies, n = augment_series(X, tta, seed, **(self.data.get('augment') or {})), len(probs)
+        copies, n = augment_series(X, tta, seed, **(self.provenance.augment or {})), len(probs)
         probs = (probs + sum(self.series_probabilities(copies[k * n:(k + 1) * n], batch_size) for k in range(tta))) / (tta + 1)
     return prediction_table(pd.DataFrame({'series': np.arange(len(probs))}), probs, self.decide(probs, thresholds), self.class_names)
 

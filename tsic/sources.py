@@ -15,6 +15,7 @@ from .progress import progress
 from fastcore.basics import patch
 from matplotlib.figure import Figure
 from .config import ConfigError, TsicConfig, make_folder, temporary_file
+from .checkpoint import Provenance
 from .bars import BUILTIN_DATASETS, dataset_bars
 from .labels import ChartDatasetSpec, labelled_windows, label_known_at, walk_forward_folds
 from .build import BUILD_MARKER, count_differences, ensure_demo_dataset, render_windows, bar_arrays, draw_windows, BarArrays
@@ -304,7 +305,7 @@ class DrawnCharts:
     @property
     def nbytes(self) -> int: return sum(a.values.nbytes + (0 if a.overlays is None else a.overlays.nbytes) + e.nbytes for a, e, _ in self.parts)
 
-def series_samples(cfg: TsicConfig) -> tuple[pd.DataFrame, np.ndarray | DrawnCharts, dict]:
+def series_samples(cfg: TsicConfig) -> tuple[pd.DataFrame, np.ndarray | DrawnCharts, Provenance]:
     """Samples of every dataset of `cfg` cut from its OHLCV source, their images (row `image_row`), and their provenance.
     With `image_cache: none` the images are `DrawnCharts`, drawn when a batch asks for them."""
     parts, arrays, renderer, datasets, offset = [], [], {}, {}, 0
@@ -323,7 +324,7 @@ def series_samples(cfg: TsicConfig) -> tuple[pd.DataFrame, np.ndarray | DrawnCha
         offset += len(windows)
     if cfg.image_cache == 'none': images = DrawnCharts(arrays)
     else: images = arrays[0] if len(arrays) == 1 else np.concatenate(arrays)
-    return with_baseline_labels(pd.concat(parts, ignore_index=True)), images, {'source': 'series', 'renderer': renderer, 'datasets': datasets}
+    return with_baseline_labels(pd.concat(parts, ignore_index=True)), images, Provenance('series', renderer, datasets)
 
 # %% ../nbs/04a_sources.ipynb #30ed8732
 def chart_grid(images: np.ndarray, titles: list[str], heat: np.ndarray | None = None, columns: int = 4) -> Figure:
@@ -343,7 +344,7 @@ class ChartData:
     samples: pd.DataFrame
     images: np.ndarray
     class_names: list[str]
-    provenance: dict
+    provenance: Provenance
     windows: np.ndarray | None = None
     scaler: WindowScaler | None = None
 
@@ -355,13 +356,13 @@ class ChartData:
             raise ChartDataError(f"window_row {self.samples.window_row.max()} is past the {len(self.windows)} windows")
         if self.windows is not None and self.scaler is None:
             train = self.samples[self.samples.split == 'train']
-            self.scaler = WindowScaler.fit(self.windows[train.window_row.to_numpy()], self.provenance['windows']['impute'])
+            self.scaler = WindowScaler.fit(self.windows[train.window_row.to_numpy()], self.provenance.windows['impute'])
 
     def __len__(self) -> int: return len(self.samples)
     def __repr__(self) -> str:
         counts = {s: int((self.samples.split == s).sum()) for s in SPLITS if (self.samples.split == s).any()}
         extra = f", numeric windows {self.windows.shape[1:]}" if self.windows is not None else ""
-        return f"ChartData({self.provenance['source']}, {counts}, images {self.images.shape[1:]}{extra})"
+        return f"ChartData({self.provenance.source}, {counts}, images {self.images.shape[1:]}{extra})"
 
     def select(self, samples: pd.DataFrame) -> ChartData:
         "This data restricted to `samples` (rows of `self.samples`, `split` possibly reassigned); the scaler refitted on their training rows."
@@ -395,16 +396,10 @@ class ChartData:
         train = self.rows('train')
         return train[~train.augmented] if 'augmented' in train else train
 
-    def checkpoint_info(self) -> dict:
-        "What a checkpoint records about the data: each dataset's renderer options, the rest of the provenance, the scaler."
-        info = {'renderer': self.provenance.get('renderer', {}), 'data': {k: v for k, v in self.provenance.items() if k != 'renderer'}}
-        if self.scaler is not None: info['window_scaler'] = self.scaler.state_dict()
-        return info
-
     def show_batch(self, n: int = 16, split: str = 'train', columns: int = 8) -> Figure:
         "`n` charts of `split`, evenly spread in time, titled with their class (and date), as the network sees them."
         rows = limit_samples(self.rows(split), n)
-        dated = self.provenance['source'] != 'arrays'
+        dated = self.provenance.dated
         titles = [f"{r.class_name}\n{r.dataset} {r.timestamp:%Y-%m-%d %H:%M}" if dated else f"{r.class_name}" for r in rows.itertuples()]
         return chart_grid(self.charts(rows), titles, columns=columns)
 
@@ -433,7 +428,7 @@ def ensure_builtin_datasets(cfg: TsicConfig):
         log.info("Building the built-in dataset '%s' into %s", name, folder)
         ensure_demo_dataset(folder.parent)
 
-def folder_provenance(cfg: TsicConfig) -> dict:
+def folder_provenance(cfg: TsicConfig) -> Provenance:
     "How the charts of `cfg`'s folders were drawn: `tsic build`'s options per dataset (None for a folder tsic did not build)."
     renderer, datasets = {}, {}
     for name in cfg.datasets:
@@ -441,7 +436,7 @@ def folder_provenance(cfg: TsicConfig) -> dict:
         manifest = _manifest(folder) or {}
         renderer[name] = manifest.get('options')
         datasets[name] = {'folder': str(folder), **{k: manifest[k] for k in ('source_sha256', 'labels') if k in manifest}}
-    return {'source': 'folders', 'renderer': renderer, 'datasets': datasets}
+    return Provenance('folders', renderer, datasets)
 
 def load_data(cfg: TsicConfig, sample_limit: int | None = None) -> ChartData:
     "The charts of `cfg`'s datasets (PNG folders, or drawn from their bars), paired with numeric windows in multi mode; at most `sample_limit` per split."
@@ -454,7 +449,7 @@ def load_data(cfg: TsicConfig, sample_limit: int | None = None) -> ChartData:
         samples, images, provenance = collect_samples(cfg), None, folder_provenance(cfg)
         if cfg.check_data: check_images(samples)
     windows = None
-    if cfg.uses_windows: samples, windows, provenance['windows'] = pair_windows(samples, cfg)
+    if cfg.uses_windows: samples, windows, provenance.windows = pair_windows(samples, cfg)
     samples = limit_samples(samples, sample_limit)
     if images is None:  # PNG folders: decode only the charts that are used
         images, samples = image_cache(samples.path.tolist(), cfg), samples.assign(image_row=np.arange(len(samples)))
@@ -554,16 +549,16 @@ def array_data(X_train, y_train, X_test, y_test, encoding: str = 'gasf', size: i
     lengths = series_lengths(series)
     if size is None:  # from the training series only: nothing is chosen on the test series
         size = image_size_for(lengths[:len(y_train)].max(), series_variables(series), encoding)
-    provenance = {'source': 'arrays', 'renderer': {}, 'encoding': encoding, 'image_size': size,
-                  'shape': list(series[0].shape[:-1]) + [int(lengths.min()) if lengths.min() == lengths.max() else None],
-                  'validation': 'training series' if val_fraction == 0 else f'{val_fraction:g} of the training series',
-                  'train_copies': train_copies, 'augment': augment_strengths(**(augment or {})) if train_copies else None}
+    provenance = Provenance('arrays', encoding=encoding, image_size=size,
+                            shape=list(series[0].shape[:-1]) + [int(lengths.min()) if lengths.min() == lengths.max() else None],
+                            validation='training series' if val_fraction == 0 else f'{val_fraction:g} of the training series',
+                            train_copies=train_copies, augment=augment_strengths(**(augment or {})) if train_copies else None)
     windows = None
     if series_windows:  # each row's window is its own series (fitted into one length when they differ): window_row = image_row
         length = window_length(lengths[:len(y_train)], lengths)
         windows, samples['window_row'] = series_as_windows(series + copies, length), samples.image_row
         columns = [f'v{i}' for i in range(series_variables(series))] + ([LENGTH_COLUMN] if length else [])
-        provenance['windows'] = {'source': 'the series themselves' + (f', fitted into {length} steps' if length else ''),
+        provenance.windows = {'source': 'the series themselves' + (f', fitted into {length} steps' if length else ''),
                                  'window_size': length or int(lengths[0]), 'fit': 'pad' if length else None,
                                  'feature_columns': columns, 'impute': 'none'}
     return ChartData(samples, encode_ragged(series + copies, size, encoding), [str(c) for c in classes], provenance, windows)
@@ -581,5 +576,5 @@ def fold_samples(samples: pd.DataFrame, folds: int, purge: int, val_fraction: fl
 def fold(self: ChartData, k: int, folds: int, purge: int, val_fraction: float = 0.15, mode: str = 'expanding') -> ChartData:
     "Walk-forward fold `k` of `folds` of this data: its rows re-split, the scaler refitted, the fold recorded in the provenance."
     data = self.select(fold_samples(self.samples, folds, purge, val_fraction, mode)[k])
-    data.provenance = {**self.provenance, 'fold': {'k': k, 'folds': folds, 'purge': purge, 'val_fraction': val_fraction, 'mode': mode}}
+    data.provenance = dataclasses.replace(self.provenance, fold={'k': k, 'folds': folds, 'purge': purge, 'val_fraction': val_fraction, 'mode': mode})
     return data

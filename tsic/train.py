@@ -19,7 +19,8 @@ from .build import exclusive_lock
 from .windows import WindowScaler
 from .metrics import (block_bootstrap_difference, difference_verdict, scores_from_confusion, baseline_predictions, lookahead_prediction, beats_baselines,
                           confusion_figure, scores_table)
-from .learner import chart_learner, load_checkpoint, resolve_checkpoint
+from .checkpoint import Checkpoint, load_checkpoint
+from .learner import chart_learner, resolve_checkpoint
 from .distributed import barrier, broadcast_object, gather_rows, init_distributed, is_main, main_first, rank
 
 log = logging.getLogger(__name__)
@@ -52,19 +53,19 @@ def run_folder(cfg: TsicConfig, run_dir: str | Path | None = None) -> RunFolder:
     return RunFolder(path, inside(cfg.checkpoint_dir), inside(cfg.logs_dir), created)
 
 # %% ../nbs/07_training.ipynb #028df71d
-def resume_point(cfg: TsicConfig, run: RunFolder) -> tuple[Path | None, dict]:
-    "The checkpoint `cfg.resume_from_checkpoint` names in `run` and its contents; (None, {}) for a new run in an unused folder."
+def resume_point(cfg: TsicConfig, run: RunFolder) -> tuple[Path | None, Checkpoint | None]:
+    "The checkpoint `cfg.resume_from_checkpoint` names in `run` and its contents; (None, None) for a new run in an unused folder."
     if cfg.resume_from_checkpoint:
         path = resolve_checkpoint(cfg.resume_from_checkpoint, run.checkpoints)
         return path, load_checkpoint(path)
     old = sorted(p.name for p in run.checkpoints.glob('*.ckpt')) if run.checkpoints.is_dir() else []
     if old: raise FileExistsError(f"{run.checkpoints} already holds checkpoints ({', '.join(old)}): set resume_from_checkpoint: "
                                   "last.ckpt to continue that run, or use a new run_dir")
-    return None, {}
+    return None, None
 
-def saved_scaler(ckpt: dict) -> WindowScaler | None:
+def saved_scaler(ckpt: Checkpoint | None) -> WindowScaler | None:
     "The window scaler a checkpoint carries (multi mode), or None."
-    return WindowScaler.from_state(ckpt['window_scaler']) if 'window_scaler' in ckpt else None
+    return None if ckpt is None or ckpt.window_scaler is None else WindowScaler.from_state(ckpt.window_scaler)
 
 # %% ../nbs/07_training.ipynb #690b5652
 @dataclass
@@ -119,7 +120,7 @@ def score_run(learn: Learner, data: ChartData, run: RunFolder, resumed_from: Pat
     "The run's best checkpoint scored on the test split of `data`, beside the causal baselines and the look-ahead reference."
     tracker = learn.tracker()
     # rank 0 reads the file it wrote and hands the weights to the others (another machine may not see the file yet)
-    learn.model.load_state_dict(broadcast_object(load_checkpoint(tracker.best_path)['model'] if is_main() else None))
+    learn.model.load_state_dict(broadcast_object(load_checkpoint(tracker.best_path).weights if is_main() else None))
     y_true, labels = data.rows('test').label.to_numpy(), range(len(data.class_names))
     predictions = predict_test_split(learn, data)
     confusions = {name: confusion_matrix(y_true, pred, labels=labels) for name, pred in predictions.items()}
@@ -128,12 +129,12 @@ def score_run(learn: Learner, data: ChartData, run: RunFolder, resumed_from: Pat
 
 def label_span(data: ChartData, cfg: TsicConfig) -> int:
     "Window + label horizon of the datasets `data` was built with (the largest; else the config's): how far apart two test rows must be to share no bar."
-    spans = [o['window'] + o['horizon'] for o in data.provenance.get('renderer', {}).values() if o]
+    spans = data.provenance.label_spans()
     return max(spans) if spans else cfg.build.window + cfg.build.horizon
 
 def bootstrap_block(data: ChartData, cfg: TsicConfig) -> int:
     "Rows per bootstrap block: `label_span` for windows of a series, 1 for independent series (arrays)."
-    return 1 if data.provenance.get('source') == 'arrays' else label_span(data, cfg)
+    return 1 if data.provenance.encodes_series else label_span(data, cfg)
 
 def baseline_differences(y_true, predictions: dict, baselines, n_classes: int, block: int) -> dict[str, dict]:
     "The model's macro F1 minus each causal baseline's on the same test rows, with a block-bootstrap interval (`metrics`)."
@@ -171,7 +172,7 @@ def write_report(result: TrainResult):
               'test': result.test, 'baselines': result.baselines, 'beats_baselines': result.beats_baselines,
               'lookahead_reference': result.lookahead, 'confusion_matrix': result.confusion.tolist(),
               'versus_baselines': result.versus_baselines(),
-              'images_per_split': result.samples.split.value_counts().to_dict(), 'data_source': result.data.provenance['source'],
+              'images_per_split': result.samples.split.value_counts().to_dict(), 'data_source': result.data.provenance.source,
               'seed': cfg.seed, 'torch_threads': torch.get_num_threads()}  # what reproduces the run on this machine
     atomic_write_bytes(run_dir / 'metrics.json', json.dumps(report, indent=1).encode())
 
@@ -202,7 +203,7 @@ def train(cfg: TsicConfig, run_dir: str | Path | None = None, sample_limit: int 
             set_seed(cfg.seed, reproducible=True)
             with main_first():  # rank 0 builds what is missing (datasets, image caches); the others then read it
                 data = load_data(cfg, sample_limit) if data is None else data.limit(sample_limit)
-            if data.provenance.get('validation') == 'training series' and cfg.select_epoch == 'best':
+            if data.provenance.validation == 'training series' and cfg.select_epoch == 'best':
                 log.warning("the validation rows are the training series (array_data(val_fraction=0)): the epoch is chosen "
                             "and early stopping runs on training F1; set select_epoch: last for a fixed schedule")
             learn = chart_learner(data.with_scaler(saved_scaler(ckpt)), cfg, run.checkpoints, run.logs)

@@ -80,7 +80,7 @@ def walk_forward(cfg: TsicConfig, folds: int = 4, purge: int | None = None, mode
     if purge is not None and purge < 0: raise ValueError(f"purge: windows dropped before validation and test, >= 0, got {purge}")
     if launched(): raise ValueError("walk-forward trains its folds in one process: run it without torchrun or accelerate launch")
     data = load_data(cfg)  # every check before the run folder is made: a refused run leaves nothing behind
-    fitted = [n for n, o in data.provenance['renderer'].items() if o and o['label_rule'] == 'quantile']
+    fitted = [n for n, o in data.provenance.drawn().items() if o['label_rule'] == 'quantile']
     if fitted: raise ValueError(f"datasets {fitted} use label_rule: quantile, whose cut points were fitted on the build's "
                                 "training split, which later folds test on; use label_rule zscore or threshold for walk-forward")
     purge = default_purge(data, cfg) if purge is None else purge
