@@ -18,6 +18,7 @@ requirements = shlex.split(cfg.get('requirements', ''))
 dev_requirements = shlex.split(cfg.get('dev_requirements', ''))
 bench_requirements = shlex.split(cfg.get('bench_requirements', ''))
 onnx_requirements = shlex.split(cfg.get('onnx_requirements', ''))
+serve_requirements = shlex.split(cfg.get('serve_requirements', ''))
 postgres_requirements = shlex.split(cfg.get('postgres_requirements', ''))
 launch_requirements = shlex.split(cfg.get('launch_requirements', ''))
 console_scripts = [s.strip() for s in cfg.get('console_scripts', '').splitlines() if s.strip()]
@@ -34,7 +35,8 @@ setuptools.setup(
     packages=setuptools.find_packages(include=['tsic', 'tsic.*']),
     include_package_data=True,
     install_requires=requirements,
-    extras_require={'dev': dev_requirements + onnx_requirements, 'bench': bench_requirements, 'onnx': onnx_requirements,
+    extras_require={'dev': dev_requirements + onnx_requirements + serve_requirements, 'bench': bench_requirements, 'onnx': onnx_requirements,
+                    'serve': serve_requirements,
                     'postgres': postgres_requirements, 'launch': launch_requirements},
     dependency_links=cfg.get('dep_links', '').split(),
     python_requires='>=' + cfg['min_python'],

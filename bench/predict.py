@@ -1,12 +1,14 @@
 """Inference latency and throughput on this machine (issue 6), side by side in one run.
 
 One window, the way a live system scores the newest bar: raw OHLCV bars (the last window + warm-up) → checked →
-drawn → resized → resnet18 → probabilities table (`Predictor.predict_bars(bars, last=1)`), timed per call;
-p50 and p95 over `--calls` calls after warm-up. Also the parts (drawing alone, network alone, eager and TorchScript)
-and batch throughput (every window of the MSFT daily history, windows/s).
+drawn → resized → network → probabilities table (`Predictor.predict_bars(bars, last=1)`), timed per call;
+p50 and p95 over `--calls` calls after warm-up, with the network run by PyTorch (eager) and by ONNX Runtime
+(`runtime='onnx'`). Also the parts (drawing alone; the network alone: eager, TorchScript, ONNX Runtime), the ratio of
+the whole call to the network's own time in the same run, and batch throughput (every window of the MSFT daily
+history, windows/s) for both runtimes.
 
 The network has random weights (latency does not depend on them); the checkpoint is written by tsic itself.
-    python bench/predict.py [--size 128] [--arch resnet18] [--calls 300] [--threads N] [--json out.json]
+    python bench/predict.py [--size 96] [--arch resnet18] [--calls 300] [--threads N] [--json out.json] [--quick]
 """
 import argparse, json, statistics, tempfile, time, warnings
 from pathlib import Path
@@ -33,6 +35,7 @@ def main():
     ap.add_argument('--arch', default='resnet18'); ap.add_argument('--size', type=int, default=128)
     ap.add_argument('--calls', type=int, default=300); ap.add_argument('--threads', type=int, default=None)
     ap.add_argument('--json')
+    ap.add_argument('--quick', action='store_true', help='20 calls and 400 windows in the batch: a check that the bench runs')
     args = ap.parse_args()
     if args.threads: torch.set_num_threads(args.threads)
     warnings.simplefilter('ignore')
@@ -49,25 +52,33 @@ def main():
     spec = ChartDatasetSpec(image_size=args.size).for_bars(bars)  # the timeframe inferred from the bars, as tsic build does
     tmp = Path(tempfile.mkdtemp())
     ckpt = Checkpoint.of(create_model(cfg), cfg, Provenance('series', {'msft': spec.options()})).save(tmp / 'model.ckpt')
-    p = Predictor.from_checkpoint(ckpt)
+    if args.quick: args.calls, bars = 20, bars.iloc[-(400 + spec.window + spec.warmup):]
+    p, po = Predictor.from_checkpoint(ckpt), Predictor.from_checkpoint(ckpt, runtime='onnx')
     tail = bars.iloc[-(spec.window + spec.warmup):]  # exactly what the newest window needs
     image = render_windows(tail, np.array([len(tail) - 1]), spec)
 
     out = {'device': 'cpu', 'threads': torch.get_num_threads(), 'arch': args.arch, 'image_size': args.size}
     out['one_window_end_to_end'] = timed(lambda: p.predict_bars(tail, last=1), args.calls)
+    out['one_window_end_to_end_onnx'] = timed(lambda: po.predict_bars(tail, last=1), args.calls)
     out['one_window_drawing'] = timed(lambda: render_windows(tail, np.array([len(tail) - 1]), spec), args.calls)
     out['one_window_network_eager'] = timed(lambda: p.probabilities(image), args.calls)
+    out['one_window_network_onnx'] = timed(lambda: po.probabilities(image), args.calls)
     run, _ = load_exported(export_model(p, tmp / 'model.pt'))
     nchw = np.ascontiguousarray(image.transpose(0, 3, 1, 2))
     out['one_window_network_torchscript'] = timed(lambda: run(nchw), args.calls)
+    out['onnx_end_to_end_over_network'] = out['one_window_end_to_end_onnx']['p50_ms'] / out['one_window_network_onnx']['p50_ms']
 
-    t = time.perf_counter(); table = p.predict_bars(bars); elapsed = time.perf_counter() - t
-    out['batch'] = {'windows': len(table), 'seconds': elapsed, 'windows_per_s': len(table) / elapsed}
+    for name, predictor in (('batch', p), ('batch_onnx', po)):
+        t = time.perf_counter(); table = predictor.predict_bars(bars); elapsed = time.perf_counter() - t
+        out[name] = {'windows': len(table), 'seconds': elapsed, 'windows_per_s': len(table) / elapsed}
     print(json.dumps(out, indent=1))
-    e2e = out['one_window_end_to_end']
+    e2e, fast = out['one_window_end_to_end'], out['one_window_end_to_end_onnx']
     print(f"\none window, raw bars -> probabilities ({args.arch}, {args.size} px, {out['threads']} threads): "
-          f"p50 {e2e['p50_ms']:.1f} ms, p95 {e2e['p95_ms']:.1f} ms (goal p50 <= 30 ms: {'met' if e2e['p50_ms'] <= 30 else 'missed'})")
-    print(f"batch: {out['batch']['windows']} windows in {elapsed:.1f} s = {out['batch']['windows_per_s']:.0f} windows/s")
+          f"eager p50 {e2e['p50_ms']:.1f} ms (p95 {e2e['p95_ms']:.1f}); ONNX Runtime p50 {fast['p50_ms']:.1f} ms (p95 {fast['p95_ms']:.1f}), "
+          f"{out['onnx_end_to_end_over_network']:.2f}x its network's {out['one_window_network_onnx']['p50_ms']:.1f} ms "
+          f"(goal p50 <= 5 ms: {'met' if fast['p50_ms'] <= 5 else 'missed'}; ratio <= 1.3: {'met' if out['onnx_end_to_end_over_network'] <= 1.3 else 'missed'})")
+    for name in ('batch', 'batch_onnx'):
+        print(f"{name}: {out[name]['windows']} windows in {out[name]['seconds']:.1f} s = {out[name]['windows_per_s']:.0f} windows/s")
     if args.json: Path(args.json).write_text(json.dumps(out, indent=1))
 
 

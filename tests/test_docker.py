@@ -82,3 +82,14 @@ def test_compose_services_point_at_existing_files_and_parameters():
     assert re.search(r'run=runs/', script) and f'runs:{APP}/runs' in train['volumes']
     logdir = board['command'][board['command'].index('--logdir') + 1]
     assert logdir == 'runs' and f'runs:{APP}/runs:ro' in board['volumes']  # TensorBoard reads every run's logs_dir below it
+
+
+def test_compose_serve_runs_the_cli_command_with_a_read_only_checkpoint():
+    serve = compose()['services']['serve']
+    assert serve['image'] == compose()['services']['train']['image'] and serve['ports'] == ['8000:8000']
+    from tsic.cli import build_parser
+    args = build_parser().parse_args(serve['command'][1:])  # what the container runs parses as the CLI's own command
+    assert serve['command'][0] == 'tsic' and args.command == 'serve' and args.host == '0.0.0.0' and args.port == 8000
+    (volume,) = serve['volumes']
+    source, target, mode = volume.split(':')
+    assert source == './' + args.checkpoint and target == f'{APP}/{args.checkpoint}' and mode == 'ro'

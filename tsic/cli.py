@@ -92,8 +92,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--last', type=at_least(1), help='OHLCV input: score only the last N windows')
     p.add_argument('--batch-size', dest='batch_size', type=at_least(1), default=256, help='windows per forward pass')
     p.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
+    p.add_argument('--runtime', choices=('torch', 'onnx'), default='torch',
+                   help="what runs the network: PyTorch, or ONNX Runtime on the CPU (the onnx extra; fastest for a few windows)")
     p.add_argument('--repair', action='store_true', help='OHLCV input: sort, drop duplicate / NaN / inconsistent bars (counted) instead of stopping')
     _add_fields(p.add_argument_group('CSV format of an OHLCV source (default: as the dataset was built)'), CsvConfig, 'build.csv')
+    s = sub.add_parser('serve', help='checkpoint -> HTTP service: POST /predict (bars as JSON or CSV text, a PNG chart), GET /model, '
+                       'GET /health; SIGTERM lets requests in flight finish', formatter_class=_Help)
+    s.add_argument('checkpoint', help='a tsic checkpoint (.ckpt)')
+    s.add_argument('--host', default='127.0.0.1', help='address to listen on (0.0.0.0: every interface, e.g. in a container)')
+    s.add_argument('--port', type=at_least(1), default=8000, help='TCP port')
+    s.add_argument('--runtime', choices=('torch', 'onnx'), default='torch', help='what runs the network (onnx: ONNX Runtime on the CPU)')
+    s.add_argument('--max-batch', dest='max_batch', type=at_least(1), default=64,
+                   help='charts per forward pass at most, taken from the requests waiting')
+    s.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
     e = sub.add_parser('export', help='checkpoint -> TorchScript (.pt) or ONNX (.onnx) model: uint8 images in, probabilities out',
                        formatter_class=_Help)
     e.add_argument('checkpoint', help='a tsic checkpoint (.ckpt)')
@@ -196,7 +207,7 @@ def predict_command(args):
     from .predict import predict
     csv_flags = {f.name: getattr(args, f.name) for f in dataclasses.fields(CsvConfig) if hasattr(args, f.name)}
     table = predict(args.checkpoint, args.source, args.out, args.features, args.dataset, args.thresholds, args.last,
-                    CsvConfig(**csv_flags) if csv_flags else None, args.batch_size, args.device, args.repair)
+                    CsvConfig(**csv_flags) if csv_flags else None, args.batch_size, args.device, args.repair, args.runtime)
     if args.out: print(f"{args.out}: {len(table)} rows; predicted {table.predicted.value_counts().to_dict()}")
     else: print(table.to_csv(index=False), end='')
 
@@ -212,6 +223,11 @@ def tune_command(args):
     if not any(t.state.name == 'COMPLETE' for t in study.trials): print("no complete trial yet: nothing to write back"); return
     print(f"best: trial {study.best_trial.number}, validation macro F1 {study.best_value:.4f}, {study.best_params}")
     if args.update_config: print(write_back(args.config, study) or f"{args.config} already holds the best parameters")
+
+def serve_command(args):
+    "Serve `args.checkpoint` over HTTP until stopped."
+    from .serve import serve
+    serve(args.checkpoint, args.host, args.port, args.runtime, args.max_batch, device=args.device)
 
 def export_command(args):
     "Export `args.checkpoint` to `args.out`."
@@ -229,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format='%(levelname)s %(message)s')
     try:
         {'build': build_command, 'train': train_command, 'predict': predict_command, 'export': export_command,
-         'tune': tune_command}[args.command](args)
+         'tune': tune_command, 'serve': serve_command}[args.command](args)
     except _USER_ERRORS + (OSError,) as e:
         parser.exit(2, f"tsic {args.command}: error: {error_message(e)}\n")
     except KeyboardInterrupt as e:
@@ -240,7 +256,7 @@ _AFTER_INTERRUPT = {  # what an interrupted command kept, and how to go on
     'build': "the charts written so far are kept (the folder is marked unfinished): run the same command again to finish the build",
     'train': "to continue a kept run, run the same command with --run-dir <that folder> --set resume_from_checkpoint=last.ckpt",
     'tune': "the finished trials are in the study's storage: run the same command again to continue the study",
-    'predict': "nothing was written", 'export': "nothing was written"}
+    'predict': "nothing was written", 'export': "nothing was written", 'serve': "the service stopped"}
 
 _GO_ON = 'run the same command again; finished files are kept and a rerun goes on from them'
 _OS_HINTS = {errno.EISDIR: 'it is a folder: give a file name (e.g. inside it)',

@@ -5,6 +5,7 @@
 # %% ../nbs/08_predict.ipynb #3181d514
 from __future__ import annotations
 import dataclasses, io, json, logging, warnings
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 import numpy as np, pandas as pd, torch
@@ -26,13 +27,15 @@ from .checkpoint import Provenance, load_checkpoint
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'SMALL_CPU_BATCH', 'GEOMETRY', 'EXPORT_FORMATS', 'PredictError', 'Predictor', 'apply_offsets', 'image_files',
-           'prediction_table', 'built_options', 'fit_size', 'predict', 'ChartProbabilities', 'export_model',
-           'load_exported']
+__all__ = ['log', 'RUNTIMES', 'SMALL_CPU_BATCH', 'GEOMETRY', 'EXPORT_FORMATS', 'PredictError', 'Predictor', 'ChartBatch',
+           'apply_offsets', 'image_files', 'prediction_table', 'built_options', 'fit_size', 'predict',
+           'ChartProbabilities', 'export_model', 'load_exported', 'onnx_session']
 
 # %% ../nbs/08_predict.ipynb #7a09c289
 class PredictError(ValueError):
     "Input or a checkpoint that cannot be scored as asked."
+
+RUNTIMES = ('torch', 'onnx')  # what runs the network: PyTorch eager, or ONNX Runtime (the onnx extra; see "A fast runtime" below)
 
 @dataclasses.dataclass(eq=False)
 class Predictor:
@@ -43,14 +46,17 @@ class Predictor:
     scaler: WindowScaler | None = None
     offsets: np.ndarray | None = None
     source: str = 'model'
+    runtime: str = 'torch'
 
     def __post_init__(self):
+        if self.runtime not in RUNTIMES: raise PredictError(f"runtime must be one of {RUNTIMES}, got {self.runtime!r}")
         self.input = ChartInput(Normalize.for_arch(self.cfg.model_architecture_name), channels_last=self.cfg.channels_last)
         self.device = next(self.model.parameters()).device
+        self.session = onnx_session(self) if self.runtime == 'onnx' else None  # the network as an ONNX Runtime session
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str | torch.device = 'cpu') -> Predictor:
-        "The model saved in the tsic checkpoint at `path`, in eval mode on `device`."
+    def from_checkpoint(cls, path: str | Path, device: str | torch.device = 'cpu', runtime: str = 'torch') -> Predictor:
+        "The model saved in the tsic checkpoint at `path`, in eval mode on `device`, run by PyTorch or (`runtime='onnx'`) ONNX Runtime."
         ckpt = load_checkpoint(path)
         cfg = ckpt.tsic_config(pretrained=False, pretrained_path=None)
         model = create_model(cfg)
@@ -61,7 +67,7 @@ class Predictor:
         if model.reads_windows and ckpt.window_scaler is None:
             raise PredictError(f"{path}: a model that reads numeric windows, saved without its window scaler; re-save it with tsic >= 0.1")
         scaler = None if ckpt.window_scaler is None else WindowScaler.from_state(ckpt.window_scaler)
-        return cls(model.eval().to(device), cfg, ckpt.provenance, scaler, None if ckpt.offsets is None else ckpt.offsets.offsets, str(path))
+        return cls(model.eval().to(device), cfg, ckpt.provenance, scaler, None if ckpt.offsets is None else ckpt.offsets.offsets, str(path), runtime)
 
     @property
     def class_names(self) -> list[str]: return list(self.cfg.class_names)
@@ -85,6 +91,7 @@ def probabilities(self: Predictor, images: np.ndarray, windows: np.ndarray | Non
     if self.needs_windows and windows is None: raise PredictError("this multi-mode model needs the numeric windows too")
     out = []
     for b in _batches(len(images), batch_size):
+        if self.session is not None: out.append(torch.from_numpy(self.session(images[b], None if windows is None else windows[b]))); continue
         x = self.input.encode(torch.from_numpy(np.ascontiguousarray(images[b])).permute(0, 3, 1, 2).to(self.device))
         if self.device.type == 'cpu' and len(x) < SMALL_CPU_BATCH: x = x.contiguous()  # NCHW: faster for a few images
         xb = (x,) if windows is None else (x, torch.from_numpy(np.ascontiguousarray(windows[b])).to(self.device))
@@ -93,6 +100,27 @@ def probabilities(self: Predictor, images: np.ndarray, windows: np.ndarray | Non
     return torch.cat(out).numpy() if out else np.zeros((0, self.cfg.num_classes), np.float32)
 
 # %% ../nbs/08_predict.ipynb #935e4c35
+@dataclasses.dataclass
+class ChartBatch:
+    "What a reader hands the network: a table of what each row is (file, window end, series number; dataset; true label where known), uint8 images (n, size, size, 3), and in multi mode their scaled windows."
+    meta: pd.DataFrame
+    images: np.ndarray
+    windows: np.ndarray | None = None
+
+@patch
+def score_batches(self: Predictor, batches: Iterable[ChartBatch]) -> tuple[pd.DataFrame, np.ndarray]:
+    "The rows of `batches` (what a reader yields) and their class probabilities (n, k)."
+    metas, probs = [], []
+    for b in batches: metas.append(b.meta); probs.append(self.probabilities(b.images, b.windows, max(len(b.images), 1)))
+    if not metas: return pd.DataFrame(), np.zeros((0, len(self.class_names)), np.float32)
+    return pd.concat(metas, ignore_index=True), np.concatenate(probs)
+
+@patch
+def score(self: Predictor, batches: Iterable[ChartBatch], thresholds: bool = False) -> pd.DataFrame:
+    "The predictions table of `batches`: their rows, the predicted class (argmax, or with the decision offsets when `thresholds`) and one probability column per class."
+    meta, probs = self.score_batches(batches)
+    return prediction_table(meta, probs, self.decide(probs, thresholds), self.class_names)
+
 @patch
 def score_data(self: Predictor, data: ChartData, samples: pd.DataFrame | None = None, batch_size: int = 256) -> np.ndarray:
     "Class probabilities (n, k) of `samples` (default: all) of `data`, with its numeric windows scaled by this model's scaler."
@@ -196,9 +224,11 @@ def check_geometry(self: Predictor, options: dict | None, where: str):
                        "draws them as the model was trained), build them again with the model's options, or use a model trained on such charts")
 
 @patch
-def predict_images(self: Predictor, source, features=None, dataset: str | None = None, thresholds: bool = False,
-                   batch_size: int = 256) -> pd.DataFrame:
-    "Predictions for the image file `source` or every image under the folder `source`."
+def read_images(self: Predictor, source, features=None, dataset: str | None = None, batch_size: int = 256,
+                **bar_options) -> Iterator[ChartBatch]:
+    "The image file `source`, or every image under the folder `source`, in batches for the network (multi mode: with their windows from `features`)."
+    if given := [k for k, v in bar_options.items() if v not in (None, False)]:
+        raise PredictError(f"{source}: {', '.join(given)} apply to OHLCV bars, not to chart images; leave them out")
     self.check_geometry(built_options(source), str(source))
     files = [Path(source)] if Path(source).is_file() else image_files(source)
     meta = _named(files).assign(dataset=self._one_dataset(dataset) if self.needs_windows else (dataset or ''))
@@ -208,13 +238,17 @@ def predict_images(self: Predictor, source, features=None, dataset: str | None =
         if undated.any(): raise PredictError(f"{int(undated.sum())} charts have no timestamp in their name (e.g. "
                                              f"{meta.file[undated].iloc[0]}); a multi-mode model needs tsic's naming")
         meta, windows = self._windows_for(meta, self._feature_table(features, meta.dataset.iloc[0]))
-    size, probs = self.cfg.image_size, []
+    size = self.cfg.image_size
     with ThreadPoolExecutor() as pool:  # PIL releases the GIL while decoding
         for b in _batches(len(meta), batch_size):
             images = np.stack(list(pool.map(decode_chart, meta.file[b], [size] * len(meta.file[b]))))
-            probs.append(self.probabilities(images, None if windows is None else windows[b], batch_size))
-    probs = np.concatenate(probs)
-    return prediction_table(meta, probs, self.decide(probs, thresholds), self.class_names)
+            yield ChartBatch(meta.iloc[b], images, None if windows is None else windows[b])
+
+@patch
+def predict_images(self: Predictor, source, features=None, dataset: str | None = None, thresholds: bool = False,
+                   batch_size: int = 256) -> pd.DataFrame:
+    "Predictions for the image file `source` or every image under the folder `source`."
+    return self.score(self.read_images(source, features, dataset, batch_size), thresholds)
 
 # %% ../nbs/08_predict.ipynb #f33d2719
 @patch
@@ -242,9 +276,9 @@ def _bars_of(source, spec: ChartDatasetSpec, csv: CsvConfig | None) -> pd.DataFr
     return load_bars(source, spec)[0]
 
 @patch
-def predict_bars(self: Predictor, source, dataset: str | None = None, features=None, thresholds: bool = False,
-                 csv: CsvConfig | None = None, last: int | None = None, batch_size: int = 256, repair: bool = False) -> pd.DataFrame:
-    "Predictions for every window of the OHLCV bars `source` (CSV path or DataFrame) that has its full history."
+def read_bars(self: Predictor, source, dataset: str | None = None, features=None, csv: CsvConfig | None = None,
+              last: int | None = None, batch_size: int = 256, repair: bool = False) -> Iterator[ChartBatch]:
+    "Every window of the OHLCV bars `source` (CSV path or DataFrame) that has its full history (or the `last` ones), drawn as in training, in batches for the network."
     spec = self._spec(dataset)
     spec = dataclasses.replace(spec, repair=repair or spec.repair)  # repairs of these bars are counted in the log
     bars = _bars_of(source, spec, csv)
@@ -267,10 +301,15 @@ def predict_bars(self: Predictor, source, dataset: str | None = None, features=N
         table = (self._feature_table(features, spec.dataset) if features else
                  _builder_features(bars, self.cfg.timeseries.feature_columns, spec.dataset))
         meta, windows = self._windows_for(meta, table)
-    probs = np.concatenate([self.probabilities(fit_size(render_windows(bars, meta.end.to_numpy()[b], spec), self.cfg.image_size),
-                                               None if windows is None else windows[b], batch_size)
-                            for b in _batches(len(meta), batch_size)])
-    return prediction_table(meta.drop(columns='end'), probs, self.decide(probs, thresholds), self.class_names)
+    for b in _batches(len(meta), batch_size):
+        images = fit_size(render_windows(bars, meta.end.to_numpy()[b], spec), self.cfg.image_size)
+        yield ChartBatch(meta.iloc[b].drop(columns='end'), images, None if windows is None else windows[b])
+
+@patch
+def predict_bars(self: Predictor, source, dataset: str | None = None, features=None, thresholds: bool = False,
+                 csv: CsvConfig | None = None, last: int | None = None, batch_size: int = 256, repair: bool = False) -> pd.DataFrame:
+    "Predictions for every window of the OHLCV bars `source` (CSV path or DataFrame) that has its full history."
+    return self.score(self.read_bars(source, dataset, features, csv, last, batch_size, repair), thresholds)
 
 def _builder_features(bars: pd.DataFrame, columns: list[str], dataset: str) -> pd.DataFrame:
     table = bar_feature_table(bars, dataset)
@@ -280,8 +319,8 @@ def _builder_features(bars: pd.DataFrame, columns: list[str], dataset: str) -> p
 
 # %% ../nbs/08_predict.ipynb #45a47cce
 @patch
-def series_probabilities(self: Predictor, X: np.ndarray | list, batch_size: int = 256) -> np.ndarray:
-    "Class probabilities (n, k) of the series `X` (n, [variables,] length), or a list of series of different lengths, encoded as in training."
+def read_series(self: Predictor, X: np.ndarray | list, batch_size: int = 256) -> Iterator[ChartBatch]:
+    "The series `X` (n, [variables,] length), or a list of series of different lengths, encoded as in training, in batches for the network."
     if not self.provenance.encodes_series:
         raise PredictError(f"{self.source} was trained on charts, not on encoded arrays of series: use predict_bars or predict_images")
     ragged = is_ragged(X)
@@ -303,8 +342,13 @@ def series_probabilities(self: Predictor, X: np.ndarray | list, batch_size: int 
         windows = self.scaler.transform(series_as_windows(X, length, fit or 'pad'))
     encode = encode_ragged if ragged else lambda x, *a: encode_series(np.asarray(x, np.float64), *a)
     images = fit_size(encode(X, self.provenance.image_size, self.provenance.encoding), self.cfg.image_size)
-    return np.concatenate([self.probabilities(images[b], None if windows is None else windows[b], batch_size)
-                           for b in _batches(len(images), batch_size)])
+    meta = pd.DataFrame({'series': np.arange(len(images))})
+    for b in _batches(len(images), batch_size): yield ChartBatch(meta.iloc[b], images[b], None if windows is None else windows[b])
+
+@patch
+def series_probabilities(self: Predictor, X: np.ndarray | list, batch_size: int = 256) -> np.ndarray:
+    "Class probabilities (n, k) of the series `X` (see `read_series`)."
+    return self.score_batches(self.read_series(X, batch_size))[1]
 
 @patch
 def predict_series(self: Predictor, X: np.ndarray | list, thresholds: bool = False, batch_size: int = 256, tta: int = 0,
@@ -316,11 +360,27 @@ def predict_series(self: Predictor, X: np.ndarray | list, thresholds: bool = Fal
         probs = (probs + sum(self.series_probabilities(copies[k * n:(k + 1) * n], batch_size) for k in range(tta))) / (tta + 1)
     return prediction_table(pd.DataFrame({'series': np.arange(len(probs))}), probs, self.decide(probs, thresholds), self.class_names)
 
+# %% ../nbs/08_predict.ipynb #b4bb3f15
+@patch
+def reader_for(self: Predictor, source):
+    "The reader of `source`: chart images (a folder or an image file), OHLCV bars (a CSV file or a DataFrame), or series (an array or a list of arrays)."
+    if isinstance(source, pd.DataFrame): return self.read_bars
+    if isinstance(source, (np.ndarray, list)): return self.read_series
+    path = Path(source)
+    if path.is_dir() or path.suffix.lower() in IMAGE_SUFFIXES: return self.read_images
+    if path.suffix.lower() in ('.csv', '.txt'): return self.read_bars
+    raise PredictError(f"{source}: give a folder of charts, an image file, OHLCV bars (a CSV file or a DataFrame) or series (an array)")
+
+@patch
+def predict(self: Predictor, source, thresholds: bool = False, batch_size: int = 256, **options) -> pd.DataFrame:
+    "Predictions for `source`, read by its reader (`reader_for`; `options` are that reader's) and scored."
+    return self.score(self.reader_for(source)(source, batch_size=batch_size, **options), thresholds)
+
 # %% ../nbs/08_predict.ipynb #08d2a889
 def predict(checkpoint: str | Path, source: str | Path, out: str | Path | None = None, features: str | None = None,
             dataset: str | None = None, thresholds: bool = False, last: int | None = None, csv: CsvConfig | None = None,
-            batch_size: int = 256, device: str = 'cpu', repair: bool = False) -> pd.DataFrame:
-    "Predictions of the model in `checkpoint` for the charts in folder/image `source`, or for the windows of the OHLCV CSV `source`."
+            batch_size: int = 256, device: str = 'cpu', repair: bool = False, runtime: str = 'torch') -> pd.DataFrame:
+    "Predictions of the model in `checkpoint` for the charts in folder/image `source`, or for the windows of the OHLCV CSV `source`; `runtime`: 'torch' or 'onnx'."
     source = Path(source)
     if not source.exists(): raise FileNotFoundError(f"{source}: no such file or folder")
     if batch_size < 1: raise PredictError(f"batch_size (--batch-size) must be >= 1, got {batch_size}")
@@ -328,12 +388,8 @@ def predict(checkpoint: str | Path, source: str | Path, out: str | Path | None =
     if str(device).startswith('cuda') and not torch.cuda.is_available():
         raise PredictError(f"device (--device) {device!r}: no CUDA device here (torch.cuda.is_available() is False); use --device cpu")
     if out: check_output(out, checkpoint, source, features)
-    model = Predictor.from_checkpoint(checkpoint, device)
-    if source.is_dir() or source.suffix.lower() in IMAGE_SUFFIXES:
-        table = model.predict_images(source, features, dataset, thresholds, batch_size)
-    elif source.suffix.lower() in ('.csv', '.txt'):
-        table = model.predict_bars(source, dataset, features, thresholds, csv, last, batch_size, repair)
-    else: raise PredictError(f"{source}: give a folder of charts, an image file or an OHLCV CSV file")
+    model = Predictor.from_checkpoint(checkpoint, device, runtime)
+    table = model.predict(source, thresholds, batch_size, features=features, dataset=dataset, csv=csv, last=last, repair=repair)
     if out: atomic_write_bytes(out, table.to_csv(index=False).encode())
     return table
 
@@ -356,15 +412,19 @@ def _example(p: Predictor, n: int = 2) -> tuple:
     ts = p.cfg.timeseries
     return images, torch.randn(n, ts.window_size, len(ts.feature_columns), generator=g)
 
+def _exportable(p: Predictor) -> tuple[nn.Module, dict]:
+    "`p`'s network with normalisation and softmax on the CPU, and what the exported file records about it."
+    if 'image' not in p.model.inputs:
+        raise PredictError("a series-only model has no chart input to export; export the image or fused model")
+    meta = {'class_names': p.class_names, 'image_size': p.cfg.image_size, 'model_mode': p.cfg.model_mode,
+            'architecture': p.cfg.model_architecture_name, 'inputs': ['images', 'windows'] if p.needs_windows else ['images']}
+    return ChartProbabilities(p.model, p.input.normalize).eval().cpu(), meta
+
 def export_model(p: Predictor, path: str | Path, format: str = 'torchscript') -> Path:
     "Write `p`'s network with normalisation and softmax as TorchScript or ONNX to `path` (atomically)."
     if format not in EXPORT_FORMATS: raise ValueError(f"format must be one of {EXPORT_FORMATS}, got {format!r}")
-    if 'image' not in p.model.inputs:
-        raise PredictError("a series-only model has no chart input to export; export the image or fused model")
+    module, meta = _exportable(p)
     check_output(path, None if p.source == 'model' else p.source)
-    module = ChartProbabilities(p.model, p.input.normalize).eval().cpu()
-    meta = {'class_names': p.class_names, 'image_size': p.cfg.image_size, 'model_mode': p.cfg.model_mode,
-            'architecture': p.cfg.model_architecture_name, 'inputs': ['images', 'windows'] if p.needs_windows else ['images']}
     example, buffer = _example(p), io.BytesIO()
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter('ignore')
@@ -376,7 +436,7 @@ def export_model(p: Predictor, path: str | Path, format: str = 'torchscript') ->
 
 def _onnx(module, example, meta, buffer):
     try: import onnx
-    except ImportError: raise ImportError("ONNX export needs the onnx extra: pip install 'tsic[onnx]'") from None
+    except ImportError: raise ImportError("ONNX export and the onnx runtime need the onnx extra: pip install 'tsic[onnx]'") from None
     names, raw, fastpath = meta['inputs'], io.BytesIO(), torch.backends.mha.get_fastpath_enabled()
     torch.backends.mha.set_fastpath_enabled(False)  # the transformer layers' math path: their fused kernel has no ONNX form
     try:
@@ -401,3 +461,21 @@ def load_exported(path: str | Path):
     def run(*xs):
         with torch.inference_mode(): return module(*(torch.from_numpy(np.ascontiguousarray(x)) for x in xs)).numpy()
     return run, json.loads(files['tsic.json'])
+
+# %% ../nbs/08_predict.ipynb #97d26cfb
+def onnx_session(p: Predictor):
+    "`p`'s network as an ONNX Runtime session: a callable (uint8 images (n, H, W, 3) [, scaled windows]) → probabilities (n, k)."
+    if p.device.type != 'cpu':
+        raise PredictError(f"runtime 'onnx' runs the network on the CPU; the model is on {p.device}: use device='cpu' or runtime='torch'")
+    module, meta = _exportable(p)
+    buffer = io.BytesIO()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        _onnx(module, _example(p), meta, buffer)
+    import onnxruntime as ort
+    options = ort.SessionOptions(); options.intra_op_num_threads = torch.get_num_threads()
+    session, names = ort.InferenceSession(buffer.getvalue(), options, providers=['CPUExecutionProvider']), meta['inputs']
+    def run(images: np.ndarray, windows: np.ndarray | None = None) -> np.ndarray:
+        xs = [np.ascontiguousarray(images.transpose(0, 3, 1, 2))] + ([] if windows is None else [np.ascontiguousarray(windows, np.float32)])
+        return session.run(None, dict(zip(names, xs)))[0]
+    return run

@@ -1,0 +1,27 @@
+"""The quick modes of the benchmarks run (slow: `make test-slow`), so a bench cannot rot unseen."""
+import json, subprocess, sys
+import pytest
+from conftest import ROOT
+
+
+def bench(script: str, *args, timeout=900) -> str:
+    proc = subprocess.run([sys.executable, str(ROOT / 'bench' / script), '--quick', *args], capture_output=True, text=True,
+                          cwd=ROOT, timeout=timeout)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
+@pytest.mark.slow
+def test_predict_bench_measures_both_runtimes(tmp_path):
+    out = bench('predict.py', '--size', '64', '--json', str(tmp_path / 'p.json'))
+    figures = json.loads((tmp_path / 'p.json').read_text())
+    assert figures['batch']['windows'] == figures['batch_onnx']['windows'] == 400
+    assert 0 < figures['one_window_network_onnx']['p50_ms'] <= figures['one_window_end_to_end_onnx']['p50_ms']
+    assert 'ONNX Runtime p50' in out
+
+
+@pytest.mark.slow
+def test_serve_bench_runs_without_errors(tmp_path):
+    bench('serve.py', '--size', '64', '--json', str(tmp_path / 's.json'))
+    figures = json.loads((tmp_path / 's.json').read_text())
+    assert figures['errors'] == 0 and figures['requests'] > 10 and figures['p50_ms'] <= figures['p99_ms']
