@@ -251,9 +251,14 @@ def resample_bars(bars: pd.DataFrame, timeframe: str, name: str = 'bars') -> pd.
     return out
 
 # %% ../nbs/02_bars.ipynb #5bd88b92
+def _spacing_quantile(index: pd.DatetimeIndex, q: float) -> pd.Timedelta:
+    "The `q` quantile of the spacing between consecutive bars at `index` (NaT for fewer than two); numpy, not pandas: a live window pays for every call."
+    steps = np.diff(index.to_numpy()).astype('timedelta64[ns]').astype(np.int64)  # any unit pandas stores, in ns
+    return pd.Timedelta(int(round(np.quantile(steps, q)))) if len(steps) else pd.NaT
+
 def infer_timeframe(index: pd.DatetimeIndex, name: str = 'bars') -> str:
     "The timeframe of bars at `index`: their median spacing, as '1m', '15m', '1h', '1d' or '1w'."
-    step = pd.Series(index).diff().median()
+    step = _spacing_quantile(index, 0.5)
     if pd.isna(step): raise BarsError(f"{name}: {len(index)} bar{'' if len(index) == 1 else 's'}: far too few to draw a chart; give a longer file")
     minutes = step / pd.Timedelta(minutes=1)
     if minutes < 1 or minutes != int(minutes):
@@ -270,7 +275,7 @@ def check_timeframe(bars: pd.DataFrame, timeframe: str | None, name: str = 'bars
     if step < period:
         raise BarsError(f"{name}: bars are {inferred} apart (median spacing), not '{timeframe}': set build.resample "
                         f"(--resample) to aggregate them to '{timeframe}', or leave build.timeframe (--timeframe) unset to use '{inferred}'")
-    if pd.Series(bars.index).diff().quantile(0.05) > period:
+    if _spacing_quantile(bars.index, 0.05) > period:
         raise BarsError(f"{name}: bars are {inferred} apart (median spacing), sparser than '{timeframe}': leave "
                         f"build.timeframe (--timeframe) unset to use '{inferred}'")
     return timeframe

@@ -113,6 +113,7 @@ def score_batches(self: Predictor, batches: Iterable[ChartBatch]) -> tuple[pd.Da
     metas, probs = [], []
     for b in batches: metas.append(b.meta); probs.append(self.probabilities(b.images, b.windows, max(len(b.images), 1)))
     if not metas: return pd.DataFrame(), np.zeros((0, len(self.class_names)), np.float32)
+    if len(metas) == 1: return metas[0], probs[0]  # one batch (a live window): nothing to join
     return pd.concat(metas, ignore_index=True), np.concatenate(probs)
 
 @patch
@@ -174,11 +175,11 @@ def _named(files: list[Path]) -> pd.DataFrame:
 def prediction_table(meta: pd.DataFrame, probs: np.ndarray, predicted: np.ndarray, class_names: list[str]) -> pd.DataFrame:
     "`meta` (file/timestamp/dataset/true) with the predicted class name and `prob_{class}` columns."
     names = np.asarray(class_names)
-    out = meta.reset_index(drop=True).copy()
-    if 'true' in out: out['true'] = [names[k] if pd.notna(k) else None for k in out['true']]
-    out['predicted'] = names[predicted]
-    for k, c in enumerate(class_names): out[f'prob_{c}'] = probs[:, k]
-    return out
+    columns = {c: meta[c].array for c in meta}  # built in one go: a live window pays for every column insert
+    if 'true' in columns: columns['true'] = [names[k] if pd.notna(k) else None for k in columns['true']]
+    columns['predicted'] = names[predicted]
+    columns.update({f'prob_{c}': probs[:, k] for k, c in enumerate(class_names)})
+    return pd.DataFrame(columns)
 
 @patch
 def _feature_table(self: Predictor, features, dataset: str) -> pd.DataFrame:
@@ -301,9 +302,10 @@ def read_bars(self: Predictor, source, dataset: str | None = None, features=None
         table = (self._feature_table(features, spec.dataset) if features else
                  _builder_features(bars, self.cfg.timeseries.feature_columns, spec.dataset))
         meta, windows = self._windows_for(meta, table)
+    ends = meta.pop('end').to_numpy()
     for b in _batches(len(meta), batch_size):
-        images = fit_size(render_windows(bars, meta.end.to_numpy()[b], spec), self.cfg.image_size)
-        yield ChartBatch(meta.iloc[b].drop(columns='end'), images, None if windows is None else windows[b])
+        images = fit_size(render_windows(bars, ends[b], spec), self.cfg.image_size)
+        yield ChartBatch(meta if len(meta) <= batch_size else meta.iloc[b], images, None if windows is None else windows[b])
 
 @patch
 def predict_bars(self: Predictor, source, dataset: str | None = None, features=None, thresholds: bool = False,
