@@ -116,6 +116,19 @@ def _run_checkpoint(ws, request):
     return {'runs/x/checkpoints/single/efficientnet_lite0/epoch=...ckpt': str(dest.relative_to(ws))}
 
 
+def _model_and_latest_bars(ws, request):
+    "`model.ckpt` (conftest's `checkpoint`) and `latest.csv`: the newest 300 real MSFT daily bars."
+    from tsic.bars import load_msft
+    _model_ckpt(ws, request)
+    load_msft().iloc[-300:].to_csv(ws / 'latest.csv')
+
+
+def _predicted_one_printed(ws, proc):
+    import io, pandas as pd
+    table = pd.read_csv(io.StringIO(proc.stdout))
+    assert len(table) == 1 and table.timestamp.iloc[0].startswith('2017-11-10'), proc.stdout  # the newest window
+
+
 def _bars_csv(ws, request):
     "`bars.csv`: an OHLCV file in configs/config.yaml's CSV format (the last 1,500 real MSFT daily bars)."
     from tsic.bars import load_msft
@@ -220,6 +233,8 @@ NOT_RUNNABLE = {
     'tsic tune --config configs/config.yaml --storage postgresql://tsic@db-host/tsic --study-name big --n-trials 64':
         "a PostgreSQL server on db-host: tests/test_tune.py runs two workers on a throw-away server",
     'python bench/scale.py': "a benchmark of several minutes; its figures are in bench/results/scale.md",
+    'tsic serve model.ckpt --port 8000 --runtime onnx':
+        "a service that runs until stopped: tests/test_serve.py starts `tsic serve` on a free port and talks to it over HTTP",
 }
 
 BUILD_SPY = ("tsic build examples/market/spy_1m_2011-03.csv --dataset spy --sep ';' --names timestamp open high low close volume "
@@ -232,6 +247,8 @@ FAST = {
         Case(prepare=_model_ckpt_with_offsets, check=_predicted_folder),
     'tsic export model.ckpt model.onnx':
         Case(prepare=_model_ckpt, check=lambda ws, proc: _one(ws, 'model.onnx')),
+    'tsic predict model.ckpt latest.csv --last 1 --runtime onnx':
+        Case(prepare=_model_and_latest_bars, check=_predicted_one_printed),
     # one small notebook: `make test` runs all of them with nbdev_test right before pytest
     'nbdev_test':
         Case(extra=('--path', 'nbs/03_metrics.ipynb'), check=lambda ws, proc: None),
