@@ -943,7 +943,7 @@ RECENT = bars_text(100, 300)  # bars the checkpoint never saw
 
 
 def predict_case(id, message, ckpt=None, source=None, flags=(), fix_flags=None, out=None, xfail='', rerun=None) -> Case:
-    """`tsic predict CKPT SRC -o OUT --last 3 FLAGS`; `ckpt`, `source` and `out` are functions of env (default: the
+    """`tsic predict CKPT SRC -o OUT [--last 3] FLAGS` (--last for bars only); `ckpt`, `source` and `out` are functions of env (default: the
     trained checkpoint, 100 recent bars, tmp/p.csv). Clean: OUT not written (or, where OUT is an input, unchanged).
     Rerun (~0.5 s, so by default only where the fix is a flag, `fix_flags`, which then reads the same SRC): the good
     checkpoint and output path."""
@@ -964,7 +964,8 @@ def predict_case(id, message, ckpt=None, source=None, flags=(), fix_flags=None, 
             assert status != 0 or len(pd.read_csv(target)) == 3
             return status, message
         wanted = fix_flags is not None if rerun is None else rerun
-        return Attempt(env.cli('predict', ck, src, '-o', dest, '--last', 3, *given), again if wanted else None, clean,
+        last = ('--last', 3) if Path(src).suffix.lower() in ('.csv', '.txt') else ()  # charts have no "last windows"
+        return Attempt(env.cli('predict', ck, src, '-o', dest, *last, *given), again if wanted else None, clean,
                        names={'ck': ck, 'src': src, 'out': dest}, command='predict')
     return Case(id, 'predict', make, 2, tuple(message), xfail)
 
@@ -1119,7 +1120,7 @@ PREDICT = [
     predict_case('predict-checkpoint-weights-misfit', [r'{ck}: its weights do not fit a single-mode resnet34'],
                  ckpt=edited_ckpt(model_architecture_name='resnet34')),
     predict_case('predict-source-missing', [r'{src}: no such file or folder'], source=lambda env: env.tmp / 'latest.csv'),
-    predict_case('predict-source-unknown-kind', [r'{src}: give a folder of charts, an image file or an OHLCV CSV file'],
+    predict_case('predict-source-unknown-kind', [r'{src}: give a folder of charts, an image file, OHLCV bars \(a CSV file'],
                  source=lambda env: write(env.tmp / 'bars.json', '{}')),
     predict_case('predict-too-few-bars', [r'{src}: 10 bars; the first window needs 60'],
                  source=lambda env: write(env.tmp / 'recent.csv', bars_text(10, 300))),
@@ -1139,6 +1140,9 @@ PREDICT = [
     predict_case('predict-folder-with-other-files', [r'{src}: 1 files are not images', r'move them out'],
                  source=chart_folder(('notes.txt', 'x'))),
     predict_case('predict-folder-empty', [r'{src}: no images found', r'\b(give|point|put)\b'], source=empty_folder),
+    predict_case('predict-folder-with-last', [r'{src}: last apply to OHLCV bars, not to chart images; leave them out'],
+                 source=chart_folder(), flags=('--last', 5)),  # once ignored without a word
+    predict_case('predict-folder-with-repair', [r'{src}: repair apply to OHLCV bars'], source=chart_folder(), flags=('--repair',)),
     predict_case('predict-folder-corrupt-png', [r'{src}/.*_label_\d\.png: cannot read image', r'delete or re-render it'],
                  source=chart_folder(('msft_1d_20990101_0000_label_1.png', png_bytes()[:40]))),
     predict_case('predict-batch-size-zero', [r'--batch-size', r'>= 1|at least 1|positive'], flags=('--batch-size', 0), fix_flags=()),

@@ -94,3 +94,31 @@ def test_prediction_does_not_import_training():
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == '[]', out.stdout
+
+
+def module_notebooks() -> dict[str, str]:
+    "Each tsic module and the stem of the notebook it is exported from."
+    out = {}
+    for nb in sorted((ROOT / 'nbs').glob('[0-9]*.ipynb')):
+        for cell in nbformat.read(nb, as_version=4).cells:
+            if cell.cell_type == 'code' and (m := re.search(r'#\| default_exp (\w+)', cell.source)): out[m[1]] = nb.stem
+    return out
+
+
+def upward_imports(sources: dict[str, str], notebooks: dict[str, str]) -> list[str]:
+    "Imports, at the top or inside a function, of a tsic module whose notebook comes later than the importer's."
+    found = []
+    for module, code in sources.items():
+        for other in set(re.findall(r'(?:from (?:tsic)?\.|import tsic\.)(\w+)', code)) - {module}:
+            if other in notebooks and notebooks[other] > notebooks[module]:
+                found.append(f"{module} ({notebooks[module]}) imports {other} ({notebooks[other]})")
+    return found
+
+
+def test_notebooks_are_numbered_in_the_order_modules_import_each_other():
+    "A module's notebook comes after the notebooks of every module it imports: the docs read from the bottom floor up."
+    notebooks = module_notebooks()
+    sources = {m: (ROOT / 'tsic' / f'{m}.py').read_text() for m in notebooks}
+    assert not upward_imports(sources, notebooks), '\n'.join(upward_imports(sources, notebooks))
+    planted = {**sources, 'config': sources['config'] + '\ndef f():\n    from .serve import create_app\n'}  # a lazy upward import
+    assert upward_imports(planted, notebooks) == [f"config ({notebooks['config']}) imports serve ({notebooks['serve']})"]
