@@ -6,7 +6,7 @@
     batches pre-loaded on the device as normalised tensors;
 (c) the same pure compute in NCHW instead of channels_last (is `channels_last: true` a win on this device?).
 
-Runs unchanged on CPU or GPU:  python bench/train_throughput.py [--precision bf16-mixed] [--epoch-images 1280]
+Runs unchanged on CPU or GPU:  python bench/train_throughput.py [--precision bf16-mixed] [--epoch-images 1280] [--quick]
 """
 import argparse, statistics, time, warnings
 from pathlib import Path
@@ -66,7 +66,9 @@ def main():
     ap.add_argument('--plain-batches', type=int, default=20, help='batches of the plain fastai pipeline to time')
     ap.add_argument('--epoch-images', type=int, default=1280, help='training images in the timed epoch (b)')
     ap.add_argument('--repeats', type=int, default=5)
+    ap.add_argument('--quick', action='store_true', help='32 px, batch 16, 64 images, one repeat: a check that the bench runs')
     args = ap.parse_args()
+    if args.quick: args.image_size, args.batch_size, args.plain_batches, args.epoch_images, args.repeats = 32, 16, 3, 64, 1
     warnings.filterwarnings('ignore')
     from tsic.config import load_config
     from tsic.sources import ensure_builtin_datasets, collect_samples, image_cache, load_data, limit_samples

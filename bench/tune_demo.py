@@ -1,6 +1,6 @@
 """Issue 16's measurement: an Optuna study of the demo's classifier beside the untuned demo config, on the same split.
 
-    python bench/tune_demo.py [--n-trials 20] [--out bench/results/tune_demo]
+    python bench/tune_demo.py [--n-trials 20] [--out bench/results/tune_demo] [--quick]
 
 The study lives in WORK/study.db under --study-name: rerun the same command after a stop and it continues (a trial
 cut short is retried); --untuned DIR reuses an earlier untuned run folder instead of training it again.
@@ -27,6 +27,7 @@ def main(argv=None):
     p.add_argument('--timeout', type=float, default=None, help='seconds after which no new trial starts (tuning.timeout); rerun to continue')
     p.add_argument('--untuned', help="an earlier untuned run folder (its metrics.json) instead of a new untuned run")
     p.add_argument('--out', help='write OUT.md and OUT.json')
+    p.add_argument('--quick', action='store_true', help='2 trials of 1 epoch at 64 px on 40 charts per split, in a scratch folder: a check that the bench runs')
     a = p.parse_args(argv)
     warnings.filterwarnings('ignore')
     import os; os.chdir(ROOT)
@@ -34,8 +35,12 @@ def main(argv=None):
     from tsic.sources import load_data
     from tsic.train import train
     from tsic.tune import tune, trials_table
-    cfg = load_config('configs/demo.yaml', tensorboard=False)
-    cfg = load_config('configs/demo.yaml', tensorboard=False, tuning={'n_trials': a.n_trials, 'max_epochs': cfg.max_epochs, 'timeout': a.timeout})
+    quick = dict(max_epochs=1, image_size=64) if a.quick else {}
+    if a.quick:
+        import tempfile
+        a.n_trials, a.sample_limit, a.work = 2, 40, tempfile.mkdtemp()
+    cfg = load_config('configs/demo.yaml', tensorboard=False, **quick)
+    cfg = load_config('configs/demo.yaml', tensorboard=False, **quick, tuning={'n_trials': a.n_trials, 'max_epochs': cfg.max_epochs, 'timeout': a.timeout})
     work = Path(a.work)
     data = load_data(cfg, a.sample_limit)
     if a.untuned: untuned = json.loads((Path(a.untuned) / 'metrics.json').read_text())

@@ -25,3 +25,21 @@ def test_serve_bench_runs_without_errors(tmp_path):
     bench('serve.py', '--size', '64', '--json', str(tmp_path / 's.json'))
     figures = json.loads((tmp_path / 's.json').read_text())
     assert figures['errors'] == 0 and figures['requests'] > 10 and figures['p50_ms'] <= figures['p99_ms']
+
+
+@pytest.mark.slow
+def test_train_throughput_bench_compares_the_loop_with_pure_compute():
+    out = bench('train_throughput.py')
+    assert 'ratio pipeline / compute' in out and 'images/s delivered' in out
+
+
+@pytest.mark.slow
+def test_tune_demo_bench_runs_a_small_study(tmp_path):
+    bench('tune_demo.py', '--out', str(tmp_path / 'tune'))
+    row = json.loads((tmp_path / 'tune.json').read_text())
+    assert row['trials'] == 2 and row['complete'] + row['pruned'] >= 1 and 0 <= row['tuned_test_f1'] <= 1
+
+
+@pytest.mark.slow
+def test_render_bench_quick():
+    assert 'tsic arrays / mplfinance PNG' in bench('render.py', '--only', 'charts')
