@@ -4,6 +4,7 @@ pooled test macro F1, folds won, the model minus persistence with its 95% moving
 often the model predicts what persistence predicts (does it learn the last known outcome, which its chart shows?).
 
     python bench/market_candidates.py --data demo spy --variants base multi --folds 4 --sample-limit 1500 --out bench/results/market
+    python bench/market_candidates.py --quick     # the demo, base and multi, 2 folds of 40 windows, 1 epoch at 32 px: a check that it runs
 
 Variants (config overrides on configs/demo.yaml or configs/spy_1m.yaml):
   base     the config as it is
@@ -46,9 +47,9 @@ def features_csv(cfg, folder: Path) -> str:
     return str(path)
 
 
-def config_for(data: str, variant: str, scratch: Path, threads: int | None = None):
+def config_for(data: str, variant: str, scratch: Path, threads: int | None = None, extra: dict | None = None):
     from tsic.config import load_config
-    overrides = dict(VARIANTS[variant], tensorboard=False, **({'num_threads': threads} if threads else {}))
+    overrides = dict(VARIANTS[variant], tensorboard=False, **({'num_threads': threads} if threads else {}), **(extra or {}))
     cfg = load_config(ROOT / CONFIGS[data], **overrides)
     if cfg.model_mode == 'multi' and not cfg.timeseries.data_path:  # no features CSV: one from its bars, the demo's columns
         columns = cfg.timeseries.feature_columns or load_config(ROOT / CONFIGS['demo']).timeseries.feature_columns
@@ -73,7 +74,13 @@ def main():
     ap.add_argument('--runs', default='runs/market_candidates', help='where the walk-forward run folders go')
     ap.add_argument('--out', help='write the table to OUT.md and OUT.csv')
     ap.add_argument('--threads', type=int, help='torch CPU threads (config num_threads; default: one per core)')
+    ap.add_argument('--quick', action='store_true', help='see the usage above')
     a = ap.parse_args()
+    quick = {}
+    if a.quick:
+        import tempfile
+        a.data, a.variants, a.folds, a.sample_limit, a.runs = ['demo'], ['base', 'multi'], 2, 40, tempfile.mkdtemp()
+        quick = {'max_epochs': 1, 'image_size': 32, 'model_architecture_name': 'resnet18', 'pretrained': False}
     warnings.filterwarnings('ignore')
     import os; os.chdir(ROOT)  # the configs' data paths are relative to the repository root
     from tsic.walkforward import walk_forward
@@ -81,7 +88,7 @@ def main():
     for data in a.data:
         for variant in a.variants:
             run_dir = Path(a.runs) / f'{data}-{variant}'
-            cfg = config_for(data, variant, Path(a.runs) / 'features', a.threads)
+            cfg = config_for(data, variant, Path(a.runs) / 'features', a.threads, quick)
             start = time.perf_counter()
             result = walk_forward(cfg, a.folds, run_dir=run_dir, sample_limit=a.sample_limit)
             d = result.differences['persistence']

@@ -52,7 +52,7 @@ def main():
     spec = ChartDatasetSpec(image_size=args.size).for_bars(bars)  # the timeframe inferred from the bars, as tsic build does
     tmp = Path(tempfile.mkdtemp())
     ckpt = Checkpoint.of(create_model(cfg), cfg, Provenance('series', {'msft': spec.options()})).save(tmp / 'model.ckpt')
-    if args.quick: args.calls, bars = 20, bars.iloc[-(400 + spec.window + spec.warmup):]
+    if args.quick: args.calls, bars = 20, bars.iloc[-(400 + spec.window - 1 + spec.warmup):]  # 400 windows
     p, po = Predictor.from_checkpoint(ckpt), Predictor.from_checkpoint(ckpt, runtime='onnx')
     tail = bars.iloc[-(spec.window + spec.warmup):]  # exactly what the newest window needs
     image = render_windows(tail, np.array([len(tail) - 1]), spec)

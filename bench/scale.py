@@ -1,6 +1,6 @@
 """Datasets larger than memory: charts drawn on the fly in the loader against the image cache and fastai's PNG pipeline.
 
-    python bench/scale.py [--windows 5000] [--scales 1 10 100] [--batches 60] [--out bench/results/scale]
+    python bench/scale.py [--windows 5000] [--scales 1 10 100] [--batches 60] [--out bench/results/scale] [--quick]
 
 The bars are synthetic (a geometric random walk of 1-minute OHLCV bars, no gaps; seed 0), so any number of windows
 can be made; `data_source: series` cuts them into labelled 40-bar windows as it does a real file. For each number of
@@ -121,7 +121,11 @@ def main():
     p.add_argument('--out', default=str(ROOT / 'bench' / 'results' / 'scale'), help='writes OUT.md and OUT.json')
     p.add_argument('--measure', nargs=4, metavar=('WORK', 'CSV', 'CACHE', 'BATCHES'), help=argparse.SUPPRESS)
     p.add_argument('--fastai', nargs=3, metavar=('WORK', 'CSV', 'BATCHES'), help=argparse.SUPPRESS)
+    p.add_argument('--quick', action='store_true', help='1,200 windows, one scale, 2 batches, written to a scratch folder unless --out says: a check that it runs')
     a = p.parse_args()
+    if a.quick:
+        a.windows, a.scales, a.batches = 1200, [1], 2
+        if a.out == p.get_default('out'): a.out = str(Path(tempfile.mkdtemp()) / 'scale')
     if a.measure:
         work, csv, cache, n = a.measure
         print(json.dumps(measure(Path(work), Path(csv), cache, int(n)))); return

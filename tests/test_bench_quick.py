@@ -43,3 +43,18 @@ def test_tune_demo_bench_runs_a_small_study(tmp_path):
 @pytest.mark.slow
 def test_render_bench_quick():
     assert 'tsic arrays / mplfinance PNG' in bench('render.py', '--only', 'charts')
+
+
+@pytest.mark.slow
+def test_scale_bench_reads_charts_drawn_on_the_fly_and_from_the_cache(tmp_path):
+    bench('scale.py', '--out', str(tmp_path / 'scale'))
+    rows = json.loads((tmp_path / 'scale.json').read_text())
+    assert {r['path'] for r in rows} >= {'image_cache: none', 'image_cache: mmap'} and all(r['delivered_per_s'] > 0 for r in rows if r.get('delivered_per_s'))
+
+
+@pytest.mark.slow
+def test_market_candidates_bench_runs_walk_forward_for_two_variants(tmp_path):
+    bench('market_candidates.py', '--out', str(tmp_path / 'market'))
+    import pandas as pd
+    table = pd.read_csv(tmp_path / 'market.csv')
+    assert table.variant.tolist() == ['base', 'multi'] and table.model.between(0, 1).all()

@@ -119,8 +119,8 @@ def test_two_processes_killed_then_resumed_end_where_an_uninterrupted_run_ends(s
     finished(tsic_train(config, killed, 'resume_from_checkpoint=last.ckpt'))
     a = load_checkpoint(straight / 'checkpoints' / 'single' / 'resnet18' / 'last.ckpt')
     b = load_checkpoint(folder / 'last.ckpt')
-    assert a['epoch'] == b['epoch'] == cfg.max_epochs - 1
-    for k in a['model']: assert torch.equal(a['model'][k], b['model'][k]), k
+    assert a.epoch == b.epoch == cfg.max_epochs - 1
+    for k in a.weights: assert torch.equal(a.weights[k], b.weights[k]), k
     assert a.progress.tracker['history'] == b.progress.tracker['history']
 
 
