@@ -4,18 +4,12 @@ import nbformat
 from conftest import ROOT
 
 MODE_BRANCH = re.compile(r"model_mode\s*(==|!=|\bin\b|\bnot in\b)|model\.inputs\s*(==|!=)|isinstance\([^)]*(MultiModalNet|ImageClassifier)")
-ALLOWED = {'config.py', 'models.py', 'fusion.py'}
+ALLOWED = {'config', 'models', 'fusion'}  # modules, and the notebooks they are exported from
 
 
 def test_model_kind_is_decided_only_in_config_and_models():
     "No module or report notebook asks which network it holds: only config and the model chapters may."
-    hits = [f"{p.name}:{i}: {line.strip()}" for p in sorted((ROOT / 'tsic').glob('*.py')) if p.name not in ALLOWED
-            for i, line in enumerate(p.read_text().splitlines(), 1) if MODE_BRANCH.search(line)]
-    for nb in sorted((ROOT / 'nbs').glob('*.ipynb')):
-        if nb.stem in ('00_config', '05a_fusion', '05b_models'): continue
-        for cell in nbformat.read(nb, as_version=4).cells:
-            if cell.cell_type == 'code':
-                hits += [f"{nb.name}: {line.strip()}" for line in cell.source.splitlines() if MODE_BRANCH.search(line)]
+    hits = [line for line in _code_lines(ALLOWED) if MODE_BRANCH.search(line)]
     assert not hits, "a model_mode branch outside config/models:\n" + '\n'.join(hits)
 
 

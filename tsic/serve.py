@@ -62,7 +62,8 @@ class Batcher:
             items = await self._gather()
             try: probs = await loop.run_in_executor(self.network, self._forward, [b for b, _ in items])
             except Exception as e:  # every request of the pass hears of it
-                for _, done in items: done.set_exception(e) if not done.done() else None
+                for _, done in items:
+                    if not done.done(): done.set_exception(e)
                 continue
             self.passes, self.charts = self.passes + 1, self.charts + len(probs)
             start = 0
