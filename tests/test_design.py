@@ -1,5 +1,5 @@
 """The shape of the code: one place decides the model kind, and the LightGBM side never loads torch."""
-import re, subprocess, sys
+import json, re, subprocess, sys
 import nbformat
 from conftest import ROOT
 
@@ -21,13 +21,18 @@ def test_the_check_itself_finds_a_branch():
     assert not MODE_BRANCH.search("'model_mode': cfg.model_mode,")
 
 
-def test_lightgbm_modules_do_not_load_torch():
-    "The feature analysis (features, importance, tune_lgbm, analysis) and metrics import without torch or fastai."
-    code = ("import sys; import tsic.analysis, tsic.importance, tsic.tune_lgbm, tsic.features, tsic.metrics; "
-            "print(sorted(m for m in ('torch', 'fastai', 'timm') if m in sys.modules))")
+def loaded_by(modules: list[str], watched: list[str]) -> list[str]:
+    "Which of `watched` a fresh Python process has loaded after importing `modules`."
+    code = f"import json, sys; import {', '.join(modules)}; print(json.dumps(sorted(m for m in {watched!r} if m in sys.modules)))"
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == '[]', out.stdout
+    return json.loads(out.stdout)
+
+
+def test_lightgbm_modules_do_not_load_torch():
+    "The feature analysis (features, importance, tune_lgbm, analysis) and metrics import without torch or fastai."
+    assert loaded_by(['tsic.analysis', 'tsic.importance', 'tsic.tune_lgbm', 'tsic.features', 'tsic.metrics'],
+                     ['torch', 'fastai', 'timm']) == []
 
 
 def test_input_normalisation_is_written_once():
@@ -83,11 +88,7 @@ def test_the_key_checks_find_planted_reads():
 
 def test_prediction_does_not_import_training():
     "Scoring a checkpoint needs neither the learner nor training: `predict` and `checkpoint` import neither."
-    code = ("import sys; import tsic.predict, tsic.checkpoint; "
-            "print(sorted(m for m in ('tsic.learner', 'tsic.train', 'tsic.tune') if m in sys.modules))")
-    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=ROOT)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == '[]', out.stdout
+    assert loaded_by(['tsic.predict', 'tsic.checkpoint'], ['tsic.learner', 'tsic.train', 'tsic.tune']) == []
 
 
 def module_notebooks() -> dict[str, str]:

@@ -450,14 +450,20 @@ def _onnx(module, example, meta, buffer):
     buffer.write(model.SerializeToString())
 
 # %% ../nbs/08_predict.ipynb #9d07ef4f
+def _ort_runner(model: str | bytes, names: list[str]):
+    "An ONNX Runtime session of `model` (a path or the model's bytes) on the CPU with torch's thread count: a callable (inputs in the order of `names`) → probabilities."
+    import onnxruntime as ort
+    options = ort.SessionOptions(); options.intra_op_num_threads = torch.get_num_threads()
+    session = ort.InferenceSession(model, options, providers=['CPUExecutionProvider'])
+    return lambda *xs: session.run(None, dict(zip(names, xs)))[0]
+
 def load_exported(path: str | Path):
     "A callable (numpy uint8 images [, windows] → probabilities) for a file written by `export_model`, and its metadata."
     path = Path(path)
     if path.suffix == '.onnx':
-        import onnx, onnxruntime as ort
+        import onnx
         meta = json.loads({p.key: p.value for p in onnx.load(str(path)).metadata_props}['tsic'])
-        session = ort.InferenceSession(str(path), providers=['CPUExecutionProvider'])
-        return (lambda *xs: session.run(None, dict(zip(meta['inputs'], xs)))[0]), meta
+        return _ort_runner(str(path), meta['inputs']), meta
     files = {'tsic.json': ''}
     module = torch.jit.load(str(path), map_location='cpu', _extra_files=files)
     def run(*xs):
@@ -474,10 +480,8 @@ def onnx_session(p: Predictor):
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter('ignore')
         _onnx(module, _example(p), meta, buffer)
-    import onnxruntime as ort
-    options = ort.SessionOptions(); options.intra_op_num_threads = torch.get_num_threads()
-    session, names = ort.InferenceSession(buffer.getvalue(), options, providers=['CPUExecutionProvider']), meta['inputs']
+    network = _ort_runner(buffer.getvalue(), meta['inputs'])
     def run(images: np.ndarray, windows: np.ndarray | None = None) -> np.ndarray:
         xs = [np.ascontiguousarray(images.transpose(0, 3, 1, 2))] + ([] if windows is None else [np.ascontiguousarray(windows, np.float32)])
-        return session.run(None, dict(zip(names, xs)))[0]
+        return network(*xs)
     return run
