@@ -70,7 +70,7 @@ def main():
     ap.add_argument('--data', nargs='+', default=['demo', 'spy'], choices=list(CONFIGS))
     ap.add_argument('--variants', nargs='+', default=['base', 'multi'], choices=list(VARIANTS))
     ap.add_argument('--folds', type=int, default=4)
-    ap.add_argument('--sample-limit', type=int, default=None, help='at most N windows per split and fold (the README runs SPY with 1500, the demo with none)')
+    ap.add_argument('--sample-limit', type=int, default=None, help='at most N windows per split and fold (the runs in nbs/guide_markets.ipynb: SPY with 1500, the demo with none)')
     ap.add_argument('--runs', default='runs/market_candidates', help='where the walk-forward run folders go')
     ap.add_argument('--out', help='write the table to OUT.md and OUT.csv')
     ap.add_argument('--threads', type=int, help='torch CPU threads (config num_threads; default: one per core)')

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--n-trials', type=int, default=20)
-    p.add_argument('--sample-limit', type=int, default=None, help='at most N images per split (the README run uses none)')
+    p.add_argument('--sample-limit', type=int, default=None, help='at most N images per split (the run in nbs/guide_analysis.ipynb uses none)')
     p.add_argument('--work', default='runs/tune_demo', help='run folders and the study file')
     p.add_argument('--study-name', default='demo', help='the study in WORK/study.db to run or continue')
     p.add_argument('--timeout', type=float, default=None, help='seconds after which no new trial starts (tuning.timeout); rerun to continue')

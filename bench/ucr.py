@@ -12,7 +12,7 @@ X_test, y_test (series of different lengths: X_train_values and X_train_lengths,
 archive's default train/test split is used; nothing is chosen on the test series.
 
 The recipe (`tsic.sources.array_data` and the config) is the same for every dataset, set by rules on the series
-length and the training-set size, never per dataset; its defaults are the measured best (README, "UCR archive"):
+length and the training-set size, never per dataset; its defaults are the measured best (nbs/guide_ucr.ipynb):
 GASF+GADF+RP as RGB; every training series trains for a fixed schedule and the last epoch is scored
 (`--val-fraction 0`, config `select_epoch: last`); the image size follows the series length (`--size auto`,
 `encodings.image_size_for`); small training sets get up to 3 augmented copies of each series (`--copies auto`,
@@ -316,7 +316,7 @@ def parser() -> argparse.ArgumentParser:
                    help="multi: the hybrid, the series encoder reading each series (zero-padded to one window when lengths differ) "
                         "beside the CNN reading its image; single: the image alone")
     p.add_argument('--encoder', choices=('transformer', 'conv'), default='transformer',
-                   help="multi mode's series encoder (config model.series_encoder): the transformer is the measured best (README, UCR archive)")
+                   help="multi mode's series encoder (config model.series_encoder): the transformer is the measured best (nbs/guide_ucr.ipynb, UCR benchmark)")
     p.add_argument('--fusion', choices=('none', 'minirocket'), default='minirocket',
                    help="multi mode: average the network's probabilities with a MiniRocket ridge classifier's (config model.late_fusion)")
     p.add_argument('--parts', help="keep each seed's test probabilities of the network alone and of its MiniRocket head here (DIR/<set>_seed<k>.npz)")

@@ -1,12 +1,13 @@
-"""Every shell command in README.md's ```bash blocks, run as a user runs it, so the README cannot drift from the code.
+"""Every shell command in the ```bash blocks of README.md and of the guide pages that hold its details (`PAGES`: the
+markdown cells of nbs/guide_*.ipynb), run as a user runs it, so the pages cannot drift from the code.
 
 Each command runs as a process in a scratch copy of the project (`configs/`, `nbs/`, `examples/`, the Makefile, the
-built-in demo dataset under `./data`) with `.venv/bin` first on PATH: the README's words unchanged, plus "short
-settings" appended (a tiny random-init ResNet-18, few images, one epoch) and README placeholders (`model.ckpt`,
+built-in demo dataset under `./data`) with `.venv/bin` first on PATH: the page's words unchanged, plus "short
+settings" appended (a tiny random-init ResNet-18, few images, one epoch) and the pages' placeholders (`model.ckpt`,
 `bars.csv`, `runs/x/.../epoch=...ckpt`) made real files. A command that cannot run here is in `NOT_RUNNABLE` with
-the reason. A new README command that is in none of the tables, or a table entry the README lost, fails
-`test_every_readme_command_is_accounted_for`. Quick commands are in `FAST` (`make test`); training runs and
-papermill reports are in `SLOW` (`make test-slow`).
+the reason. A new command on any page that is in none of the tables, or a table entry that no page has, fails
+`test_every_readme_command_is_accounted_for`; a guide page left out of `PAGES` fails `test_every_guide_page_is_read`.
+Quick commands are in `FAST` (`make test`); training runs and papermill reports are in `SLOW` (`make test-slow`).
 """
 import json, os, re, shlex, shutil, subprocess
 from dataclasses import dataclass
@@ -59,8 +60,22 @@ def shell_commands(markdown: str) -> list[str]:
     return commands
 
 
+# README.md (nbs/index.ipynb) and the guide pages that hold its details: every ```bash command of these is accounted for
+PAGES = ['README.md', 'nbs/guide_data.ipynb', 'nbs/guide_training.ipynb', 'nbs/guide_predict.ipynb',
+         'nbs/guide_analysis.ipynb', 'nbs/guide_operations.ipynb', 'nbs/guide_ucr.ipynb', 'nbs/guide_markets.ipynb',
+         'nbs/guide_status.ipynb']
+
+
+def page_markdown(page: str) -> str:
+    "The markdown of `page`: a Markdown file as it is, a notebook's markdown cells joined."
+    path = ROOT / page
+    if path.suffix != '.ipynb': return path.read_text()
+    return '\n\n'.join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == 'markdown')
+
+
 def readme_commands() -> list[str]:
-    return shell_commands((ROOT / 'README.md').read_text())
+    "The commands of the ```bash blocks of README.md and the guide pages, in the order of `PAGES`."
+    return [command for page in PAGES for command in shell_commands(page_markdown(page))]
 
 
 # ---------------------------------------------------------------- how each one runs here
@@ -298,17 +313,26 @@ def test_shell_commands_parser():
                                     "echo 'a # b' 'x#y'"]
 
 
+def test_every_guide_page_is_read():
+    "A new guide page cannot hold commands this test never sees: every nbs/guide_*.ipynb is in `PAGES`, every page exists."
+    guides = sorted(str(p.relative_to(ROOT)) for p in (ROOT / 'nbs').glob('guide_*.ipynb'))
+    assert guides, "no nbs/guide_*.ipynb pages"
+    assert not set(guides) - set(PAGES), f"guide pages missing from PAGES in tests/test_readme_commands.py: {sorted(set(guides) - set(PAGES))}"
+    assert all((ROOT / page).is_file() for page in PAGES), [page for page in PAGES if not (ROOT / page).is_file()]
+    assert all(shell_commands(page_markdown(page)) for page in ('README.md', 'nbs/guide_predict.ipynb'))  # the reader reads them
+
+
 def test_every_readme_command_is_accounted_for():
     found = set(readme_commands())
-    assert found, "no ```bash commands found in README.md"
+    assert found, "no ```bash commands found in README.md or the guide pages"
     tables = {'FAST': FAST, 'SLOW': SLOW, 'NOT_RUNNABLE': NOT_RUNNABLE}
     listed = [c for t in tables.values() for c in t]
     assert len(listed) == len(set(listed)), "a command is in more than one table"
     new = sorted(found - set(listed))
-    assert not new, ("README.md has shell commands this test neither runs nor lists as not runnable here; add each to "
+    assert not new, ("README.md or a guide page has shell commands this test neither runs nor lists as not runnable here; add each to "
                      "FAST, SLOW or NOT_RUNNABLE in tests/test_readme_commands.py:\n" + '\n'.join(new))
     gone = {name: sorted(set(t) - found) for name, t in tables.items() if set(t) - found}
-    assert not gone, f"commands listed in tests/test_readme_commands.py that README.md no longer has: {gone}"
+    assert not gone, f"commands listed in tests/test_readme_commands.py that neither README.md nor a guide page has: {gone}"
 
 
 @pytest.fixture(scope='session')
@@ -367,7 +391,7 @@ def workspace(tmp_path, demo_data) -> Path:
 
 
 def run_readme_command(command: str, case: Case, ws: Path, request) -> subprocess.CompletedProcess:
-    assert command in readme_commands(), f"no longer in README.md: {command}"
+    assert command in readme_commands(), f"no longer in README.md or a guide page: {command}"
     substitutions = (case.prepare(ws, request) if case.prepare else None) or {}
     argv = [substitutions.get(word, word) for word in shlex.split(command)] + list(case.extra)
     env = {k: v for k, v in os.environ.items() if k not in ('MAKEFLAGS', 'MFLAGS', 'MAKELEVEL', 'MAKEOVERRIDES')}
