@@ -71,7 +71,8 @@ def main():
     if args.quick: args.image_size, args.batch_size, args.plain_batches, args.epoch_images, args.repeats = 32, 16, 3, 64, 1
     warnings.filterwarnings('ignore')
     from tsic.config import load_config
-    from tsic.sources import ensure_builtin_datasets, collect_samples, image_cache, load_data, limit_samples
+    from tsic.sources import ensure_builtin_datasets, collect_samples, image_cache, load_data
+    from tsic.readers import limit_samples
     from tsic.loaders import chart_dataloaders, ChartInput
     from tsic.learner import chart_learner
     import tempfile, shutil

@@ -130,7 +130,7 @@ def with_rocket_windows(data, X_train, X_test, copies: int, seed: int):
     fitted on the training series only; the window scaler on the training rows (ChartData)."""
     from tsic.augment import augment_series
     from tsic.encodings import encode_ragged, is_ragged
-    from tsic.sources import ChartData
+    from tsic.readers import ChartData
     train = [np.asarray(s, np.float64) for s in X_train]
     extra = augment_series(train, copies, seed)  # array_data's copies (val_fraction 0: every training series is copied)
     assert not copies or np.array_equal(encode_ragged(extra[:1], data.provenance.image_size, data.provenance.encoding)[0],

@@ -571,7 +571,7 @@ def train_case(id, damage=None, message=(), expect=None, overrides=None, multi=F
             else: assert not run.exists(), f"the failed run left {run}: {sorted(run.rglob('*'))}"
         return Attempt(api(train, cfg, run_dir=run, sample_limit=sample_limit), clean=clean,
                        names={'folder': folder, 'run': run, 'tmp': env.tmp})
-    from tsic.sources import ChartDataError
+    from tsic.readers import ChartDataError
     return Case(id, 'train', make, expect or ChartDataError, tuple(message), xfail)
 
 

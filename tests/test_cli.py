@@ -49,7 +49,7 @@ def test_predict_errors_name_the_problem(checkpoint, tmp_path, capsys):
 
 def test_export_agrees_with_the_checkpoint(checkpoint, small_dataset, tmp_path):
     from tsic.predict import Predictor, load_exported
-    from tsic.sources import decode_chart
+    from tsic.readers import decode_chart
     for name in ('model.pt', 'model.onnx'):
         proc = tsic('export', checkpoint, tmp_path / name)
         assert proc.returncode == 0, proc.stderr

@@ -117,3 +117,63 @@ def test_notebooks_are_numbered_in_the_order_modules_import_each_other():
     assert not upward_imports(sources, notebooks), '\n'.join(upward_imports(sources, notebooks))
     planted = {**sources, 'config': sources['config'] + '\ndef f():\n    from .serve import create_app\n'}  # a lazy upward import
     assert upward_imports(planted, notebooks) == [f"config ({notebooks['config']}) imports serve ({notebooks['serve']})"]
+
+
+# ---------------------------------------------------------------- one way in: the readers, and one interface to the processes
+
+CHART_MAKING = re.compile(r'(?<![\w.])(decode_chart|draw_windows|render_windows|encode_series|encode_ragged|series_as_windows)\(')
+READERS = ('DecodedCharts', 'DrawnCharts', 'series_inputs')  # chart files, OHLCV bars, arrays of series
+
+
+def chart_makers(sources: dict[str, str], above: set[str]) -> list[str]:
+    "Lines of the modules `above` the readers that make a chart (decode, draw, encode) themselves instead of through a reader."
+    return [f"{m}: {line.strip()}" for m in sorted(above) for line in sources[m].splitlines()
+            if CHART_MAKING.search(line) and not line.lstrip().startswith('def ')]
+
+
+def test_charts_are_made_only_by_the_readers():
+    """Above `readers`, no module decodes, draws or encodes a chart itself: training (`sources`) and prediction
+    (`predict`) both go through the readers, so a chart is made one way whichever side asks."""
+    notebooks = module_notebooks()
+    sources = {m: (ROOT / 'tsic' / f'{m}.py').read_text() for m in notebooks}
+    above = {m for m, nb in notebooks.items() if nb > notebooks['readers']}
+    assert not chart_makers(sources, above), '\n'.join(chart_makers(sources, above))
+    planted = {**sources, 'predict': sources['predict'] + '\nimages = render_windows(bars, ends, spec)\n'}
+    assert chart_makers(planted, above) == ['predict: images = render_windows(bars, ends, spec)']
+
+
+def test_training_and_prediction_share_the_readers():
+    "Both `sources` (training) and `predict` import every reader from `tsic.readers` and call it."
+    for module in ('sources', 'predict'):
+        code = (ROOT / 'tsic' / f'{module}.py').read_text()
+        imported = re.search(r'from \.readers import (\([^)]*\)|[^\n]*)', code)
+        assert imported, f"{module} does not import from tsic.readers"
+        names = {n.strip() for n in imported[1].strip('()').replace('\n', ' ').split(',')}
+        for reader in READERS:
+            assert reader in names, f"{module} does not import {reader} from tsic.readers"
+            assert re.search(rf'(?<![\w.]){reader}(\.of)?\(', code), f"{module} imports {reader} but never calls it"
+
+
+CAPABILITY = re.compile(r'\.(needs_windows|reads_windows|encodes_series)\b|\bin \w+(\.model)?\.inputs\b')
+CAPABILITY_ALLOWED = {'checkpoint', 'readers', 'predict', 'models', 'fusion', 'config'}  # the recipe, the readers, the model
+
+
+def test_capability_branches_stay_in_the_readers_and_the_model():
+    "What a model reads (windows, images, encoded series) is asked only where the input is read (`readers`, `Predictor`'s readers) or the model is built."
+    hits = [line for line in _code_lines(CAPABILITY_ALLOWED) if CAPABILITY.search(line)]
+    assert not hits, "a capability branch outside the readers and the model:\n" + '\n'.join(hits)
+    for line in ("windows = x if p.needs_windows else None", "if data.provenance.encodes_series:", "if 'image' in p.model.inputs:"):
+        assert CAPABILITY.search(line), line
+
+
+DISTRIBUTED = re.compile(r"from (?:tsic)?\.distributed import (?!processes\s*$)|torch\.distributed|\b(LOCAL_)?(WORLD_SIZE|RANK)\b['\"]")
+
+
+def test_processes_are_seen_through_one_interface():
+    """Outside `distributed`, modules import only `processes` from it, and read neither launcher variables nor
+    `torch.distributed` themselves."""
+    hits = [line for line in _code_lines({'distributed'}) if DISTRIBUTED.search(line.split(': ', 1)[-1])]
+    assert not hits, "distributed details outside tsic.distributed:\n" + '\n'.join(hits)
+    for line in ("from .distributed import is_main, barrier", "int(os.environ.get('LOCAL_WORLD_SIZE', '1'))", "import torch.distributed as dist"):
+        assert DISTRIBUTED.search(line), line
+    assert not DISTRIBUTED.search("from .distributed import processes")

@@ -56,6 +56,10 @@ class Provenance:
         "Bars from a window's first bar to its label's end, per dataset drawn by tsic."
         return [o['window'] + o['horizon'] for o in self.drawn().values()]
 
+    def block_rows(self, span: int) -> int:
+        "Rows per block of a block bootstrap: 1 for independent series (arrays), else `span`, the rows two samples must be apart to share no bar."
+        return 1 if self.encodes_series else span
+
     def to_dict(self) -> dict: return dataclasses.asdict(self)
 
     @classmethod

@@ -193,10 +193,10 @@ def train_command(args):
     "Train the config's model (`train.train`); rank 0 prints where everything went and the test scores."
     from .train import train
     from .metrics import baseline_verdict
-    from .distributed import is_main
+    from .distributed import processes
     cfg = load_config(args.config, **parse_overrides(args.overrides or []))
     result = train(cfg, run_dir=args.run_dir, sample_limit=args.sample_limit)
-    if not is_main(): return
+    if not processes().main: return
     tracker = result.learn.tracker()
     print(f"run folder {result.run_dir}: best epoch {tracker.best_epoch}, validation macro F1 {tracker.best_f1:.4f}")
     print(f"test macro F1 {result.test['macro_f1']:.4f}: the model {baseline_verdict(result.test, result.baselines)}")

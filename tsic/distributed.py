@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['log', 'launched', 'world_size', 'rank', 'is_main', 'local_device', 'timeout', 'init_distributed', 'plain_model',
            'barrier', 'main_first', 'shard', 'batch_share', 'gather_objects', 'broadcast_object', 'gather_rows',
-           'loss_factor', 'merge_metrics', 'seed_rank', 'DataParallel']
+           'loss_factor', 'merge_metrics', 'seed_rank', 'DataParallel', 'Processes', 'processes']
 
 # %% ../nbs/03a_distributed.ipynb #c6b9de85
 def launched() -> bool:
@@ -51,7 +51,7 @@ def init_distributed() -> torch.device | None:
     if not dist.is_initialized():
         missing = [k for k in ('RANK', 'MASTER_ADDR', 'MASTER_PORT') if k not in os.environ]
         if missing: raise RuntimeError(f"WORLD_SIZE is {os.environ['WORLD_SIZE']} but {', '.join(missing)} are not set: "
-                                       "start the processes with torchrun or accelerate launch (see the README)")
+                                       "start the processes with torchrun or accelerate launch (see the docs page guide_operations, 'Scaling out')")
         dist.init_process_group('nccl' if device.type == 'cuda' else 'gloo', timeout=timeout())
     if rank(): logging.getLogger('tsic').setLevel(logging.WARNING)  # one log of the run, rank 0's
     log.info("process group of %d (%s), this is rank %d on %s", world_size(), dist.get_backend(), rank(), device)
@@ -186,3 +186,32 @@ class DataParallel(Callback):
     def after_validate(self): merge_metrics(self.recorder._valid_mets)
     def after_fit(self):
         if self.ddp is not None: self.learn.model = self.plain
+
+# %% ../nbs/03a_distributed.ipynb #b1c2e5af
+class Processes:
+    "The processes of one run as the rest of tsic sees them: rank, counts, shares, collectives (see the text above)."
+    launched = property(lambda self: launched(), doc="Whether a launcher started this process as one of several.")
+    rank = property(lambda self: rank(), doc="This process's rank (0 without a process group).")
+    world = property(lambda self: world_size(), doc="Processes in the run.")
+    main = property(lambda self: is_main(), doc="Whether this is rank 0, the process that writes.")
+    several = property(lambda self: world_size() > 1, doc="Whether the run has several processes.")
+    local = property(lambda self: int(os.environ.get('LOCAL_WORLD_SIZE', '1')), doc="Processes of this run on this machine.")
+    cores_each = property(lambda self: max(1, (os.cpu_count() or 1) // self.local), doc="This machine's cores shared by its processes.")
+    device = property(lambda self: local_device(), doc="The device this process trains on.")
+    join = staticmethod(init_distributed)
+    barrier = staticmethod(barrier)
+    main_first = staticmethod(main_first)
+    broadcast = staticmethod(broadcast_object)
+    gather = staticmethod(gather_objects)
+    gather_rows = staticmethod(gather_rows)
+    shard = staticmethod(shard)
+    batch_share = staticmethod(batch_share)
+    seed = staticmethod(seed_rank)
+    data_parallel = DataParallel
+    plain_model = staticmethod(plain_model)
+
+_PROCESSES = Processes()
+
+def processes() -> Processes:
+    "The processes of this run (see `Processes`)."
+    return _PROCESSES

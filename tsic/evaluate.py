@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np, pandas as pd, torch
 from sklearn.metrics import confusion_matrix
 from .config import TsicConfig, load_config, atomic_write_bytes
-from .sources import ChartData, load_data, chart_grid
+from .sources import load_data
+from .readers import ChartData, chart_grid
 from .metrics import (classification_scores, classification_table, macro_f1, baseline_scores, lookahead_scores,
                           confusion_figure, baseline_predictions)
 from .tensorboard import log_figure
@@ -39,9 +40,7 @@ def data_config(p: Predictor, data: str | Path | None = None) -> TsicConfig:
 def evaluation_data(p: Predictor, data: str | Path | ChartData | None = None, sample_limit: int | None = None) -> ChartData:
     "The charts to score `p` on: `data` when it is a `ChartData`; else its config's data (see `data_config`), as its own fold for a walk-forward checkpoint."
     if isinstance(data, ChartData): return data.limit(sample_limit)
-    if p.provenance.encodes_series:
-        raise PredictError(f"{p.source} was trained on arrays of series, which no config describes: "
-                           "pass them as data (a ChartData from sources.array_data)")
+    p.check_config_data()
     fold = p.provenance.fold if data is None else None
     charts = load_data(data_config(p, data), None if fold else sample_limit)
     for name, options in charts.provenance.renderer.items(): p.check_geometry(options, f"{data or 'the data'} (dataset '{name}')")
@@ -160,11 +159,10 @@ def _write_report(out: Path, p: Predictor, charts: ChartData, rows: pd.DataFrame
         figures['top_losses'] = chart_grid(charts.charts(rows.iloc[worst]), [
             _title(names[y_true[i]], names[probs[i].argmax()], probs[i].max(), f"\nloss {-np.log(max(probs[i, y_true[i]], 1e-12)):.2f}")
             for i in worst])
-    if n_gradcam and 'image' in p.model.inputs:
+    if n_gradcam and p.model.reads_images:
         idx = np.linspace(0, len(rows) - 1, min(n_gradcam, len(rows))).round().astype(int)  # spread over the split
         picked = rows.iloc[idx]
-        windows = charts.with_scaler(p.scaler).scaled_windows(picked) if p.needs_windows else None
-        cams, cls = grad_cam(p, charts.charts(picked), windows)
+        cams, cls = grad_cam(p, *p.inputs_of(next(charts.with_scaler(p.scaler).batches(len(picked), picked))))
         figures['gradcam'] = gradcam_figure(charts.charts(picked), cams, [_title(names[y_true[i]], names[c], probs[i, c]) for i, c in zip(idx, cls)])
     for name, fig in figures.items(): fig.savefig(out / f'{name}.png', dpi=100)
     if p.cfg.tensorboard:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np, torch
 import torch.nn.functional as F
 from matplotlib.figure import Figure
-from .sources import chart_grid
+from .readers import chart_grid
 from .predict import Predictor, PredictError
 
 # %% auto #0

@@ -14,14 +14,14 @@ from timm.utils import adaptive_clip_grad
 from sklearn.metrics import f1_score
 from .config import TsicConfig, config_to_dict, atomic_write_bytes
 from .checkpoint import Checkpoint, CheckpointError, Provenance, TrainingProgress, load_checkpoint, _plain
-from .sources import ChartData
+from .readers import ChartData
 from .loaders import ChartInput, chart_dataloaders, class_weights
 from .models import create_model, layer_groups, choose_share
 from .rocket import LateFusionHead, fit_temperature
 from .tensorboard import TensorBoardLogger
 from .progress import show_progress
 from fastai.callback.progress import ProgressCallback
-from .distributed import DataParallel, gather_objects, is_main, local_device, rank, seed_rank, world_size
+from .distributed import processes
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +150,7 @@ def training_state(learn: Learner) -> dict:
     "The part of a checkpoint that lets `resume` continue the run exactly."
     scaler = getattr(learn, 'scaler', None)
     smooth = learn.recorder.smooth_loss
-    rng = gather_objects(rng_states(learn))  # every rank's, in rank order (a collective: every rank calls this)
+    rng = processes().gather(rng_states(learn))  # every rank's, in rank order (a collective: every rank calls this)
     return _plain({'optimizer': learn.opt.state_dict(), 'open_groups': learn.open_groups,
             'schedule': {'anchor': list(learn.schedule_anchor), 'total_epochs': learn.cfg.max_epochs},
             'smooth_loss': {'count': smooth.count, 'val': smooth.val.cpu()},
@@ -161,9 +161,9 @@ def restore_rng(learn: Learner, training: dict, seed: int, epoch: int):
     """This rank's random states from a checkpoint's `training` state: its own when the checkpoint has one per rank of
     this run, else rank 0's, with the other ranks seeded afresh (`distributed.seed_rank`)."""
     states = training.get('rng_ranks') or [training['rng']]
-    exact = len(states) == world_size()
-    set_rng_states(learn, states[rank()] if exact else states[0])
-    if not exact: seed_rank(seed, rank(), epoch)
+    exact = len(states) == processes().world
+    set_rng_states(learn, states[processes().rank] if exact else states[0])
+    if not exact: processes().seed(seed, processes().rank, epoch)
 
 # %% ../nbs/06a_learner.ipynb #805875d3
 class TrainingTracker(Callback):
@@ -205,7 +205,7 @@ class TrainingTracker(Callback):
         data = Checkpoint.of(self.model, self.cfg, self.provenance, window_scaler=self.window_scaler, progress=progress).to_bytes()  # once, for both files
         # order matters for a kill at any point: the best file exists before `last.ckpt` names it, and the old one
         # goes only once `last.ckpt` no longer names it. Only rank 0 writes; every rank keeps the same state.
-        if is_main(): self.write_files(data, improved, previous)
+        if processes().main: self.write_files(data, improved, previous)
         if self.wait >= self.cfg.early_stopping_patience:
             log.info("No F1 improvement for %d epochs: stopping after epoch %d", self.wait, epoch)
             self.learn.stopped_early = True
@@ -282,7 +282,7 @@ class FusionShare(Callback):
     def after_validate(self):
         if not (self.chooses() and self.parts): return
         mine = tuple(torch.cat(p).cpu() for p in zip(*self.parts))
-        logits, head, labels = (torch.cat(p) for p in zip(*gather_objects(mine)))
+        logits, head, labels = (torch.cat(p) for p in zip(*processes().gather(mine)))
         temperature = fit_temperature(logits.double().numpy(), labels.numpy())
         self.model.late_head.network_temperature.fill_(temperature)
         self.model.late_head.share.fill_(choose_share(torch.softmax(temperature * logits, -1), head, labels))
@@ -295,7 +295,7 @@ def loss_weights(cfg: TsicConfig, train_labels) -> torch.Tensor | None:
 def chart_learner(data: ChartData, cfg: TsicConfig, checkpoint_dir: str | Path, log_dir: str | Path | None = None,
                   device=None) -> Learner:
     "A `Learner` for `cfg` on `data` on `device` (None: the GPU when there is one): checkpoints (with the data's provenance) into `checkpoint_dir`, TensorBoard events into `log_dir`."
-    device = device or (local_device() if world_size() > 1 else default_device())  # fastai moves the model to the loaders' device
+    device = device or (processes().device if processes().world > 1 else default_device())  # fastai moves the model to the loaders' device
     model = create_model(cfg)
     model.prepare(data)
     if cfg.channels_last: model = model.to(memory_format=torch.channels_last)
@@ -306,14 +306,14 @@ def chart_learner(data: ChartData, cfg: TsicConfig, checkpoint_dir: str | Path, 
     if cfg.accumulate_grad_batches > 1: cbs.append(AccumulateBatches(cfg.accumulate_grad_batches))
     if cfg.use_agc: cbs.append(AdaptiveGradientClipping(cfg.agc_clip_factor))
     if cfg.mixup: cbs.append(MixUp(cfg.mixup))
-    if cfg.tensorboard and log_dir is not None and is_main(): cbs.append(TensorBoardLogger(log_dir, cfg))
+    if cfg.tensorboard and log_dir is not None and processes().main: cbs.append(TensorBoardLogger(log_dir, cfg))
     weights = loss_weights(cfg, data.rows('train').label)
-    if world_size() > 1: cbs.append(DataParallel(device, weights))
+    if processes().world > 1: cbs.append(processes().data_parallel(device, weights))
     learn = Learner(chart_dataloaders(data, cfg, device), model, loss_func=model.loss_func(weights),
                     metrics=f1_metrics(cfg.class_names), splitter=layer_groups, wd=cfg.weight_decay, train_bn=False, cbs=cbs)
     learn.cfg, learn.first_epoch, learn.stopped_early, learn.schedule_anchor = cfg, 0, False, (0, 0.)  # first_epoch, not start_epoch: fastai's Recorder owns that name
-    if not (show_progress() and is_main()): learn.remove_cb(ProgressCallback)  # bars only where someone watches (`progress`)
-    if not is_main(): learn.logger = noop  # one log of the run: rank 0's
+    if not (show_progress() and processes().main): learn.remove_cb(ProgressCallback)  # bars only where someone watches (`progress`)
+    if not processes().main: learn.logger = noop  # one log of the run: rank 0's
     learn.create_opt()
     learn.unfreeze_to_stage(open_groups(0, cfg))
     return learn
@@ -333,7 +333,7 @@ def tracker(self: Learner) -> TrainingTracker:
 @patch
 def find_lr(self: Learner, num_it: int = 100) -> tuple[np.ndarray, np.ndarray, float]:
     "fastai's `lr_find` (rates, smoothed losses, suggested valley), leaving weights, optimizer and random states as they were."
-    if world_size() > 1: raise ValueError("the learning-rate finder runs in one process: run it without the launcher, then launch the training")
+    if processes().world > 1: raise ValueError("the learning-rate finder runs in one process: run it without the launcher, then launch the training")
     states, model_dir = rng_states(self), self.model_dir
     with tempfile.TemporaryDirectory() as tmp:
         self.model_dir = Path(tmp)  # fastai saves the weights here before and restores them after
@@ -375,7 +375,7 @@ def resume(self: Learner, path: str | Path, ckpt: Checkpoint | None = None):
     self.unfreeze_to_stage(training['open_groups'])
     self.opt.load_state_dict({**training['optimizer'], 'hypers': L(training['optimizer']['hypers'])})
     self.tracker().load_state(progress.tracker, training)
-    if is_main(): self.tracker().settle_files(path, progress.epoch)
+    if processes().main: self.tracker().settle_files(path, progress.epoch)
     self.first_epoch = progress.epoch + 1
     anchor, total = tuple(training['schedule']['anchor']), training['schedule']['total_epochs']
     if total != self.cfg.max_epochs:  # stretch what is left of the schedule over the new length

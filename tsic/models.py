@@ -14,7 +14,7 @@ from .rocket import LateFusionHead, RocketClassifier, WindowRidge, ChartRidge
 from .loaders import Normalize
 from .backbones import GROUP_NAMES, backbone_groups, create_classifier
 from .fusion import SeriesEncoder, ConvSeriesEncoder, FusionLoss
-from .sources import LENGTH_COLUMN
+from .readers import LENGTH_COLUMN
 
 # %% auto #0
 __all__ = ['SHARES', 'ENCODER_STEPS', 'ChartModel', 'layer_groups', 'choose_share', 'ImageClassifier', 'late_fusion_head',
@@ -67,6 +67,11 @@ class ChartModel:
     def reads_windows(self) -> bool:
         "Whether `forward` needs the numeric window."
         return 'series' in self.inputs
+
+    @property
+    def reads_images(self) -> bool:
+        "Whether `forward` reads the chart (so a Grad-CAM map of it means something)."
+        return 'image' in self.inputs
 
     def param_groups(self) -> list[list[nn.Parameter]]:
         "Six parameter groups (stem, group1…group4, head) covering every parameter once; the fastai splitter."

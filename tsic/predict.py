@@ -5,20 +5,17 @@
 # %% ../nbs/08_predict.ipynb #3181d514
 from __future__ import annotations
 import dataclasses, io, json, logging, warnings
-from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from torch import nn
-from PIL import Image
 from fastcore.basics import patch
 from .config import TsicConfig, CsvConfig, load_config, atomic_write_bytes, check_output
 from .bars import BarsError, bar_feature_table, check_bars, check_timeframe, infer_timeframe, load_bars, resample_bars
 from .labels import ChartDatasetSpec, complete_ends, log_gaps
-from .build import render_windows
-from .encodings import encode_series, encode_ragged, is_ragged, series_lengths
+from .encodings import is_ragged, series_lengths
 from .augment import augment_series
-from .sources import ChartData, IMAGE_SUFFIXES, ChartDataError, parse_chart_name, decode_chart, series_as_windows
+from .readers import (ChartData, ChartBatch, IMAGE_SUFFIXES, DecodedCharts, DrawnCharts, chart_table, image_files, series_inputs,
+                          ROW_POINTERS)
 from .loaders import Normalize, ChartInput
 from .windows import WindowScaler, read_feature_table, align_windows
 from .models import create_model
@@ -27,9 +24,9 @@ from .checkpoint import Provenance, load_checkpoint
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'RUNTIMES', 'SMALL_CPU_BATCH', 'GEOMETRY', 'EXPORT_FORMATS', 'PredictError', 'Predictor', 'ChartBatch',
-           'apply_offsets', 'image_files', 'prediction_table', 'built_options', 'fit_size', 'predict',
-           'ChartProbabilities', 'export_model', 'load_exported', 'onnx_session']
+__all__ = ['log', 'RUNTIMES', 'SMALL_CPU_BATCH', 'GEOMETRY', 'EXPORT_FORMATS', 'PredictError', 'Predictor', 'apply_offsets',
+           'prediction_table', 'built_options', 'predict', 'ChartProbabilities', 'export_model', 'load_exported',
+           'onnx_session']
 
 # %% ../nbs/08_predict.ipynb #7a09c289
 class PredictError(ValueError):
@@ -100,39 +97,24 @@ def probabilities(self: Predictor, images: np.ndarray, windows: np.ndarray | Non
     return torch.cat(out).numpy() if out else np.zeros((0, self.cfg.num_classes), np.float32)
 
 # %% ../nbs/08_predict.ipynb #935e4c35
-@dataclasses.dataclass
-class ChartBatch:
-    "What a reader hands the network: a table of what each row is (file, window end, series number; dataset; true label where known), uint8 images (n, size, size, 3), and in multi mode their scaled windows."
-    meta: pd.DataFrame
-    images: np.ndarray
-    windows: np.ndarray | None = None
-
-@patch
-def score_batches(self: Predictor, batches: Iterable[ChartBatch]) -> tuple[pd.DataFrame, np.ndarray]:
-    "The rows of `batches` (what a reader yields) and their class probabilities (n, k)."
-    metas, probs = [], []
-    for b in batches: metas.append(b.meta); probs.append(self.probabilities(b.images, b.windows, max(len(b.images), 1)))
-    if not metas: return pd.DataFrame(), np.zeros((0, len(self.class_names)), np.float32)
-    if len(metas) == 1: return metas[0], probs[0]  # one batch (a live window): nothing to join
-    return pd.concat(metas, ignore_index=True), np.concatenate(probs)
-
-@patch
-def score(self: Predictor, batches: Iterable[ChartBatch], thresholds: bool = False) -> pd.DataFrame:
-    "The predictions table of `batches`: their rows, the predicted class (argmax, or with the decision offsets when `thresholds`) and one probability column per class."
-    meta, probs = self.score_batches(batches)
-    return prediction_table(meta, probs, self.decide(probs, thresholds), self.class_names)
-
 @patch
 def score_data(self: Predictor, data: ChartData, samples: pd.DataFrame | None = None, batch_size: int = 256) -> np.ndarray:
-    "Class probabilities (n, k) of `samples` (default: all) of `data`, with its numeric windows scaled by this model's scaler."
-    samples = data.samples if samples is None else samples
-    windows = None
-    if self.needs_windows:
-        if data.windows is None: raise PredictError(f"{self.source} reads numeric windows and the data has none: load it with the model's config")
-        windows = data.with_scaler(self.scaler).scaled_windows(samples)
-    probs = [self.probabilities(data.charts(samples.iloc[s:s + batch_size]), None if windows is None else windows[s:s + batch_size], batch_size)
-             for s in range(0, len(samples), batch_size)]
+    "Class probabilities (n, k) of `samples` (default: all) of `data`, batch by batch, with its numeric windows scaled by this model's scaler."
+    if self.needs_windows and data.windows is None:
+        raise PredictError(f"{self.source} reads numeric windows and the data has none: read it with the model's recipe (Predictor.predict)")
+    probs = [self.probabilities(*self.inputs_of(b), batch_size) for b in data.with_scaler(self.scaler).batches(batch_size, samples)]
     return np.concatenate(probs) if probs else np.zeros((0, len(self.class_names)), np.float32)
+
+@patch
+def inputs_of(self: Predictor, batch: ChartBatch) -> tuple[np.ndarray, np.ndarray | None]:
+    "What the network reads of `batch`: its images, and its scaled windows where the network reads them."
+    return batch.images, batch.windows if self.needs_windows else None
+
+@patch
+def score(self: Predictor, data: ChartData, thresholds: bool = False, batch_size: int = 256) -> pd.DataFrame:
+    "The predictions table of `data` (what a reader made): what each row is, the predicted class (argmax, or with the decision offsets when `thresholds`) and one probability column per class."
+    probs = self.score_data(data, batch_size=batch_size)
+    return prediction_table(data.samples, probs, self.decide(probs, thresholds), self.class_names)
 
 # %% ../nbs/08_predict.ipynb #a3aef7ea
 def apply_offsets(probs: np.ndarray, offsets: np.ndarray | None = None) -> np.ndarray:
@@ -148,34 +130,11 @@ def decide(self: Predictor, probs: np.ndarray, thresholds: bool = False) -> np.n
                            "notebook with fit_thresholds=True, or evaluate.store_offsets), or predict without thresholds")
     return apply_offsets(probs, self.offsets if thresholds else None)
 
-# %% ../nbs/08_predict.ipynb #714ee595
-def image_files(folder: str | Path) -> list[Path]:
-    "Image files under `folder`, sorted; other files are an error, hidden ones are skipped (counted in the log)."
-    folder = Path(folder)
-    files = sorted(f for f in folder.rglob('*') if f.is_file())
-    hidden = {f for f in files if any(part.startswith('.') for part in f.relative_to(folder).parts)}
-    files = [f for f in files if f not in hidden]
-    other = [f for f in files if f.suffix.lower() not in IMAGE_SUFFIXES]
-    if other: raise PredictError(f"{folder}: {len(other)} files are not images ({', '.join(IMAGE_SUFFIXES)}), e.g. {other[0]}; "
-                                 "move them out or point at a folder of charts")
-    if hidden: log.warning("%s: skipped %d hidden files", folder, len(hidden))
-    if not files: raise PredictError(f"{folder}: no images found ({', '.join(IMAGE_SUFFIXES)}, in it or its subfolders); give a folder of charts")
-    return files
-
-def _named(files: list[Path]) -> pd.DataFrame:
-    "File, timestamp and true label (NaT / NA where the name is not in tsic's naming) of chart `files`."
-    rows = []
-    for f in files:
-        try: ts, label = parse_chart_name(f.name)
-        except ChartDataError: ts, label = pd.NaT, None
-        rows.append({'file': str(f), 'timestamp': ts, 'true': label})
-    return pd.DataFrame(rows).astype({'true': 'Int64'})
-
 # %% ../nbs/08_predict.ipynb #4091311d
 def prediction_table(meta: pd.DataFrame, probs: np.ndarray, predicted: np.ndarray, class_names: list[str]) -> pd.DataFrame:
     "`meta` (file/timestamp/dataset/true) with the predicted class name and `prob_{class}` columns."
     names = np.asarray(class_names)
-    columns = {c: meta[c].array for c in meta}  # built in one go: a live window pays for every column insert
+    columns = {c: meta[c].array for c in meta if c not in ROW_POINTERS}  # built in one go: a live window pays for every column insert
     if 'true' in columns: columns['true'] = [names[k] if pd.notna(k) else None for k in columns['true']]
     columns['predicted'] = names[predicted]
     columns.update({f'prob_{c}': probs[:, k] for k, c in enumerate(class_names)})
@@ -189,9 +148,9 @@ def _feature_table(self: Predictor, features, dataset: str) -> pd.DataFrame:
 
 @patch
 def _windows_for(self: Predictor, meta: pd.DataFrame, table: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
-    "Rows of `meta` that have a numeric window, and their windows scaled with the training scaler."
+    "Rows of `meta` that have a numeric window, and their raw windows."
     samples, raw = align_windows(meta.assign(path=meta.get('file', meta.timestamp.astype(str))), table, self.cfg)
-    return samples.drop(columns='path'), self.scaler.transform(raw)
+    return samples.drop(columns='path'), raw
 
 @patch
 def _one_dataset(self: Predictor, dataset: str | None, known=None) -> str:
@@ -225,33 +184,42 @@ def check_geometry(self: Predictor, options: dict | None, where: str):
                        "draws them as the model was trained), build them again with the model's options, or use a model trained on such charts")
 
 @patch
-def read_images(self: Predictor, source, features=None, dataset: str | None = None, batch_size: int = 256,
-                **bar_options) -> Iterator[ChartBatch]:
-    "The image file `source`, or every image under the folder `source`, in batches for the network (multi mode: with their windows from `features`)."
+def _data(self: Predictor, meta: pd.DataFrame, images, windows: np.ndarray | None = None) -> ChartData:
+    "New input as `ChartData` of this model's recipe: the rows `meta` (what each is), their charts `images` and raw `windows`, scaled by the model's scaler."
+    meta = meta.assign(image_row=np.arange(len(meta)))
+    if windows is not None: meta['window_row'] = meta.image_row
+    return ChartData(meta, images, self.class_names, self.provenance, windows, self.scaler)
+
+@patch
+def read_images(self: Predictor, source, features=None, dataset: str | None = None, **bar_options) -> ChartData:
+    "The image file `source`, or every image under the folder `source`, as `ChartData` (decoded as in training when scored; multi mode: with their windows from `features`)."
     if given := [k for k, v in bar_options.items() if v not in (None, False)]:
         raise PredictError(f"{source}: {', '.join(given)} apply to OHLCV bars, not to chart images; leave them out")
     self.check_geometry(built_options(source), str(source))
     files = [Path(source)] if Path(source).is_file() else image_files(source)
-    meta = _named(files).assign(dataset=self._one_dataset(dataset) if self.needs_windows else (dataset or ''))
+    meta = chart_table(files).assign(dataset=self._one_dataset(dataset) if self.needs_windows else (dataset or ''))
     windows = None
     if self.needs_windows:
         undated = meta.timestamp.isna()
         if undated.any(): raise PredictError(f"{int(undated.sum())} charts have no timestamp in their name (e.g. "
                                              f"{meta.file[undated].iloc[0]}); a multi-mode model needs tsic's naming")
         meta, windows = self._windows_for(meta, self._feature_table(features, meta.dataset.iloc[0]))
-    size = self.cfg.image_size
-    with ThreadPoolExecutor() as pool:  # PIL releases the GIL while decoding
-        for b in _batches(len(meta), batch_size):
-            images = np.stack(list(pool.map(decode_chart, meta.file[b], [size] * len(meta.file[b]))))
-            yield ChartBatch(meta.iloc[b], images, None if windows is None else windows[b])
+    return self._data(meta, DecodedCharts(meta.file.tolist(), self.cfg.image_size), windows)
 
 @patch
 def predict_images(self: Predictor, source, features=None, dataset: str | None = None, thresholds: bool = False,
                    batch_size: int = 256) -> pd.DataFrame:
     "Predictions for the image file `source` or every image under the folder `source`."
-    return self.score(self.read_images(source, features, dataset, batch_size), thresholds)
+    return self.score(self.read_images(source, features, dataset), thresholds, batch_size)
 
 # %% ../nbs/08_predict.ipynb #f33d2719
+@patch
+def check_config_data(self: Predictor):
+    "Refuse to read this model's data from a config (evaluation's way) when it was trained on arrays of series, which no config describes."
+    if self.provenance.encodes_series:
+        raise PredictError(f"{self.source} was trained on arrays of series, which no config describes: "
+                           "pass them as data (a ChartData from sources.array_data)")
+
 @patch
 def _spec(self: Predictor, dataset: str | None) -> ChartDatasetSpec:
     if self.provenance.encodes_series:
@@ -264,11 +232,6 @@ def _spec(self: Predictor, dataset: str | None) -> ChartDatasetSpec:
                            "tsic): predict from a folder of charts drawn the same way instead")
     return ChartDatasetSpec(**{**options, 'csv': CsvConfig(**options['csv']), 'class_names': tuple(options['class_names'])})
 
-def fit_size(images: np.ndarray, size: int) -> np.ndarray:
-    "`images` resized to `size` px as training's `decode_chart` resizes decoded PNGs (PIL bilinear)."
-    if images.shape[1:3] == (size, size): return images
-    return np.stack([np.asarray(Image.fromarray(im).resize((size, size), Image.BILINEAR)) for im in images])
-
 def _bars_of(source, spec: ChartDatasetSpec, csv: CsvConfig | None) -> pd.DataFrame:
     if isinstance(source, pd.DataFrame):
         bars, _ = check_bars(source, spec.repair, 'bars')
@@ -278,8 +241,8 @@ def _bars_of(source, spec: ChartDatasetSpec, csv: CsvConfig | None) -> pd.DataFr
 
 @patch
 def read_bars(self: Predictor, source, dataset: str | None = None, features=None, csv: CsvConfig | None = None,
-              last: int | None = None, batch_size: int = 256, repair: bool = False) -> Iterator[ChartBatch]:
-    "Every window of the OHLCV bars `source` (CSV path or DataFrame) that has its full history (or the `last` ones), drawn as in training, in batches for the network."
+              last: int | None = None, repair: bool = False) -> ChartData:
+    "Every window of the OHLCV bars `source` (CSV path or DataFrame) that has its full history (or the `last` ones), as `ChartData` (drawn as in training when scored)."
     spec = self._spec(dataset)
     spec = dataclasses.replace(spec, repair=repair or spec.repair)  # repairs of these bars are counted in the log
     bars = _bars_of(source, spec, csv)
@@ -303,15 +266,13 @@ def read_bars(self: Predictor, source, dataset: str | None = None, features=None
                  _builder_features(bars, self.cfg.timeseries.feature_columns, spec.dataset))
         meta, windows = self._windows_for(meta, table)
     ends = meta.pop('end').to_numpy()
-    for b in _batches(len(meta), batch_size):
-        images = fit_size(render_windows(bars, ends[b], spec), self.cfg.image_size)
-        yield ChartBatch(meta if len(meta) <= batch_size else meta.iloc[b], images, None if windows is None else windows[b])
+    return self._data(meta, DrawnCharts.of(bars, ends, spec, self.cfg.image_size), windows)
 
 @patch
 def predict_bars(self: Predictor, source, dataset: str | None = None, features=None, thresholds: bool = False,
                  csv: CsvConfig | None = None, last: int | None = None, batch_size: int = 256, repair: bool = False) -> pd.DataFrame:
     "Predictions for every window of the OHLCV bars `source` (CSV path or DataFrame) that has its full history."
-    return self.score(self.read_bars(source, dataset, features, csv, last, batch_size, repair), thresholds)
+    return self.score(self.read_bars(source, dataset, features, csv, last, repair), thresholds, batch_size)
 
 def _builder_features(bars: pd.DataFrame, columns: list[str], dataset: str) -> pd.DataFrame:
     table = bar_feature_table(bars, dataset)
@@ -321,8 +282,8 @@ def _builder_features(bars: pd.DataFrame, columns: list[str], dataset: str) -> p
 
 # %% ../nbs/08_predict.ipynb #45a47cce
 @patch
-def read_series(self: Predictor, X: np.ndarray | list, batch_size: int = 256) -> Iterator[ChartBatch]:
-    "The series `X` (n, [variables,] length), or a list of series of different lengths, encoded as in training, in batches for the network."
+def read_series(self: Predictor, X: np.ndarray | list) -> ChartData:
+    "The series `X` (n, [variables,] length), or a list of series of different lengths, as `ChartData`, encoded as in training (`readers.series_inputs`)."
     if not self.provenance.encodes_series:
         raise PredictError(f"{self.source} was trained on charts, not on encoded arrays of series: use predict_bars or predict_images")
     ragged = is_ragged(X)
@@ -332,25 +293,18 @@ def read_series(self: Predictor, X: np.ndarray | list, batch_size: int = 256) ->
     if trained is not None and variables - {trained}:
         raise PredictError(f"{self.source} was trained on series of shape {shape(trained)}, got "
                            f"{shape(sorted(variables - {trained})[0])}: give it series with the same variables")
-    windows = None
-    if self.needs_windows:  # the hybrid: each series beside its image, fitted into the window as in training or of its one length
-        recipe = self.provenance.windows or {}
-        fit = 'stretch' if recipe.get('resampled') else recipe.get('fit')  # checkpoints before tsic 0.2 stretched every series
-        length = self.cfg.timeseries.window_size if fit else None
+    recipe = self.provenance.windows
+    if recipe is not None and not (recipe.get('fit') or recipe.get('resampled')):  # the hybrid of one length: checked before any encoding
         other = sorted(set(series_lengths(X).tolist()) - {self.cfg.timeseries.window_size})
-        if other and not length:  # checked before any encoding
-            raise PredictError(f"{self.source} reads series of length {self.cfg.timeseries.window_size} beside their images, "
-                               f"got length {other[0]}: give it series of that one length")
-        windows = self.scaler.transform(series_as_windows(X, length, fit or 'pad'))
-    encode = encode_ragged if ragged else lambda x, *a: encode_series(np.asarray(x, np.float64), *a)
-    images = fit_size(encode(X, self.provenance.image_size, self.provenance.encoding), self.cfg.image_size)
-    meta = pd.DataFrame({'series': np.arange(len(images))})
-    for b in _batches(len(images), batch_size): yield ChartBatch(meta.iloc[b], images[b], None if windows is None else windows[b])
+        if other: raise PredictError(f"{self.source} reads series of length {self.cfg.timeseries.window_size} beside their images, "
+                                     f"got length {other[0]}: give it series of that one length")
+    images, windows = series_inputs(X, self.provenance, self.cfg.image_size)
+    return self._data(pd.DataFrame({'series': np.arange(len(images))}), images, windows)
 
 @patch
 def series_probabilities(self: Predictor, X: np.ndarray | list, batch_size: int = 256) -> np.ndarray:
     "Class probabilities (n, k) of the series `X` (see `read_series`)."
-    return self.score_batches(self.read_series(X, batch_size))[1]
+    return self.score_data(self.read_series(X), batch_size=batch_size)
 
 @patch
 def predict_series(self: Predictor, X: np.ndarray | list, thresholds: bool = False, batch_size: int = 256, tta: int = 0,
@@ -376,7 +330,7 @@ def reader_for(self: Predictor, source):
 @patch
 def predict(self: Predictor, source, thresholds: bool = False, batch_size: int = 256, **options) -> pd.DataFrame:
     "Predictions for `source`, read by its reader (`reader_for`; `options` are that reader's) and scored."
-    return self.score(self.reader_for(source)(source, batch_size=batch_size, **options), thresholds)
+    return self.score(self.reader_for(source)(source, **options), thresholds, batch_size)
 
 # %% ../nbs/08_predict.ipynb #08d2a889
 def predict(checkpoint: str | Path, source: str | Path, out: str | Path | None = None, features: str | None = None,

@@ -16,8 +16,9 @@ import numpy as np, pandas as pd
 from PIL import Image
 from .config import CsvConfig
 from .bars import BarsError
-from .sources import ChartDataError
-from .predict import Predictor, PredictError, ChartBatch, prediction_table
+from .readers import ChartDataError
+from .predict import Predictor, PredictError, prediction_table
+from .readers import ChartBatch, ChartData
 
 log = logging.getLogger(__name__)
 
@@ -78,11 +79,10 @@ class RequestError(ValueError):
     "A request tsic cannot read: its status (400 malformed, 415 media type, 422 unusable content) and the message."
     def __init__(self, status: int, message: str): super().__init__(message); self.status = status
 
-def _joined(batches) -> ChartBatch:
-    batches = list(batches)
-    if not batches: raise RequestError(422, "the request has no window to score")
-    return ChartBatch(pd.concat([b.meta for b in batches], ignore_index=True), np.concatenate([b.images for b in batches]),
-                      None if batches[0].windows is None else np.concatenate([b.windows for b in batches]))
+def _one_batch(data: ChartData) -> ChartBatch:
+    "All rows of what a reader read, as the one `ChartBatch` the batcher scores."
+    if not len(data): raise RequestError(422, "the request has no window to score")
+    return next(data.batches(len(data)))
 
 def _json_bars(body: bytes) -> pd.DataFrame:
     try: payload = json.loads(body)
@@ -104,12 +104,12 @@ def read_request(p: Predictor, media_type: str, body: bytes, last: int | None = 
     if last is not None and last < 1: raise RequestError(422, f"last is the number of latest windows to score: >= 1, got {last}")
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            if media_type == 'application/json': return _joined(p.read_bars(_json_bars(body), dataset, last=last))
+            if media_type == 'application/json': return _one_batch(p.read_bars(_json_bars(body), dataset, last=last))
             name = Path(tmp) / ('request.csv' if media_type == 'text/csv' else 'request.png')
             name.write_bytes(body)
-            if media_type == 'text/csv': return _joined(p.read_bars(name, dataset, csv=CsvConfig(), last=last))
+            if media_type == 'text/csv': return _one_batch(p.read_bars(name, dataset, csv=CsvConfig(), last=last))
             if last is not None: raise RequestError(422, "last applies to bars, not to a PNG chart")
-            return _joined(p.read_images(name, dataset=dataset))
+            return _one_batch(p.read_images(name, dataset=dataset))
         except (BarsError, ChartDataError, PredictError, ValueError) as e:
             if isinstance(e, RequestError): raise
             raise RequestError(422, str(e).replace(str(Path(tmp) / 'request.csv'), 'the request').replace(str(Path(tmp) / 'request.png'), 'the request')) from None

@@ -15,7 +15,7 @@ from fastai.vision.all import Callback, Recorder
 from .config import TsicConfig
 from .backbones import GROUP_NAMES
 from .metrics import confusion_figure
-from .distributed import plain_model
+from .distributed import processes
 from fastai.vision.all import AccumMetric
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class TensorBoardLogger(Callback):
         if self.learn.first_epoch == 0: self._log_graph()
 
     def _log_graph(self):
-        model = plain_model(self.model)
+        model = processes().plain_model(self.model)
         was_training = model.training
         model.eval()
         try:
@@ -74,7 +74,7 @@ class TensorBoardLogger(Callback):
     def before_step(self):
         if self.iter == self.n_iter - 1:
             self.grads = [torch.cat([p.grad.detach().flatten().float().cpu() for p in g if p.grad is not None] or [torch.zeros(1)])
-                          for g in plain_model(self.model).param_groups()]
+                          for g in processes().plain_model(self.model).param_groups()]
 
     def after_epoch(self):
         epoch = self.learn.first_epoch + self.epoch
@@ -89,7 +89,7 @@ class TensorBoardLogger(Callback):
         cm = np.bincount(targs * k + preds, minlength=k * k).reshape(k, k)
         self.writer.add_image('val/confusion_matrix', figure_array(confusion_figure(cm, self.cfg.class_names, f'epoch {epoch}')),
                               epoch, dataformats='HWC')
-        for name, group in zip(GROUP_NAMES, plain_model(self.model).param_groups()):
+        for name, group in zip(GROUP_NAMES, processes().plain_model(self.model).param_groups()):
             if group: self.writer.add_histogram(f'weights/{name}', torch.cat([p.detach().flatten().float().cpu() for p in group]), epoch)
         for name, grads in zip(GROUP_NAMES, self.grads or []): self.writer.add_histogram(f'grads/{name}', grads, epoch)
         self.writer.flush()

@@ -14,14 +14,15 @@ from matplotlib.ticker import MaxNLocator
 from fastai.vision.all import Learner, set_seed
 from sklearn.metrics import confusion_matrix
 from .config import TsicConfig, atomic_write_bytes, make_folder, save_config
-from .sources import ChartData, load_data
+from .sources import load_data
+from .readers import ChartData
 from .build import exclusive_lock
 from .windows import WindowScaler
 from .metrics import (block_bootstrap_difference, difference_verdict, scores_from_confusion, baseline_predictions, lookahead_prediction, beats_baselines,
                           confusion_figure, scores_table)
 from .checkpoint import Checkpoint, load_checkpoint
 from .learner import chart_learner, resolve_checkpoint
-from .distributed import barrier, broadcast_object, gather_rows, init_distributed, is_main, main_first, rank
+from .distributed import processes
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +47,8 @@ class RunFolder:
 
 def run_folder(cfg: TsicConfig, run_dir: str | Path | None = None) -> RunFolder:
     "The folders of a run of `cfg` in `run_dir` (None: a new `runs/<timestamp>/`), the run folder made."
-    if run_dir is None: path, created = Path(broadcast_object(str(new_run_dir()) if is_main() else None)), True  # one folder for all processes
-    else: path, created = Path(run_dir), broadcast_object(not Path(run_dir).exists() if is_main() else None)  # rank 0's view, before any rank makes it
+    if run_dir is None: path, created = Path(processes().broadcast(str(new_run_dir()) if processes().main else None)), True  # one folder for all processes
+    else: path, created = Path(run_dir), processes().broadcast(not Path(run_dir).exists() if processes().main else None)  # rank 0's view, before any rank makes it
     make_folder(path, 'run_dir')
     inside = lambda p: (Path(p) if Path(p).is_absolute() else path / p) / cfg.model_mode / cfg.model_architecture_name
     return RunFolder(path, inside(cfg.checkpoint_dir), inside(cfg.logs_dir), created)
@@ -108,7 +109,7 @@ class TrainResult:
 
 def predict_test_split(learn: Learner, data: ChartData) -> dict[str, np.ndarray]:
     "Test-split predictions of the learner's model, of the causal baselines and (with time order) of the look-ahead reference."
-    probs, targets = gather_rows(*learn.get_preds(ds_idx=2))  # the test loader (every process's slice), in sample-table order
+    probs, targets = processes().gather_rows(*learn.get_preds(ds_idx=2))  # the test loader (every process's slice), in sample-table order
     test, n = data.rows('test'), len(data.class_names)
     assert np.array_equal(targets.numpy(), test.label.to_numpy()), "test loader out of order"
     train_labels = data.rows('train').label
@@ -120,7 +121,7 @@ def score_run(learn: Learner, data: ChartData, run: RunFolder, resumed_from: Pat
     "The run's best checkpoint scored on the test split of `data`, beside the causal baselines and the look-ahead reference."
     tracker = learn.tracker()
     # rank 0 reads the file it wrote and hands the weights to the others (another machine may not see the file yet)
-    learn.model.load_state_dict(broadcast_object(load_checkpoint(tracker.best_path).weights if is_main() else None))
+    learn.model.load_state_dict(processes().broadcast(load_checkpoint(tracker.best_path).weights if processes().main else None))
     y_true, labels = data.rows('test').label.to_numpy(), range(len(data.class_names))
     predictions = predict_test_split(learn, data)
     confusions = {name: confusion_matrix(y_true, pred, labels=labels) for name, pred in predictions.items()}
@@ -134,7 +135,7 @@ def label_span(data: ChartData, cfg: TsicConfig) -> int:
 
 def bootstrap_block(data: ChartData, cfg: TsicConfig) -> int:
     "Rows per bootstrap block: `label_span` for windows of a series, 1 for independent series (arrays)."
-    return 1 if data.provenance.encodes_series else label_span(data, cfg)
+    return data.provenance.block_rows(label_span(data, cfg))
 
 def baseline_differences(y_true, predictions: dict, baselines, n_classes: int, block: int) -> dict[str, dict]:
     "The model's macro F1 minus each causal baseline's on the same test rows, with a block-bootstrap interval (`metrics`)."
@@ -183,7 +184,7 @@ class RunLockedError(FileExistsError):
 @contextlib.contextmanager
 def run_lock(run: RunFolder):
     "Hold the lock of `run`'s folder (rank 0, for the whole training): a second training into the same folder is refused at once, naming the first."
-    if not is_main(): yield; return
+    if not processes().main: yield; return
     path = run.path / '.tsic-run.lock'
     def busy(holder): return RunLockedError(f"{run.path}: another training ({holder}) is writing into this run folder; wait for "
                                             "it to finish, or give another run folder (run_dir, --run-dir)")
@@ -194,38 +195,38 @@ def run_lock(run: RunFolder):
 def train(cfg: TsicConfig, run_dir: str | Path | None = None, sample_limit: int | None = None, data: ChartData | None = None,
           find_lr: bool = False, callbacks: list | None = None) -> TrainResult:
     "Train `cfg`'s model on its data (or on `data`), keep the best-validation-F1 weights, score the test split, write the run folder; `callbacks`: more fastai callbacks for the fit (e.g. `tune.PruneTrial`)."
-    init_distributed()  # one of several processes when a launcher (torchrun, accelerate launch) started this one
+    processes().join()  # one of several processes when a launcher (torchrun, accelerate launch) started this one
     run, started = run_folder(cfg, run_dir), False
     try:
         with run_lock(run):
             resumed_from, ckpt = resume_point(cfg, run)
             if cfg.num_threads: torch.set_num_threads(cfg.num_threads)
             set_seed(cfg.seed, reproducible=True)
-            with main_first():  # rank 0 builds what is missing (datasets, image caches); the others then read it
+            with processes().main_first():  # rank 0 builds what is missing (datasets, image caches); the others then read it
                 data = load_data(cfg, sample_limit) if data is None else data.limit(sample_limit)
             if data.provenance.validation == 'training series' and cfg.select_epoch == 'best':
                 log.warning("the validation rows are the training series (array_data(val_fraction=0)): the epoch is chosen "
                             "and early stopping runs on training F1; set select_epoch: last for a fixed schedule")
             learn = chart_learner(data.with_scaler(saved_scaler(ckpt)), cfg, run.checkpoints, run.logs)
             if resumed_from: learn.resume(resumed_from, ckpt)
-            if is_main():
+            if processes().main:
                 save_config(cfg, run.path / 'config.yaml')
                 data.show_batch().savefig(run.path / 'training_batch.png', dpi=80)
             started = True
             if find_lr and not resumed_from: plot_lr_find(*learn.find_lr()).savefig(run.path / 'lr_find.png', dpi=100)
             if callbacks: learn.add_cbs(callbacks)
             learn.fit_run()
-            barrier()  # rank 0 has written the best checkpoint that every process scores
+            processes().barrier()  # rank 0 has written the best checkpoint that every process scores
             result = score_run(learn, data, run, resumed_from)
-            if is_main(): write_report(result)
-            barrier()  # every process returns with the run folder complete (a report notebook reads it next)
+            if processes().main: write_report(result)
+            processes().barrier()  # every process returns with the run folder complete (a report notebook reads it next)
     except BaseException as e:
         e.add_note(discard_failed_run(run, started)); raise
     return result
 
 def discard_failed_run(run: RunFolder, started: bool) -> str:
     "Remove the folder of a failed run if this run created it and it holds no checkpoint; what was done, for the error."
-    if not is_main(): return f"rank {rank()} left the run folder {run.path} to rank 0"
+    if not processes().main: return f"rank {processes().rank} left the run folder {run.path} to rank 0"
     if run.created and not any(run.checkpoints.glob('*.ckpt')):
         files = sorted(str(p.relative_to(run.path)) for p in run.path.rglob('*') if p.is_file())
         shutil.rmtree(run.path)

@@ -16,9 +16,10 @@ from fastai.callback.core import Callback
 from .config import (TsicConfig, TuningConfig, ConfigError, config_to_dict, load_config, update_config_file,
                          _build, _coerce, _merge, _unknown_key, _validate)
 from .learner import TrainingTracker
-from .sources import ChartData, load_data
+from .sources import load_data
+from .readers import ChartData
 from .train import train
-from .distributed import launched
+from .distributed import processes
 
 log = logging.getLogger(__name__)
 
@@ -328,7 +329,7 @@ def tune(cfg: TsicConfig, storage: str | Path | None = None, study_name: str = '
     """Run (or join, or continue) the study `study_name` in `storage` until `n_trials` (default `tuning.n_trials`)
     trials count toward its cap (`counted_trials`). Trials train into `root` (default `{checkpoint_dir}/tune/{study_name}`); the storage
     defaults to `study.db` there; `pruner` replaces the one `tuning.pruner` names."""
-    if launched(): raise ValueError("a study runs whole trials, one per process: start one `tsic tune` worker per GPU "
+    if processes().launched: raise ValueError("a study runs whole trials, one per process: start one `tsic tune` worker per GPU "
                                     "(CUDA_VISIBLE_DEVICES=k) on a shared storage, not under torchrun or accelerate launch")
     space, n_trials = search_space(cfg), n_trials or cfg.tuning.n_trials
     timeout = timeout if timeout is not None else cfg.tuning.timeout

@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np, pandas as pd
 from matplotlib.figure import Figure
 from .config import TsicConfig, atomic_write_bytes, make_folder, save_config
-from .sources import SPLITS, ChartData, load_data
+from .sources import load_data
+from .readers import SPLITS, ChartData
 from .metrics import difference_verdict, scores_from_confusion
 from .train import train, new_run_dir, label_span, baseline_differences
-from .distributed import launched
+from .distributed import processes
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ def walk_forward(cfg: TsicConfig, folds: int = 4, purge: int | None = None, mode
                  val_fraction: float | None = None, run_dir: str | Path | None = None, sample_limit: int | None = None) -> WalkForwardResult:
     "Train and test `cfg`'s model on `folds` chronological folds of its data (`ChartData.fold`); `purge` defaults to `default_purge`."
     if purge is not None and purge < 0: raise ValueError(f"purge: windows dropped before validation and test, >= 0, got {purge}")
-    if launched(): raise ValueError("walk-forward trains its folds in one process: run it without torchrun or accelerate launch")
+    if processes().launched: raise ValueError("walk-forward trains its folds in one process: run it without torchrun or accelerate launch")
     data = load_data(cfg)  # every check before the run folder is made: a refused run leaves nothing behind
     fitted = [n for n, o in data.provenance.drawn().items() if o['label_rule'] == 'quantile']
     if fitted: raise ValueError(f"datasets {fitted} use label_rule: quantile, whose cut points were fitted on the build's "
