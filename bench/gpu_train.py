@@ -3,6 +3,7 @@ single and multi mode, with time per epoch, test macro F1 and the causal baselin
 that a CPU-only machine then loads, predicts with and resumes (`--small-checkpoint DIR`).
 
     python bench/gpu_train.py --precision bf16-mixed 32 --modes single multi --epochs 6 --out DIR
+    python bench/gpu_train.py --quick --out DIR     # every step on this machine's CPU: a tiny random-init network, 1 epoch
 """
 import argparse, gc, json, os, shutil, statistics, time, warnings
 from pathlib import Path
@@ -64,7 +65,11 @@ def main():
     ap.add_argument('--out', default='gpu-train')
     ap.add_argument('--sample-limit', type=int, help='at most this many charts per split (a quick dry run)')
     ap.add_argument('--small-checkpoint', help='also train a 1-epoch MobileNetV3 run in bf16 and copy its best checkpoint here')
+    ap.add_argument('--quick', action='store_true', help="every step, small: 32-px charts, timm's test_resnet from scratch, 1 epoch, "
+                    "40 charts per split, fp32 and bf16-mixed (on a CPU too)")
     args = ap.parse_args()
+    quick = dict(image_size=32, model_architecture_name='test_resnet', pretrained=False, batch_size=16) if args.quick else {}
+    if args.quick: args.epochs, args.sample_limit = 1, args.sample_limit or 40
     os.chdir(ROOT)
     warnings.filterwarnings('ignore')
     from tsic.sources import ensure_builtin_datasets
@@ -77,7 +82,7 @@ def main():
     rows = []
     for mode in args.modes:
         for precision in args.precision:
-            cfg = demo_config(model_mode=mode, precision=precision, max_epochs=args.epochs, tensorboard=False)
+            cfg = demo_config(model_mode=mode, precision=precision, max_epochs=args.epochs, tensorboard=False, **quick)
             rows.append(timed_run(cfg, out / f'run-{mode}-{precision}', args.sample_limit))
             print(json.dumps(rows[-1]), flush=True)
     (out / 'runs.json').write_text(json.dumps(rows, indent=1))

@@ -58,3 +58,13 @@ def test_market_candidates_bench_runs_walk_forward_for_two_variants(tmp_path):
     import pandas as pd
     table = pd.read_csv(tmp_path / 'market.csv')
     assert table.variant.tolist() == ['base', 'multi'] and table.model.between(0, 1).all()
+
+
+@pytest.mark.slow
+def test_gpu_train_bench_runs_every_mode_and_precision(tmp_path):
+    "The GPU bench's quick mode on this machine (CPU): both modes in both precisions train, score and report their baselines."
+    bench('gpu_train.py', '--out', str(tmp_path / 'gpu'), '--small-checkpoint', str(tmp_path / 'small'))
+    rows = json.loads((tmp_path / 'gpu' / 'runs.json').read_text())
+    assert {(r['mode'], r['precision']) for r in rows} == {(m, p) for m in ('single', 'multi') for p in ('bf16-mixed', '32')}
+    assert all(r['epochs'] == 1 and 0 <= r['test_macro_f1'] <= 1 and 0 <= r['baseline_macro_f1'] <= 1 for r in rows)
+    assert (tmp_path / 'small' / 'small.ckpt').stat().st_size > 0
