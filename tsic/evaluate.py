@@ -162,7 +162,8 @@ def _write_report(out: Path, p: Predictor, charts: ChartData, rows: pd.DataFrame
     if n_gradcam and p.model.reads_images:
         idx = np.linspace(0, len(rows) - 1, min(n_gradcam, len(rows))).round().astype(int)  # spread over the split
         picked = rows.iloc[idx]
-        cams, cls = grad_cam(p, *p.inputs_of(next(charts.with_scaler(p.scaler).batches(len(picked), picked))))
+        batch = next(p.batches(charts, len(picked), picked))
+        cams, cls = grad_cam(p, batch.images, batch.windows)
         figures['gradcam'] = gradcam_figure(charts.charts(picked), cams, [_title(names[y_true[i]], names[c], probs[i, c]) for i, c in zip(idx, cls)])
     for name, fig in figures.items(): fig.savefig(out / f'{name}.png', dpi=100)
     if p.cfg.tensorboard:

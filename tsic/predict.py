@@ -5,6 +5,7 @@
 # %% ../nbs/08_predict.ipynb #3181d514
 from __future__ import annotations
 import dataclasses, io, json, logging, warnings
+from collections.abc import Iterator
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from torch import nn
@@ -100,15 +101,15 @@ def probabilities(self: Predictor, images: np.ndarray, windows: np.ndarray | Non
 @patch
 def score_data(self: Predictor, data: ChartData, samples: pd.DataFrame | None = None, batch_size: int = 256) -> np.ndarray:
     "Class probabilities (n, k) of `samples` (default: all) of `data`, batch by batch, with its numeric windows scaled by this model's scaler."
-    if self.needs_windows and data.windows is None:
-        raise PredictError(f"{self.source} reads numeric windows and the data has none: read it with the model's recipe (Predictor.predict)")
-    probs = [self.probabilities(*self.inputs_of(b), batch_size) for b in data.with_scaler(self.scaler).batches(batch_size, samples)]
+    probs = [self.probabilities(b.images, b.windows, batch_size) for b in self.batches(data, batch_size, samples)]
     return np.concatenate(probs) if probs else np.zeros((0, len(self.class_names)), np.float32)
 
 @patch
-def inputs_of(self: Predictor, batch: ChartBatch) -> tuple[np.ndarray, np.ndarray | None]:
-    "What the network reads of `batch`: its images, and its scaled windows where the network reads them."
-    return batch.images, batch.windows if self.needs_windows else None
+def batches(self: Predictor, data: ChartData, batch_size: int = 256, samples: pd.DataFrame | None = None) -> Iterator[ChartBatch]:
+    "What the network reads of `samples` (default: all) of `data`, batch by batch: the charts, and the windows scaled by this model's scaler where the network reads them (never scaled for nothing)."
+    if self.needs_windows and data.windows is None:
+        raise PredictError(f"{self.source} reads numeric windows and the data has none: read it with the model's recipe (Predictor.predict)")
+    return data.with_scaler(self.scaler).batches(batch_size, samples, windows=self.needs_windows)
 
 @patch
 def score(self: Predictor, data: ChartData, thresholds: bool = False, batch_size: int = 256) -> pd.DataFrame:

@@ -225,13 +225,13 @@ class ChartData:
         if self.windows is None: return None
         return self.scaler.transform(self.windows[(self.samples if samples is None else samples).window_row.to_numpy()])
 
-    def batches(self, size: int = 256, samples: pd.DataFrame | None = None) -> Iterator[ChartBatch]:
-        "`ChartBatch`es of at most `size` rows of `samples` (default: all), in order: what each row is, its chart and its scaled window."
+    def batches(self, size: int = 256, samples: pd.DataFrame | None = None, windows: bool = True) -> Iterator[ChartBatch]:
+        "`ChartBatch`es of at most `size` rows of `samples` (default: all), in order: what each row is, its chart and (unless `windows` is False) its scaled window."
         samples = self.samples if samples is None else samples
         meta = samples.drop(columns=[c for c in ROW_POINTERS if c in samples])
         for s in range(0, len(samples), size):
             rows = samples if len(samples) <= size else samples.iloc[s:s + size]
-            yield ChartBatch(meta if len(samples) <= size else meta.iloc[s:s + size], self.charts(rows), self.scaled_windows(rows))
+            yield ChartBatch(meta if len(samples) <= size else meta.iloc[s:s + size], self.charts(rows), self.scaled_windows(rows) if windows else None)
 
     def original_training_rows(self) -> pd.DataFrame:
         "The training rows that are not augmented copies (`sources.array_data(train_copies=k)` marks those `augmented`)."
