@@ -69,6 +69,22 @@ def api_entries() -> dict[str, set[str]]:
     return entries
 
 
+def test_every_method_entry_is_on_the_page_its_links_point_to():
+    "A `show_doc(Class.method)` makes its anchor on its own page; links go to the page of Class's module: they must agree."
+    import re
+    from tsic._modidx import d
+    urls = {symbol: url for symbols in d['syms'].values() for symbol, (url, _) in symbols.items()}
+    docs, misplaced, checked = docs_module(), [], 0
+    for path in sorted((ROOT / 'nbs').glob('*.ipynb')):
+        for cell in json.loads(path.read_text())['cells']:
+            for name in re.findall(r'show_doc\((\w+\.\w+)\)', ''.join(cell['source'])):
+                found = [url for symbol, url in urls.items() if symbol.endswith('.' + name)]
+                assert len(found) == 1, f'{path.name}: show_doc({name}) is not one entry of nbdev\'s index: {found}'
+                checked += 1
+                if found[0].split('#')[0] != docs.page_name(path.name): misplaced.append(f'{path.name}: {name} -> {found[0]}')
+    assert checked and not misplaced, misplaced
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed: .ci/run installs it (apt-get install chromium)")
 def test_every_page_loads_cleanly_with_its_api_entries_figures_and_working_links(site):
