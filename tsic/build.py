@@ -13,7 +13,7 @@ from PIL import Image
 import tsic
 from .config import atomic_write_bytes
 from .progress import progress
-from .bars import OHLCV, bar_feature_table, bars_sha256, load_bars, load_msft
+from .bars import OHLCV, bar_feature_table, bars_sha256, load_bars, load_msft, ohlcv_values
 from .labels import ChartDatasetSpec, labelled_windows
 from .charts import CHART_KINDS, render_chart
 from .encodings import encode_series
@@ -35,7 +35,7 @@ class BarArrays:
 def bar_arrays(bars: pd.DataFrame, spec: ChartDatasetSpec) -> BarArrays:
     "The arrays `draw_windows` reads, from `bars` (moving averages over the whole series: causal)."
     overlays = np.stack([bars.close.rolling(p).mean().to_numpy() for p in spec.ma], -1) if spec.ma else None
-    return BarArrays(bars[OHLCV].to_numpy(np.float64), overlays)
+    return BarArrays(ohlcv_values(bars), overlays)
 
 def draw_windows(arrays: BarArrays, ends: np.ndarray, spec: ChartDatasetSpec, workers: int | None = None) -> np.ndarray:
     "uint8 (n, size, size, 3) images of the windows ending at bar positions `ends` of `arrays`."

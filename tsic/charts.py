@@ -22,15 +22,18 @@ def price_rows(prices: np.ndarray, low: np.ndarray, high: np.ndarray, size: int)
     return np.clip(margin + np.rint(frac * (size - 1 - 2 * margin)), 0, size - 1).astype(np.int32)
 
 # %% ../nbs/01_charts.ipynb #fb9667e6
+@functools.lru_cache(maxsize=64)  # one layout per geometry: a live chart pays for every array made
 def _column_layout(n_bars: int, size: int) -> tuple[np.ndarray, ...]:
-    "For each pixel column: its bar, its position in the bar, the bar's width, whether it is body and whether it is the wick."
+    "For each pixel column (read-only arrays): its bar, its position in the bar, the bar's width, whether it is body and whether it is the wick."
     col = np.arange(size)
     first = -(-np.arange(n_bars + 1) * size // n_bars)  # ceil(b * size / n_bars): first column of bar b
     bar = np.searchsorted(first, col, side='right') - 1
     width = np.diff(first)[bar]
     body_width = np.maximum(width - 1, 1)
     pos = col - first[bar]
-    return bar, pos, width, pos < body_width, pos == (body_width - 1) // 2
+    layout = bar, pos, width, pos < body_width, pos == (body_width - 1) // 2
+    for a in layout: a.setflags(write=False)
+    return layout
 
 # %% ../nbs/01_charts.ipynb #6e5dc4dd
 UP_COLOR, DOWN_COLOR, BACKGROUND = (38, 166, 154), (239, 83, 80), (255, 255, 255)

@@ -145,10 +145,10 @@ def label_known_at(clock: pd.DatetimeIndex, ends: np.ndarray, horizon: int) -> p
 # %% ../nbs/02a_labels.ipynb #5e809712
 def complete_ends(clock: pd.DatetimeIndex, before: int, after: int, max_gap: pd.Timedelta) -> tuple[np.ndarray, dict]:
     "Bar positions e whose bars e - `before` .. e + `after` lie between two gaps (pauses longer than `max_gap`), and a count of those left out."
-    seg = bar_segments(clock, max_gap)
+    pauses = np.diff(clock.to_numpy())
+    seg = np.r_[0, np.cumsum(pauses > np.timedelta64(max_gap))]  # bar_segments, with the pauses kept for the count below
     ends = np.arange(before, len(clock) - after)
     ok = seg[ends - before] == seg[ends + after]
-    pauses = np.diff(clock.to_numpy())
     largest = str(pd.Timedelta(pauses.max())) if len(pauses) else None
     return ends[ok], {'max_gap': str(max_gap), 'gaps': int(seg[-1]) if len(seg) else 0, 'largest_pause': largest,
                       'left_out_crossing': int((~ok).sum())}

@@ -87,9 +87,11 @@ def probabilities(self: Predictor, images: np.ndarray, windows: np.ndarray | Non
     if images.ndim != 4 or images.shape[1:] != (size, size, 3) or images.dtype != np.uint8:
         raise PredictError(f"expected uint8 images of shape (n, {size}, {size}, 3), got {images.dtype} {images.shape}")
     if self.needs_windows and windows is None: raise PredictError("this multi-mode model needs the numeric windows too")
+    if self.session is not None:  # ONNX Runtime: numpy in, numpy out
+        out = [self.session(images[b], None if windows is None else windows[b]) for b in _batches(len(images), batch_size)]
+        return out[0] if len(out) == 1 else np.concatenate(out) if out else np.zeros((0, self.cfg.num_classes), np.float32)
     out = []
     for b in _batches(len(images), batch_size):
-        if self.session is not None: out.append(torch.from_numpy(self.session(images[b], None if windows is None else windows[b]))); continue
         x = self.input.encode(torch.from_numpy(np.ascontiguousarray(images[b])).permute(0, 3, 1, 2).to(self.device))
         if self.device.type == 'cpu' and len(x) < SMALL_CPU_BATCH: x = x.contiguous()  # NCHW: faster for a few images
         xb = (x,) if windows is None else (x, torch.from_numpy(np.ascontiguousarray(windows[b])).to(self.device))
@@ -139,7 +141,7 @@ def prediction_table(meta: pd.DataFrame, probs: np.ndarray, predicted: np.ndarra
     if 'true' in columns: columns['true'] = [names[k] if pd.notna(k) else None for k in columns['true']]
     columns['predicted'] = names[predicted]
     columns.update({f'prob_{c}': probs[:, k] for k, c in enumerate(class_names)})
-    return pd.DataFrame(columns)
+    return pd.DataFrame(columns, copy=False)  # the columns are the table's own (pandas' copy-on-write), or views of `probs`
 
 @patch
 def _feature_table(self: Predictor, features, dataset: str) -> pd.DataFrame:
@@ -186,9 +188,9 @@ def check_geometry(self: Predictor, options: dict | None, where: str):
 
 @patch
 def _data(self: Predictor, meta: pd.DataFrame, images, windows: np.ndarray | None = None) -> ChartData:
-    "New input as `ChartData` of this model's recipe: the rows `meta` (what each is), their charts `images` and raw `windows`, scaled by the model's scaler."
-    meta = meta.assign(image_row=np.arange(len(meta)))
-    if windows is not None: meta['window_row'] = meta.image_row
+    "New input as `ChartData` of this model's recipe: the rows `meta` (what each is; in the order of their charts `images` and raw `windows`, which the model's scaler scales)."
+    pointers = {c: np.arange(len(meta)) for c in ROW_POINTERS[:1 if windows is None else 2] if c not in meta}
+    return ChartData(meta.assign(**pointers) if pointers else meta, images, self.class_names, self.provenance, windows, self.scaler)
     return ChartData(meta, images, self.class_names, self.provenance, windows, self.scaler)
 
 @patch
@@ -260,13 +262,13 @@ def read_bars(self: Predictor, source, dataset: str | None = None, features=None
     log_gaps(str(where), gaps)
     if not len(ends): raise PredictError(f"{where}: no window of {first + 1} bars lies between two gaps longer than {gaps['max_gap']}")
     ends = ends[-last if last else 0:]
-    meta = pd.DataFrame({'end': ends, 'timestamp': bars.index[ends], 'dataset': spec.dataset})
+    meta = pd.DataFrame({'timestamp': bars.index[ends], 'dataset': [spec.dataset] * len(ends), 'image_row': np.arange(len(ends))}, copy=False)
     windows = None
     if self.needs_windows:
         table = (self._feature_table(features, spec.dataset) if features else
                  _builder_features(bars, self.cfg.timeseries.feature_columns, spec.dataset))
-        meta, windows = self._windows_for(meta, table)
-    ends = meta.pop('end').to_numpy()
+        meta, windows = self._windows_for(meta.drop(columns='image_row').assign(end=ends), table)
+        ends = meta.pop('end').to_numpy()
     return self._data(meta, DrawnCharts.of(bars, ends, spec, self.cfg.image_size), windows)
 
 @patch

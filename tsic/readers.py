@@ -132,11 +132,15 @@ class DrawnCharts:
     def __getitem__(self, rows) -> np.ndarray:
         "The charts of `rows` (an index array, a slice or one index), drawn now, in that order."
         rows, one = _rows(rows, len(self))
-        out = np.empty((len(rows), self.drawn, self.drawn, 3), np.uint8)
-        part = np.searchsorted(self.offsets, rows, side='right') - 1
-        for k in np.unique(part):
-            arrays, ends, spec = self.parts[k]
-            out[part == k] = draw_windows(arrays, ends[rows[part == k] - self.offsets[k]], spec, workers=_workers())
+        if len(self.parts) == 1:  # one dataset (every prediction): drawn in place
+            arrays, ends, spec = self.parts[0]
+            out = draw_windows(arrays, ends[rows], spec, workers=_workers())
+        else:
+            out = np.empty((len(rows), self.drawn, self.drawn, 3), np.uint8)
+            part = np.searchsorted(self.offsets, rows, side='right') - 1
+            for k in np.unique(part):
+                arrays, ends, spec = self.parts[k]
+                out[part == k] = draw_windows(arrays, ends[rows[part == k] - self.offsets[k]], spec, workers=_workers())
         out = fit_size(out, self.size)
         return out[0] if one else out
     @property
@@ -165,10 +169,14 @@ def chart_grid(images: np.ndarray, titles: list[str], heat: np.ndarray | None = 
 
 @dataclass
 class ChartBatch:
-    "What the network reads of some rows: what each row is (file, window end, series number; dataset; true label where known), uint8 images (n, size, size, 3), and in multi mode their scaled windows."
-    meta: pd.DataFrame
+    "What the network reads of some `rows` of a `ChartData`: uint8 images (n, size, size, 3), and in multi mode their scaled windows."
+    rows: pd.DataFrame
     images: np.ndarray
     windows: np.ndarray | None = None
+    @property
+    def meta(self) -> pd.DataFrame:
+        "What each row is (file, window end, series number; dataset; true label where known), without where its chart and window are."
+        return self.rows.drop(columns=[c for c in ROW_POINTERS if c in self.rows])
 
 # %% ../nbs/04a_readers.ipynb #665f9c48
 @dataclass(eq=False)
@@ -182,7 +190,10 @@ class ChartData:
     scaler: WindowScaler | None = None
 
     def __post_init__(self):
-        self.samples, self.class_names = self.samples.reset_index(drop=True), list(self.class_names)
+        index = self.samples.index
+        if not (isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1):  # a copy only where needed: a live window pays for it
+            self.samples = self.samples.reset_index(drop=True)
+        self.class_names = list(self.class_names)
         if len(self.samples) and self.samples.image_row.max() >= len(self.images):
             raise ChartDataError(f"image_row {self.samples.image_row.max()} is past the {len(self.images)} images")
         if self.windows is not None and len(self.samples) and self.samples.window_row.max() >= len(self.windows):
@@ -228,10 +239,9 @@ class ChartData:
     def batches(self, size: int = 256, samples: pd.DataFrame | None = None, windows: bool = True) -> Iterator[ChartBatch]:
         "`ChartBatch`es of at most `size` rows of `samples` (default: all), in order: what each row is, its chart and (unless `windows` is False) its scaled window."
         samples = self.samples if samples is None else samples
-        meta = samples.drop(columns=[c for c in ROW_POINTERS if c in samples])
         for s in range(0, len(samples), size):
             rows = samples if len(samples) <= size else samples.iloc[s:s + size]
-            yield ChartBatch(meta if len(samples) <= size else meta.iloc[s:s + size], self.charts(rows), self.scaled_windows(rows) if windows else None)
+            yield ChartBatch(rows, self.charts(rows), self.scaled_windows(rows) if windows else None)
 
     def original_training_rows(self) -> pd.DataFrame:
         "The training rows that are not augmented copies (`sources.array_data(train_copies=k)` marks those `augmented`)."

@@ -167,7 +167,7 @@ def create_app(p: Predictor, max_batch: int = 64, wait_ms: float = 1.0):
         except PredictError as e: raise HTTPException(422, str(e)) from None
         probs = await batcher.score(batch)
         served['requests'] += 1
-        table = prediction_table(batch.meta, probs, p.decide(probs, thresholds), p.class_names)
+        table = prediction_table(batch.rows, probs, p.decide(probs, thresholds), p.class_names)
         return {'predictions': prediction_records(table, p.class_names)}
     return app
 
