@@ -1,6 +1,7 @@
 """The parts of late fusion, set by set: what `bench/ucr.py --parts DIR` kept of each seed, as one table.
 
     python bench/parts_table.py bench/results/parts/transformer [--out bench/results/ucr_parts_transformer]
+    python bench/parts_table.py --quick       # a check that it runs: bench/ucr.py --quick --parts into a temporary folder, then the table
 
 Each DIR/<set>_seed<k>.npz holds the test labels and the test probabilities of the network alone and of its
 MiniRocket ridge head (`model.late_fusion: minirocket`), with sktime's MiniRocket accuracy of the same run. The
@@ -9,7 +10,7 @@ fused accuracy is recomputed here as tsic computes it (the two probabilities ave
 leave-one-out accuracy on the training series; files written before the share was kept hold the latter), so another fusion rule is scored
 without training again; beside it, the two averaged with equal shares (the rule before).
 """
-import argparse, re
+import argparse, re, sys, tempfile
 from pathlib import Path
 import numpy as np, pandas as pd
 
@@ -53,10 +54,18 @@ def markdown(table: pd.DataFrame) -> str:
 
 def main(argv=None) -> pd.DataFrame:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('folder', help="a folder of bench/ucr.py --parts files")
+    p.add_argument('folder', nargs='?', help="a folder of bench/ucr.py --parts files")
     p.add_argument('--out', help='write OUT.md and OUT.csv')
+    p.add_argument('--quick', action='store_true', help="a check that it runs: the parts of bench/ucr.py --quick (Trace, one seed), made now")
     a = p.parse_args(argv)
-    table = parts_table(a.folder)
+    if a.folder: table = parts_table(a.folder)
+    elif a.quick:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import ucr
+        with tempfile.TemporaryDirectory(prefix='parts-') as folder:
+            ucr.main(['--quick', '--parts', folder])
+            table = parts_table(folder)
+    else: p.error('name a folder of bench/ucr.py --parts files (or --quick)')
     text = markdown(table)
     print(text)
     if a.out:

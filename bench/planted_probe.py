@@ -1,7 +1,8 @@
 """What a linear classifier finds in the planted-signal windows (bench/planted.py's bars): the reference for what
 the numeric window holds, beside the causal rules, in seconds and without a network.
 
-    python bench/planted_probe.py [--bars 6000] [--seed 0]
+    python bench/planted_probe.py [--bars 6000] [--seed 0] [--json out.json]
+    python bench/planted_probe.py --quick     # a check that it runs: 2,500 bars per signal
 
 For each signal: the bars' causal features (`bars.bar_features`, the multi-modal model's window columns) over the
 40-bar windows, standardised with the first 60% of the windows, a ridge classifier with balanced class weights
@@ -97,10 +98,13 @@ def main(argv=None) -> pd.DataFrame:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--bars', type=int, default=6000)
     p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--json', help='write the table here as JSON records')
+    p.add_argument('--quick', action='store_true', help='a check that the bench runs: 2,500 bars per signal')
     a = p.parse_args(argv)
     warnings.simplefilter('ignore')
-    table = pd.DataFrame([probe(s, a.bars, a.seed) for s in planted.SIGNALS])
+    table = pd.DataFrame([probe(s, 2500 if a.quick else a.bars, a.seed) for s in planted.SIGNALS])
     print(table.round(3).to_string(index=False))
+    if a.json: Path(a.json).write_text(table.to_json(orient='records', indent=1))
     return table
 
 

@@ -3,6 +3,7 @@ archive's test split, beside MiniRocket and the published accuracies.
 
     python bench/tune_ucr.py ArrowHead ItalyPowerDemand [--n-trials 8] [--seeds 0 1 2] [--out bench/results/tune_ucr]
     python bench/tune_ucr.py my.npz --recipe "--epochs 20 --size 64"     # bench/ucr.py's recipe options
+    python bench/tune_ucr.py --quick    # a check that it runs: Trace, 2 trials, one seed, bench/ucr.py's quick recipe
 
 Per dataset:
 1. The study: a stratified validation carve of the training series (`--val-fraction`, seed 0; augmented copies only
@@ -87,7 +88,7 @@ def markdown(rows: list[dict]) -> str:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('datasets', nargs='+', help='UCR/UEA names (bench/ucr.py loads them)')
+    p.add_argument('datasets', nargs='*', help='UCR/UEA names (bench/ucr.py loads them)')
     p.add_argument('--n-trials', type=int, default=8)
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     p.add_argument('--val-fraction', type=float, default=0.3, help='the training series carved out to score the trials')
@@ -96,7 +97,13 @@ def main(argv=None):
     p.add_argument('--work', default='runs/tune_ucr', help='the study file and the trials')
     p.add_argument('--study-suffix', default='ucr', help='studies are named DATASET-SUFFIX in WORK/study.db')
     p.add_argument('--out', help='write OUT.md and OUT.json')
+    p.add_argument('--quick', action='store_true', help="a check that the bench runs: Trace unless named, 2 trials, seed 0, "
+                                                        "bench/ucr.py's quick recipe (single mode) unless --recipe is given")
     a = p.parse_args(argv)
+    if a.quick:
+        a.datasets, a.n_trials, a.seeds = a.datasets or ['Trace'], 2, [0]
+        a.recipe = a.recipe or ' '.join([*ucr.QUICK[:6], '--mode', 'single'])
+    if not a.datasets: p.error('name a dataset (or --quick)')
     rows = []
     for name in a.datasets:
         rows.append(bench(name, a, log=lambda s: print(s, flush=True)))

