@@ -4,7 +4,7 @@ One window, the way a live system scores the newest bar: raw OHLCV bars (the las
 drawn → resized → network → probabilities table (`Predictor.predict_bars(bars, last=1)`), timed per call;
 p50 and p95 over `--calls` calls after warm-up, with the network run by PyTorch (eager) and by ONNX Runtime
 (`runtime='onnx'`). Also the parts (drawing alone; the network alone: eager, TorchScript, ONNX Runtime), the ratio of
-the whole call to the network's own time in the same run, and batch throughput (every window of the MSFT daily
+the whole call to the network's own time in the same run, each stage's time inside the call's loop, and batch throughput (every window of the MSFT daily
 history, windows/s) for both runtimes.
 
 The network has random weights (latency does not depend on them); the checkpoint is written by tsic itself.
@@ -28,6 +28,20 @@ def timed(fn, calls: int, warmup: int = 10) -> dict:
     for _ in range(calls):
         t = time.perf_counter(); fn(); times.append(time.perf_counter() - t)
     return percentiles(times)
+
+
+def stages(p, tail, calls: int, warmup: int = 10) -> dict:
+    "p50 of each stage of `p.predict_bars(tail, last=1)` timed inside the call's own loop (read the bars, draw, network, table), in ms."
+    from tsic.predict import prediction_table
+    clock = {k: [] for k in ('read_bars', 'draw', 'network', 'table')}
+    for i in range(warmup + calls):
+        t0 = time.perf_counter(); data = p.read_bars(tail, last=1)
+        t1 = time.perf_counter(); images = data.charts()
+        t2 = time.perf_counter(); probs = p.probabilities(images)
+        t3 = time.perf_counter(); prediction_table(data.samples, probs, p.decide(probs), p.class_names); t4 = time.perf_counter()
+        if i >= warmup:
+            for k, (a, b) in zip(clock, ((t0, t1), (t1, t2), (t2, t3), (t3, t4))): clock[k].append(b - a)
+    return {k: float(np.median(v) * 1e3) for k, v in clock.items()}
 
 
 def main():
@@ -67,6 +81,7 @@ def main():
     nchw = np.ascontiguousarray(image.transpose(0, 3, 1, 2))
     out['one_window_network_torchscript'] = timed(lambda: run(nchw), args.calls)
     out['onnx_end_to_end_over_network'] = out['one_window_end_to_end_onnx']['p50_ms'] / out['one_window_network_onnx']['p50_ms']
+    out['one_window_stages_onnx'] = stages(po, tail, args.calls)
 
     for name, predictor in (('batch', p), ('batch_onnx', po)):
         t = time.perf_counter(); table = predictor.predict_bars(bars); elapsed = time.perf_counter() - t
@@ -77,6 +92,7 @@ def main():
           f"eager p50 {e2e['p50_ms']:.1f} ms (p95 {e2e['p95_ms']:.1f}); ONNX Runtime p50 {fast['p50_ms']:.1f} ms (p95 {fast['p95_ms']:.1f}), "
           f"{out['onnx_end_to_end_over_network']:.2f}x its network's {out['one_window_network_onnx']['p50_ms']:.1f} ms "
           f"(goal p50 <= 5 ms: {'met' if fast['p50_ms'] <= 5 else 'missed'}; ratio <= 1.3: {'met' if out['onnx_end_to_end_over_network'] <= 1.3 else 'missed'})")
+    print('stages inside the ONNX call, p50: ' + ', '.join(f"{k} {v:.2f} ms" for k, v in out['one_window_stages_onnx'].items()))
     for name in ('batch', 'batch_onnx'):
         print(f"{name}: {out[name]['windows']} windows in {out[name]['seconds']:.1f} s = {out[name]['windows_per_s']:.0f} windows/s")
     if args.json: Path(args.json).write_text(json.dumps(out, indent=1))

@@ -18,7 +18,7 @@ def test_predict_bench_measures_both_runtimes(tmp_path):
     figures = json.loads((tmp_path / 'p.json').read_text())
     assert figures['batch']['windows'] == figures['batch_onnx']['windows'] == 400
     assert 0 < figures['one_window_network_onnx']['p50_ms'] <= figures['one_window_end_to_end_onnx']['p50_ms']
-    assert 'ONNX Runtime p50' in out
+    assert 'ONNX Runtime p50' in out and set(figures['one_window_stages_onnx']) == {'read_bars', 'draw', 'network', 'table'}
 
 
 @pytest.mark.slow
