@@ -43,7 +43,7 @@ def test_tune_demo_bench_runs_a_small_study(tmp_path):
 
 @pytest.mark.slow
 def test_render_bench_quick():
-    assert 'tsic arrays / mplfinance PNG' in bench('render.py', '--only', 'charts')
+    assert 'tsic arrays (reused buffer / new array) / mplfinance PNG' in bench('render.py', '--only', 'charts')
 
 
 @pytest.mark.slow
