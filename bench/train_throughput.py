@@ -7,6 +7,15 @@
 (c) the same pure compute in NCHW instead of channels_last (is `channels_last: true` a win on this device?).
 
 Runs unchanged on CPU or GPU:  python bench/train_throughput.py [--precision bf16-mixed] [--epoch-images 1280] [--quick]
+
+`--overhead` (issue 29) measures instead what the training loop itself adds per batch: the same loader and batches
+through (a) a bare PyTorch loop (normalise on the device, forward, loss, backward, torch's AdamW step, the run's
+learning-rate schedule set per step) and (b) the tsic Learner with everything a default run has on (the macro-F1,
+accuracy and per-class F1 metrics, the one-cycle schedule, staged unfreezing, TensorBoard scalars, the checkpoint
+tracker), with timm's `test_resnet` at 32 px, whose step costs a few ms here, so what the loop adds is visible.
+Training phases only (the validation pass and the per-epoch checkpoint are not per-batch costs), interleaved,
+median of `--repeats`; then a profile of one tsic epoch by callback and by function.
+    python bench/train_throughput.py --overhead [--batch-size 64] [--repeats 5] [--json out.json] [--quick]
 """
 import argparse, statistics, time, warnings
 from pathlib import Path
@@ -59,6 +68,114 @@ def pure_compute(learn, batches, device, precision) -> float:
     return time.perf_counter() - start
 
 
+def bare_epoch(model, batches_of, encode, loss_func, opt, lr_at, device) -> tuple[float, int]:
+    "Seconds and batches of one epoch of a bare PyTorch loop over `batches_of()`: the learning rates of `lr_at(step, n)` set per step."
+    model.train(); n = len(batches_of); sync(device); start = time.perf_counter()
+    for i, (x, y) in enumerate(batches_of):
+        for group, lr in zip(opt.param_groups, lr_at(i, n)): group['lr'] = lr
+        loss = loss_func(model(encode(x)), y)
+        loss.backward(); opt.step(); opt.zero_grad(set_to_none=True)
+    sync(device)
+    return time.perf_counter() - start, n
+
+
+class CallbackClock:
+    "Wall time spent in each callback's event methods (fastai's `Callback.__call__` timed while active), in ms per training batch."
+    def __enter__(self):
+        from fastai.callback.core import Callback as Base
+        self.base, self.original, self.spent = Base, Base.__call__, {}
+        original, spent = self.original, self.spent
+        clock = self
+        self.active = False  # counting from the second epoch's start (`SecondEpoch`): what happens once per fit is left out
+        def timed(cb, event_name):
+            start = time.perf_counter()
+            try: return original(cb, event_name)
+            finally:
+                if clock.active:
+                    key = (type(cb).__name__, event_name)
+                    spent[key] = spent.get(key, 0.) + time.perf_counter() - start
+        self.base.__call__ = timed
+        return self
+    def __exit__(self, *exc): self.base.__call__ = self.original
+    def table(self, batches: int) -> pd.DataFrame:
+        rows = [{'callback': c, 'event': e, 'ms per batch': 1000 * t / batches} for (c, e), t in self.spent.items()]
+        return pd.DataFrame(rows).sort_values('ms per batch', ascending=False).reset_index(drop=True)
+
+
+def overhead(args):
+    "Issue 29's measure: the tsic Learner's epoch against a bare PyTorch loop on the same loader, per batch."
+    import cProfile, io, pstats, json, tempfile, shutil
+    from tsic.config import load_config
+    from tsic.sources import load_data, ensure_builtin_datasets
+    from tsic.loaders import ChartInput
+    from tsic.learner import chart_learner, RunSchedule, StagedUnfreezing, group_learning_rates
+    from tsic.models import layer_groups
+    device = default_device()
+    scratch = Path(tempfile.mkdtemp())
+    cfg = load_config(ROOT / 'configs' / 'demo.yaml', data_dir=str(ROOT / 'data'), dataset_msft_dir=str(ROOT / 'data' / 'msft_1d_winsize40'),
+                      model_architecture_name='test_resnet', pretrained=False, image_size=32, batch_size=args.batch_size,
+                      precision=args.precision, max_epochs=10, tensorboard=True, cache_dir=str(scratch / 'cache'),
+                      early_stopping_patience=10**6)  # every fit here runs its epochs
+    ensure_builtin_datasets(cfg)
+    data = load_data(cfg, args.epoch_images if args.quick else None)
+    learn = chart_learner(data, cfg, scratch / 'ckpt', log_dir=scratch / 'tb', device=device)
+    encoder = ChartInput.from_config(cfg)
+    # the bare loop: the same model's starting weights, torch's AdamW on fastai's parameter groups with the same rates
+    import copy
+    bare_model = copy.deepcopy(learn.model)
+    groups = [{'params': [p for p in g if p.requires_grad]} for g in layer_groups(bare_model)]
+    opt = torch.optim.AdamW([g for g in groups if g['params']], lr=cfg.lr_head, weight_decay=cfg.weight_decay)
+    peak = group_learning_rates(cfg)[-len(opt.param_groups):]
+    def lr_at(i, n): return peak * (0.04 + 0.96 * min(1, i / (0.25 * n)))  # warm-up as one-cycle begins: a few flops per step
+    loss_func = learn.loss_func
+    fastai_cbs = lambda: [RunSchedule(cfg), StagedUnfreezing(cfg), TrainTimer()]
+    for _ in range(2):  # warm-up of both (the machine's speed settles over the first epochs)
+        with learn.no_bar(), learn.no_logging(): learn.fit(1, cbs=fastai_cbs())
+        bare_epoch(bare_model, learn.dls.train, lambda x: encoder.encode(x, True), loss_func, opt, lr_at, device)
+    tsic_s, bare_s, batches = [], [], 0
+    for i in range(args.repeats):  # interleaved, alternating which goes first
+        if i % 2: bare_s.append(bare_epoch(bare_model, learn.dls.train, lambda x: encoder.encode(x, True), loss_func, opt, lr_at, device)[0])
+        timer = fastai_cbs()  # two epochs, the second timed: what happens once per fit (TensorBoard's graph) is not per batch
+        with learn.no_bar(), learn.no_logging(): learn.fit(2, cbs=timer)
+        tsic_s.append(timer[-1].times[1]); batches = len(learn.dls.train)
+        if not i % 2: bare_s.append(bare_epoch(bare_model, learn.dls.train, lambda x: encoder.encode(x, True), loss_func, opt, lr_at, device)[0])
+    t, b = statistics.median(tsic_s), statistics.median(bare_s)
+    added = 1000 * (t - b) / batches
+    print(f"device {device}, test_resnet at 32 px, batch {args.batch_size}, {batches} training batches an epoch, median of {args.repeats}")
+    print(f"  bare PyTorch loop:  {1000 * b / batches:7.2f} ms per batch")
+    print(f"  tsic Learner:       {1000 * t / batches:7.2f} ms per batch")
+    print(f"  added by the loop:  {added:7.2f} ms per batch (goal <= 0.3); epochs (s): tsic {' '.join(f'{x:.2f}' for x in tsic_s)}, "
+          f"bare {' '.join(f'{x:.2f}' for x in bare_s)}")
+    with CallbackClock() as clock, learn.no_bar(), learn.no_logging():
+        class SecondEpoch(Callback):
+            order = -100  # first of all: the clock starts before any callback's before_epoch
+            def before_epoch(self): clock.active = self.epoch == 1
+        learn.fit(2, cbs=[*fastai_cbs(), SecondEpoch()])
+    events = clock.table(batches)
+    per_batch = events[~events.event.isin(['before_fit', 'after_fit', 'before_epoch', 'after_epoch', 'before_train', 'after_train',
+                                             'before_validate', 'after_validate'])]
+    print(f"\nwall time in each callback's per-batch events over one epoch (training and validation batches), ms per training batch "
+          f"(total {per_batch['ms per batch'].sum():.2f}):")
+    print(per_batch.head(15).round(3).to_string(index=False))
+    profile = cProfile.Profile()
+    class SecondTrainingPhase(Callback):  # the profiler on while the second epoch trains: no once-per-fit work in it
+        order = 101
+        def before_train(self):
+            if self.epoch == 1: profile.enable()
+        def after_train(self):
+            if self.epoch == 1: profile.disable()
+    with learn.no_bar(), learn.no_logging(): learn.fit(2, cbs=[*fastai_cbs(), SecondTrainingPhase()])
+    out = io.StringIO(); pstats.Stats(profile, stream=out).sort_stats('tottime').print_stats(20)
+    print("\nprofile of the training phase of one epoch (cProfile; its own overhead inflates the times), by function, own time:\n"
+          + '\n'.join(out.getvalue().splitlines()[6:32]))
+    if args.json:
+        Path(args.json).write_text(json.dumps({'device': str(device), 'batch_size': args.batch_size, 'batches': batches,
+                                               'bare_ms_per_batch': 1000 * b / batches, 'tsic_ms_per_batch': 1000 * t / batches,
+                                               'added_ms_per_batch': added, 'tsic_epochs_s': tsic_s, 'bare_epochs_s': bare_s,
+                                               'callback_events': per_batch.to_dict('records')}, indent=1))
+    shutil.rmtree(scratch)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--arch', default='resnet18'); ap.add_argument('--image-size', type=int, default=128)
@@ -67,7 +184,13 @@ def main():
     ap.add_argument('--epoch-images', type=int, default=1280, help='training images in the timed epoch (b)')
     ap.add_argument('--repeats', type=int, default=5)
     ap.add_argument('--quick', action='store_true', help='32 px, batch 16, 64 images, one repeat: a check that the bench runs')
+    ap.add_argument('--overhead', action='store_true', help="what the tsic loop adds per batch over a bare PyTorch loop (see above)")
+    ap.add_argument('--json', help='--overhead: write the figures here')
     args = ap.parse_args()
+    if args.overhead:
+        if args.quick: args.batch_size, args.repeats, args.epoch_images = 16, 1, 64
+        warnings.filterwarnings('ignore')
+        return overhead(args)
     if args.quick: args.image_size, args.batch_size, args.plain_batches, args.epoch_images, args.repeats = 32, 16, 3, 64, 1
     warnings.filterwarnings('ignore')
     from tsic.config import load_config

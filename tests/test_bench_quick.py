@@ -128,3 +128,12 @@ def test_every_bench_has_a_quick_mode_that_a_test_runs():
         return f"'{script}'" in here or (other is not None and "'--quick'" in (ROOT / 'tests' / other).read_text())
     unrun = [s for s in scripts if not run_by_a_test(s)]
     assert not no_mode and not unrun, (no_mode, unrun)
+
+
+@pytest.mark.slow
+def test_train_overhead_bench_compares_the_learner_with_a_bare_loop(tmp_path):
+    out = bench('train_throughput.py', '--overhead', '--json', str(tmp_path / 'o.json'))
+    figures = json.loads((tmp_path / 'o.json').read_text())
+    assert figures['bare_ms_per_batch'] > 0 and figures['tsic_ms_per_batch'] > 0 and figures['batches'] >= 1
+    assert {'ChartInput', 'Recorder'} <= {r['callback'] for r in figures['callback_events']}, figures['callback_events']
+    assert 'added by the loop' in out and 'by function, own time' in out
