@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np, torch
 from torch.amp import GradScaler, autocast
 from fastai.vision.all import (noop, Learner, Callback, Recorder, F1Score, AccumMetric, accuracy, ParamScheduler, default_device, MixedPrecision, combined_cos, SchedCos, CancelBatchException,
-                               CancelFitException, MixUp, patch, L)
+                               CancelFitException, MixUp, patch, L, event, Optimizer)
 from timm.utils import adaptive_clip_grad
 from sklearn.metrics import f1_score
 from .config import TsicConfig, config_to_dict, atomic_write_bytes
@@ -30,7 +30,7 @@ __all__ = ['log', 'BEST_GLOB', 'class_f1', 'f1_metrics', 'group_learning_rates',
            'StagedUnfreezing', 'schedule_functions', 'schedule_position', 'RunSchedule', 'DevicePrecision',
            'AccumulateBatches', 'AdaptiveGradientClipping', 'best_checkpoint_name', 'rng_states', 'set_rng_states',
            'training_state', 'restore_rng', 'TrainingTracker', 'NetworkAloneInFit', 'FusionShare', 'loss_weights',
-           'chart_learner', 'resolve_checkpoint', 'check_resumable']
+           'ChartLearner', 'chart_learner', 'resolve_checkpoint', 'check_resumable']
 
 # %% ../nbs/06a_learner.ipynb #604dffc2
 def class_f1(k: int, name: str) -> AccumMetric:
@@ -94,9 +94,21 @@ def schedule_position(step: int, n_iter: int, total_epochs: int, anchor: tuple[i
 class RunSchedule(ParamScheduler):
     "fastai's `ParamScheduler`, positioned by the run's global step so that it resumes exactly."
     def __init__(self, cfg: TsicConfig): super().__init__(schedule_functions(cfg)); self.total_epochs = cfg.max_epochs
-    def before_batch(self):
-        step = (self.learn.first_epoch + self.epoch) * self.n_iter + self.iter
-        self._update_val(schedule_position(step, self.n_iter, self.total_epochs, self.learn.schedule_anchor))
+    def before_batch(self):  # `self.learn.x`, not `self.x`: fastai's attribute delegation costs more than the schedule on every batch
+        learn = self.learn
+        step = (learn.first_epoch + learn.epoch) * learn.n_iter + learn.iter
+        self._update_val(schedule_position(step, learn.n_iter, self.total_epochs, learn.schedule_anchor))
+    def after_batch(self):
+        hypers = self.learn.opt.hypers[-1]
+        for name, values in self.hps.items(): values.append(hypers[name])
+    def _update_val(self, pct: float):
+        "Each schedule's value(s) at `pct` into the optimizer's per-group hyper-parameters, as `Optimizer.set_hyper` sets them, without its checks on every step."
+        opt = self.learn.opt
+        hypers = opt.hypers if type(opt) is Optimizer else None  # fastai's own optimizer keeps them in plain dicts
+        for name, f in self.scheds.items():
+            value = f(pct)
+            if hypers is None or (np.ndim(value) and len(value) != len(hypers)): opt.set_hyper(name, value); continue
+            for h, v in zip(hypers, value if np.ndim(value) else [value] * len(hypers)): h[name] = v
 
 # %% ../nbs/06a_learner.ipynb #61a4bdca
 class DevicePrecision(MixedPrecision):
@@ -276,7 +288,7 @@ class FusionShare(Callback):
                 and not hasattr(self.learn, 'gather_preds') and not hasattr(self.learn, 'lr_finder'))
     def before_validate(self): self.parts = []
     def after_batch(self):
-        if self.training or not self.chooses(): return
+        if self.learn.training or not self.chooses(): return
         with torch.no_grad(): head = self.model.late_head(self.model.head_input(*self.xb)).float().exp()
         self.parts.append((self.pred.detach().float(), head, self.yb[0]))  # on the device: read once, after the validation
     def after_validate(self):
@@ -291,6 +303,29 @@ def loss_weights(cfg: TsicConfig, train_labels) -> torch.Tensor | None:
     "Class weights of the training labels for the loss when `cfg.class_balance == 'weights'`, else None."
     if cfg.class_balance != 'weights': return None
     return torch.tensor(class_weights(train_labels, cfg.num_classes), dtype=torch.float32)
+
+def _handles(cb: Callback, event_name: str) -> bool:
+    "Whether callback `cb` has a method for `event_name` (its class's, or one set on it)."
+    return callable(getattr(type(cb), event_name, None)) or callable(cb.__dict__.get(event_name))
+
+class ChartLearner(Learner):
+    """fastai's `Learner`, with each event sent only to the callbacks that handle it, in their order. fastai sorts every
+    callback for every event and lets each look itself up (about a hundred calls a batch, most with nothing to do); the
+    lists here are made once per event and remade whenever a callback is added or removed."""
+    def __call__(self, event_name):
+        if not isinstance(event_name, str): return super().__call__(event_name)
+        handlers = self.__dict__.setdefault('_handlers', {})
+        if event_name not in handlers:
+            if not hasattr(event, event_name): raise Exception(f'missing {event_name}')
+            # every callback hears after_fit: fastai's Callback.__call__ turns its `run` back on there
+            handlers[event_name] = [cb for cb in self.cbs.sorted('order') if event_name == 'after_fit' or _handles(cb, event_name)]
+        for cb in handlers[event_name]: cb(event_name)
+    def add_cb(self, cb):
+        self.__dict__['_handlers'] = {}
+        return super().add_cb(cb)
+    def remove_cb(self, cb):
+        self.__dict__['_handlers'] = {}
+        return super().remove_cb(cb)
 
 def chart_learner(data: ChartData, cfg: TsicConfig, checkpoint_dir: str | Path, log_dir: str | Path | None = None,
                   device=None) -> Learner:
@@ -309,7 +344,7 @@ def chart_learner(data: ChartData, cfg: TsicConfig, checkpoint_dir: str | Path, 
     if cfg.tensorboard and log_dir is not None and processes().main: cbs.append(TensorBoardLogger(log_dir, cfg))
     weights = loss_weights(cfg, data.rows('train').label)
     if processes().world > 1: cbs.append(processes().data_parallel(device, weights))
-    learn = Learner(chart_dataloaders(data, cfg, device), model, loss_func=model.loss_func(weights),
+    learn = ChartLearner(chart_dataloaders(data, cfg, device), model, loss_func=model.loss_func(weights),
                     metrics=f1_metrics(cfg.class_names), splitter=layer_groups, wd=cfg.weight_decay, train_bn=False, cbs=cbs)
     learn.cfg, learn.first_epoch, learn.stopped_early, learn.schedule_anchor = cfg, 0, False, (0, 0.)  # first_epoch, not start_epoch: fastai's Recorder owns that name
     if not (show_progress() and processes().main): learn.remove_cb(ProgressCallback)  # bars only where someone watches (`progress`)

@@ -165,7 +165,8 @@ class ChartInput(Callback):
         return self.buffer
 
     def before_batch(self):
-        if self.xb[0].dtype != torch.uint8: return
+        learn = self.learn  # the learner's attributes read through it, not through the callback's delegation (slow on every batch)
+        if learn.xb[0].dtype != torch.uint8: return
         # a training batch's input is not kept after its step: its buffer serves the next one
-        self.learn.xb = (self.encode(self.xb[0], self.training, reuse=self.training), *(x.as_subclass(torch.Tensor) for x in self.xb[1:]))
-        self.learn.yb = tuple(y.as_subclass(torch.Tensor) for y in self.yb)
+        learn.xb = (self.encode(learn.xb[0], learn.training, reuse=learn.training), *(x.as_subclass(torch.Tensor) for x in learn.xb[1:]))
+        learn.yb = tuple(y.as_subclass(torch.Tensor) for y in learn.yb)

@@ -38,15 +38,18 @@ def log_figure(log_dir: str | Path, tag: str, fig: Figure, step: int = 0) -> Pat
 class TensorBoardLogger(Callback):
     "Write scalars, images, histograms and the graph of a run to TensorBoard events in `log_dir`."
     order = Recorder.order + 2  # after the Recorder's epoch values and the input stage, before the tracker
-    def __init__(self, log_dir: str | Path, cfg: TsicConfig): self.log_dir, self.cfg = Path(log_dir), cfg
+    def __init__(self, log_dir: str | Path, cfg: TsicConfig, every: int = 20):
+        self.log_dir, self.cfg, self.every, self.loss_sum, self.losses = Path(log_dir), cfg, every, None, 0
 
     def before_fit(self):
         self.run = not hasattr(self, 'lr_finder') and not hasattr(self, 'gather_preds')
         if not self.run: return
         self.writer = SummaryWriter(str(self.log_dir))
-        self.first_batch, self.grads = True, None
+        self.first_batch, self.grads, self.loss_sum, self.losses = True, None, None, 0
 
-    def _step(self) -> int: return (self.learn.first_epoch + self.epoch) * self.n_iter + self.iter
+    def _step(self) -> int:
+        learn = self.learn  # per batch: the learner's attributes read through it, not through the callback's delegation
+        return (learn.first_epoch + learn.epoch) * learn.n_iter + learn.iter
 
     def before_batch(self):
         if not (self.training and self.first_batch): return
@@ -66,13 +69,18 @@ class TensorBoardLogger(Callback):
         finally: model.train(was_training)
 
     def after_batch(self):
-        if not self.training: return
+        learn = self.learn
+        if not learn.training: return
+        loss = learn.loss.detach().float()
+        self.loss_sum, self.losses = (loss if self.loss_sum is None else self.loss_sum + loss), self.losses + 1
         step = self._step()
-        self.writer.add_scalar('train/loss', float(self.loss), step)
-        for name, hyper in zip(GROUP_NAMES, self.opt.hypers): self.writer.add_scalar(f'lr/{name}', hyper['lr'], step)
+        if step % self.every and learn.iter != learn.n_iter - 1: return  # the per-step points only every `every` steps: each reads the device
+        self.writer.add_scalar('train/loss', float(self.loss_sum) / self.losses, step)
+        for name, hyper in zip(GROUP_NAMES, learn.opt.hypers): self.writer.add_scalar(f'lr/{name}', hyper['lr'], step)
+        self.loss_sum, self.losses = None, 0
 
     def before_step(self):
-        if self.iter == self.n_iter - 1:
+        if self.learn.iter == self.learn.n_iter - 1:
             self.grads = [torch.cat([p.grad.detach().flatten().float().cpu() for p in g if p.grad is not None] or [torch.zeros(1)])
                           for g in processes().plain_model(self.model).param_groups()]
 
