@@ -27,10 +27,10 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'BEST_GLOB', 'class_f1', 'f1_metrics', 'group_learning_rates', 'unfreeze_epochs', 'open_groups',
-           'StagedUnfreezing', 'schedule_functions', 'schedule_position', 'RunSchedule', 'DevicePrecision',
-           'AccumulateBatches', 'AdaptiveGradientClipping', 'best_checkpoint_name', 'rng_states', 'set_rng_states',
-           'training_state', 'restore_rng', 'TrainingTracker', 'NetworkAloneInFit', 'FusionShare', 'loss_weights',
-           'ChartLearner', 'chart_learner', 'resolve_checkpoint', 'check_resumable']
+           'StagedUnfreezing', 'one_cycle_cos', 'schedule_functions', 'schedule_position', 'RunSchedule',
+           'DevicePrecision', 'AccumulateBatches', 'AdaptiveGradientClipping', 'best_checkpoint_name', 'rng_states',
+           'set_rng_states', 'training_state', 'restore_rng', 'TrainingTracker', 'NetworkAloneInFit', 'FusionShare',
+           'loss_weights', 'ChartRecorder', 'ChartLearner', 'chart_learner', 'resolve_checkpoint', 'check_resumable']
 
 # %% ../nbs/06a_learner.ipynb #604dffc2
 def class_f1(k: int, name: str) -> AccumMetric:
@@ -80,11 +80,20 @@ class StagedUnfreezing(Callback):
             self.learn.unfreeze_to_stage(n)
 
 # %% ../nbs/06a_learner.ipynb #557d0602
+def one_cycle_cos(pct_start: float, start, middle, end):
+    "fastai's `combined_cos` (cosine from `start` to `middle` over the first `pct_start` of training, then to `end`) in plain numpy: fastai's runs torch operations on every step."
+    start, middle, end = (np.asarray(v, dtype=float) for v in (start, middle, end))
+    def cos(a, b, pos): return a + (1 + np.cos(np.pi * (1 - pos))) * (b - a) / 2  # fastai's sched_cos
+    def at(pos: float):
+        value = cos(start, middle, pos / pct_start) if pos < pct_start else cos(middle, end, min(pos - pct_start, 1 - pct_start) / (1 - pct_start))
+        return value if value.ndim else float(value)
+    return at
+
 def schedule_functions(cfg: TsicConfig) -> dict:
     "fastai schedules (position 0…1 → value) for the learning rate of every group, and momentum for one-cycle."
     lrs = group_learning_rates(cfg)
     if cfg.scheduler == 'cosine': return {'lr': SchedCos(lrs, lrs / 1e3)}
-    return {'lr': combined_cos(0.25, lrs / 25, lrs, lrs / 1e5), 'mom': combined_cos(0.25, 0.95, 0.85, 0.95)}
+    return {'lr': one_cycle_cos(0.25, lrs / 25, lrs, lrs / 1e5), 'mom': one_cycle_cos(0.25, 0.95, 0.85, 0.95)}
 
 def schedule_position(step: int, n_iter: int, total_epochs: int, anchor: tuple[int, float] = (0, 0.)) -> float:
     "Position (0…1) in the schedule of global `step`: linear from `anchor` = (epoch, position) to 1 at `total_epochs`."
@@ -304,6 +313,20 @@ def loss_weights(cfg: TsicConfig, train_labels) -> torch.Tensor | None:
     if cfg.class_balance != 'weights': return None
     return torch.tensor(class_weights(train_labels, cfg.num_classes), dtype=torch.float32)
 
+class ChartRecorder(Recorder):
+    "fastai's `Recorder`, listing the phase's metrics once and reading the learner directly (fastai rebuilds the list and reads each attribute through the callback's delegation on every batch)."
+    @property
+    def name(self) -> str: return 'recorder'  # learn.recorder, as fastai's
+    def before_train(self): super().before_train(); self.phase_metrics = list(self._train_mets)
+    def before_validate(self): super().before_validate(); self.phase_metrics = list(self._valid_mets)
+    def after_batch(self):
+        learn = self.learn
+        if len(learn.yb) == 0: return
+        for metric in self.phase_metrics: metric.accumulate(learn)
+        if not learn.training: return
+        value = self.smooth_loss.value
+        self.lrs.append(learn.opt.hypers[-1]['lr']); self.losses.append(value); learn.smooth_loss = value
+
 def _handles(cb: Callback, event_name: str) -> bool:
     "Whether callback `cb` has a method for `event_name` (its class's, or one set on it)."
     return callable(getattr(type(cb), event_name, None)) or callable(cb.__dict__.get(event_name))
@@ -346,6 +369,7 @@ def chart_learner(data: ChartData, cfg: TsicConfig, checkpoint_dir: str | Path, 
     if processes().world > 1: cbs.append(processes().data_parallel(device, weights))
     learn = ChartLearner(chart_dataloaders(data, cfg, device), model, loss_func=model.loss_func(weights),
                     metrics=f1_metrics(cfg.class_names), splitter=layer_groups, wd=cfg.weight_decay, train_bn=False, cbs=cbs)
+    learn.remove_cb(learn.recorder).add_cb(ChartRecorder())
     learn.cfg, learn.first_epoch, learn.stopped_early, learn.schedule_anchor = cfg, 0, False, (0, 0.)  # first_epoch, not start_epoch: fastai's Recorder owns that name
     if not (show_progress() and processes().main): learn.remove_cb(ProgressCallback)  # bars only where someone watches (`progress`)
     if not processes().main: learn.logger = noop  # one log of the run: rank 0's
