@@ -9,7 +9,10 @@ from pathlib import Path
 import numpy as np, torch
 from torch.amp import GradScaler, autocast
 from fastai.vision.all import (noop, Learner, Callback, Recorder, F1Score, AccumMetric, accuracy, ParamScheduler, default_device, MixedPrecision, combined_cos, SchedCos, CancelBatchException,
-                               CancelFitException, MixUp, patch, L, event, Optimizer)
+                               CancelFitException, CancelBackwardException, CancelEpochException, CancelStepException,
+                               CancelTrainException, CancelValidException, MixUp, patch, L, event, Optimizer)
+from fastai.callback.core import _inner_loop as fastai_inner_loop
+from fastcore.xtras import modify_exception
 from timm.utils import adaptive_clip_grad
 from sklearn.metrics import f1_score
 from .config import TsicConfig, config_to_dict, atomic_write_bytes
@@ -331,18 +334,31 @@ def _handles(cb: Callback, event_name: str) -> bool:
     "Whether callback `cb` has a method for `event_name` (its class's, or one set on it)."
     return callable(getattr(type(cb), event_name, None)) or callable(cb.__dict__.get(event_name))
 
+_INNER_LOOP = set(fastai_inner_loop)  # the per-batch events, which a callback can skip in training or in validation
+_CANCELS = (CancelBatchException, CancelBackwardException, CancelEpochException, CancelFitException, CancelStepException,
+            CancelTrainException, CancelValidException)
+
 class ChartLearner(Learner):
-    """fastai's `Learner`, with each event sent only to the callbacks that handle it, in their order. fastai sorts every
-    callback for every event and lets each look itself up (about a hundred calls a batch, most with nothing to do); the
-    lists here are made once per event and remade whenever a callback is added or removed."""
+    """fastai's `Learner`, with each event sent only to the callbacks that handle it, in their order, as fastai's
+    `Callback.__call__` would (its `run`, `run_train` and `run_valid`, errors named by callback and event). fastai sorts
+    every callback for every event and lets each look itself up and read `training` through its attribute delegation
+    (about a hundred calls a batch, most with nothing to do); the lists here are made once per event and remade whenever
+    a callback is added or removed."""
     def __call__(self, event_name):
         if not isinstance(event_name, str): return super().__call__(event_name)
         handlers = self.__dict__.setdefault('_handlers', {})
         if event_name not in handlers:
             if not hasattr(event, event_name): raise Exception(f'missing {event_name}')
-            # every callback hears after_fit: fastai's Callback.__call__ turns its `run` back on there
-            handlers[event_name] = [cb for cb in self.cbs.sorted('order') if event_name == 'after_fit' or _handles(cb, event_name)]
-        for cb in handlers[event_name]: cb(event_name)
+            handlers[event_name] = [cb for cb in self.cbs.sorted('order') if _handles(cb, event_name)]
+        inner, training = event_name in _INNER_LOOP, getattr(self, 'training', True)
+        for cb in handlers[event_name]:
+            if not cb.run or (inner and not ((cb.run_train and training) or (cb.run_valid and not training))): continue
+            try: getattr(cb, event_name)()
+            except _CANCELS: raise
+            except Exception as e:
+                raise modify_exception(e, f'Exception occured in `{type(cb).__name__}` when calling event `{event_name}`:\n\t{e.args[0]}', replace=True)
+        if event_name == 'after_fit':
+            for cb in self.cbs: cb.run = True  # as fastai does for every callback at the end of each fit
     def add_cb(self, cb):
         self.__dict__['_handlers'] = {}
         return super().add_cb(cb)
