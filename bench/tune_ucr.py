@@ -102,7 +102,7 @@ def main(argv=None):
     a = p.parse_args(argv)
     if a.quick:
         a.datasets, a.n_trials, a.seeds = a.datasets or ['Trace'], 2, [0]
-        a.recipe = a.recipe or ' '.join([*ucr.QUICK[:6], '--mode', 'single'])
+        a.recipe = a.recipe or ' '.join([*(q for q in ucr.QUICK if not q.startswith('--seeds')), '--mode', 'single'])
     if not a.datasets: p.error('name a dataset (or --quick)')
     rows = []
     for name in a.datasets:

@@ -341,7 +341,7 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-QUICK = ('--epochs', '2', '--size', '32', '--copies', '0', '--seeds', '0')  # --quick: each given option after these wins
+QUICK = ('--epochs=2', '--size=32', '--copies=0', '--seeds=0')  # --quick: each given option after these wins ('=': --seeds takes no set name)
 
 
 def parse(argv=None) -> argparse.Namespace:

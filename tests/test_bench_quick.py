@@ -135,5 +135,5 @@ def test_train_overhead_bench_compares_the_learner_with_a_bare_loop(tmp_path):
     out = bench('train_throughput.py', '--overhead', '--json', str(tmp_path / 'o.json'))
     figures = json.loads((tmp_path / 'o.json').read_text())
     assert figures['bare_ms_per_batch'] > 0 and figures['tsic_ms_per_batch'] > 0 and figures['batches'] >= 1
-    assert {'ChartInput', 'Recorder'} <= {r['callback'] for r in figures['callback_events']}, figures['callback_events']
+    assert {'ChartInput', 'ChartRecorder'} <= {r['callback'] for r in figures['callback_events']}, figures['callback_events']
     assert 'added by the loop' in out and 'by function, own time' in out

@@ -27,8 +27,8 @@ class BarsError(ValueError):
     "The bars cannot be used as they are: the message names the rows and what to do."
 
 def ohlcv_values(bars: pd.DataFrame) -> np.ndarray:
-    "The OHLCV columns of `bars` as one float64 array (n, 5), without the frame a column selection builds (a live window pays for it)."
-    if list(bars.columns) == OHLCV: return bars.to_numpy(np.float64)
+    "The OHLCV columns of `bars` as one float64 array (n, 5) of its own, without the frame a column selection builds (a live window pays for it)."
+    if list(bars.columns) == OHLCV: return bars.to_numpy(np.float64, copy=True)  # its own: the caller may change `bars` later
     return np.column_stack([bars[c].to_numpy(np.float64) for c in OHLCV])
 
 def load_msft() -> pd.DataFrame:

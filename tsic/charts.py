@@ -11,7 +11,7 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['UP_COLOR', 'DOWN_COLOR', 'BACKGROUND', 'CHART_KINDS', 'SCALINGS', 'BG', 'UP', 'DOWN', 'FILL', 'LINE', 'OVERLAY',
-           'price_rows', 'ChartStyle', 'labels_to_rgb', 'render_labels', 'render_chart']
+           'SCRATCH_LIMIT', 'price_rows', 'ChartStyle', 'labels_to_rgb', 'render_labels', 'render_chart']
 
 # %% ../nbs/01_charts.ipynb #cef008a6
 def price_rows(prices: np.ndarray, low: np.ndarray, high: np.ndarray, size: int) -> np.ndarray:
@@ -70,11 +70,13 @@ BG, UP, DOWN, FILL, LINE, OVERLAY = range(6)  # labels: indices into `ChartStyle
 
 # %% ../nbs/01_charts.ipynb #3604b856
 _SCRATCH = threading.local()
+SCRATCH_LIMIT = 64 << 20  # bytes: a larger temporary is allocated afresh, so that no thread keeps more than a few of these
 
 def _scratch(name: str, shape: tuple, dtype) -> np.ndarray:
     """A buffer of `shape` kept per thread and reused by the next call: a multi-MB temporary allocated afresh each time
     costs several times its arithmetic in page faults (the allocator hands such blocks back to the system when freed)."""
     size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    if size > SCRATCH_LIMIT: return np.empty(shape, dtype)  # e.g. a whole dataset's series drawn in one call
     buf = getattr(_SCRATCH, name, None)
     if buf is None or buf.nbytes < size: buf = np.empty(size, np.uint8); setattr(_SCRATCH, name, buf)
     return buf[:size].view(dtype).reshape(shape)
@@ -92,6 +94,8 @@ def _rgb_table(palette: bytes) -> np.ndarray:
 def labels_to_rgb(labels: np.ndarray, palette: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     "RGB `uint8` (..., W, 3) from a label image (..., W) of indices into `palette` (at most 16 colours), written into `out` when given."
     if len(palette) > 16: raise ValueError(f"at most 16 colours, got {len(palette)}")
+    if out is not None and (out.shape != labels.shape + (3,) or out.dtype != np.uint8):
+        raise ValueError(f"out: a uint8 array of shape {labels.shape + (3,)}, got {out.dtype} {out.shape}")
     width = labels.shape[-1]
     pad = -width % 4
     if pad: labels = np.concatenate([labels, np.zeros(labels.shape[:-1] + (pad,), np.uint8)], -1)

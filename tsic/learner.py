@@ -340,31 +340,35 @@ _CANCELS = (CancelBatchException, CancelBackwardException, CancelEpochException,
 
 class ChartLearner(Learner):
     """fastai's `Learner`, with each event sent only to the callbacks that handle it, in their order, as fastai's
-    `Callback.__call__` would (its `run`, `run_train` and `run_valid`, errors named by callback and event). fastai sorts
-    every callback for every event and lets each look itself up and read `training` through its attribute delegation
-    (about a hundred calls a batch, most with nothing to do); the lists here are made once per event and remade whenever
-    a callback is added or removed."""
+    `Callback.__call__` would (its `run`, `run_train` and `run_valid`, errors named by callback and event, `run` turned
+    back on at `after_fit`; a callback with its own `__call__` is called through it). fastai sorts every callback for
+    every event and lets each look itself up and read `training` through its attribute delegation (about a hundred calls
+    a batch, most with nothing to do). The lists are made once per event and remade whenever the callbacks in `cbs`
+    change; a callback's `order` or an event method set on it after its event was first sent is not seen."""
+    def _handlers(self, event_name: str) -> list:
+        cache, key = self.__dict__.get('_handler_lists'), tuple(map(id, self.cbs))
+        if cache is None or cache[0] != key: cache = self.__dict__['_handler_lists'] = (key, {})
+        if event_name not in cache[1]:
+            if not hasattr(event, event_name): raise Exception(f'missing {event_name}')
+            entries = []
+            for cb in self.cbs.sorted('order'):
+                if type(cb).__call__ is not Callback.__call__: entries.append((cb, 'call'))
+                elif _handles(cb, event_name): entries.append((cb, 'method'))
+                elif event_name == 'after_fit': entries.append((cb, 'reset'))
+            cache[1][event_name] = entries
+        return cache[1][event_name]
+
     def __call__(self, event_name):
         if not isinstance(event_name, str): return super().__call__(event_name)
-        handlers = self.__dict__.setdefault('_handlers', {})
-        if event_name not in handlers:
-            if not hasattr(event, event_name): raise Exception(f'missing {event_name}')
-            handlers[event_name] = [cb for cb in self.cbs.sorted('order') if _handles(cb, event_name)]
         inner, training = event_name in _INNER_LOOP, getattr(self, 'training', True)
-        for cb in handlers[event_name]:
-            if not cb.run or (inner and not ((cb.run_train and training) or (cb.run_valid and not training))): continue
-            try: getattr(cb, event_name)()
-            except _CANCELS: raise
-            except Exception as e:
-                raise modify_exception(e, f'Exception occured in `{type(cb).__name__}` when calling event `{event_name}`:\n\t{e.args[0]}', replace=True)
-        if event_name == 'after_fit':
-            for cb in self.cbs: cb.run = True  # as fastai does for every callback at the end of each fit
-    def add_cb(self, cb):
-        self.__dict__['_handlers'] = {}
-        return super().add_cb(cb)
-    def remove_cb(self, cb):
-        self.__dict__['_handlers'] = {}
-        return super().remove_cb(cb)
+        for cb, how in self._handlers(event_name):
+            if how == 'call': cb(event_name); continue
+            if how == 'method' and cb.run and (not inner or (cb.run_train and training) or (cb.run_valid and not training)):
+                try: getattr(cb, event_name)()
+                except _CANCELS: raise
+                except Exception as e:
+                    raise modify_exception(e, f'Exception occured in `{type(cb).__name__}` when calling event `{event_name}`:\n\t{e.args[0]}', replace=True)
+            if event_name == 'after_fit': cb.run = True  # as fastai does for every callback at the end of each fit
 
 def chart_learner(data: ChartData, cfg: TsicConfig, checkpoint_dir: str | Path, log_dir: str | Path | None = None,
                   device=None) -> Learner:

@@ -141,7 +141,7 @@ def prediction_table(meta: pd.DataFrame, probs: np.ndarray, predicted: np.ndarra
     if 'true' in columns: columns['true'] = [names[k] if pd.notna(k) else None for k in columns['true']]
     columns['predicted'] = names[predicted]
     columns.update({f'prob_{c}': probs[:, k] for k, c in enumerate(class_names)})
-    return pd.DataFrame(columns, copy=False)  # the columns are the table's own (pandas' copy-on-write), or views of `probs`
+    return pd.DataFrame(columns)
 
 @patch
 def _feature_table(self: Predictor, features, dataset: str) -> pd.DataFrame:
@@ -191,7 +191,6 @@ def _data(self: Predictor, meta: pd.DataFrame, images, windows: np.ndarray | Non
     "New input as `ChartData` of this model's recipe: the rows `meta` (what each is; in the order of their charts `images` and raw `windows`, which the model's scaler scales)."
     pointers = {c: np.arange(len(meta)) for c in ROW_POINTERS[:1 if windows is None else 2] if c not in meta}
     return ChartData(meta.assign(**pointers) if pointers else meta, images, self.class_names, self.provenance, windows, self.scaler)
-    return ChartData(meta, images, self.class_names, self.provenance, windows, self.scaler)
 
 @patch
 def read_images(self: Predictor, source, features=None, dataset: str | None = None, **bar_options) -> ChartData:

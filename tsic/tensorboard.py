@@ -79,6 +79,8 @@ class TensorBoardLogger(Callback):
         for name, hyper in zip(GROUP_NAMES, learn.opt.hypers): self.writer.add_scalar(f'lr/{name}', hyper['lr'], step)
         self.loss_sum, self.losses = None, 0
 
+    def before_train(self): self.loss_sum, self.losses = None, 0  # a phase cancelled part-way leaves nothing for the next
+
     def before_step(self):
         if self.learn.iter == self.learn.n_iter - 1:
             self.grads = [torch.cat([p.grad.detach().flatten().float().cpu() for p in g if p.grad is not None] or [torch.zeros(1)])
