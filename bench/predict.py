@@ -10,7 +10,7 @@ history, windows/s) for both runtimes.
 The network has random weights (latency does not depend on them); the checkpoint is written by tsic itself.
     python bench/predict.py [--size 96] [--arch resnet18] [--calls 300] [--threads N] [--json out.json] [--quick]
 """
-import argparse, json, statistics, tempfile, time, warnings
+import argparse, json, tempfile, time, warnings
 from pathlib import Path
 import numpy as np, torch
 

@@ -12,7 +12,7 @@
    examples/market/spy_1m_2011-03.csv and of ~31,600 images from the January and March files together.
 Needs the bench extra: pip install -e ".[bench]".
 """
-import argparse, io, os, shutil, sys, tempfile, threading, time
+import argparse, os, shutil, sys, tempfile, time
 from pathlib import Path
 import numpy as np, pandas as pd
 
@@ -89,7 +89,7 @@ def charts_section(quick):
         buffer = np.zeros((n_tsic, size, size, 3), np.uint8)  # touched once: the system's page zeroing is not timed
         reused = n_tsic / timed(lambda: render_chart(windows[:n_tsic], size, out=buffer))
         fresh = n_tsic / timed(lambda: render_chart(windows[:n_tsic], size))
-        del buffer
+        buffer = None  # its memory back before the next size
         png = tsic_png_rate(n_png, size)
         mpf_png, mpf_arr = mplfinance_rate(windows, size, True, n_mpl), mplfinance_rate(windows, size, False, n_mpl)
         line = matplotlib_line_rate(windows, size, n_mpl)
