@@ -181,8 +181,8 @@ def render_labels(bars: np.ndarray, size: int, style: ChartStyle, overlays: np.n
     scale = (lambda p: np.log(np.maximum(p, 1e-300))) if style.scaling == 'volatility' else (lambda p: p)  # (missing overlays are 0 here)
     to_rows = lambda p: price_rows(scale(p), low.reshape((-1,) + (1,) * (p.ndim - 1)), high.reshape((-1,) + (1,) * (p.ndim - 1)), panel)
     bar, pos, width, body_col, wick_col = _column_layout(n_bars, size)
-    canvas = np.zeros((n, size, size), np.uint8) if out is None else out
-    if out is not None: canvas.fill(0)
+    canvas = np.empty((n, size, size), np.uint8) if out is None else out
+    canvas.fill(0)
     colour = np.where(c >= o, UP, DOWN).astype(np.uint8)[:, bar]  # (n, size): each column's up/down label
     thickness = 1 + size // 256
     if style.kind in ('candle', 'ohlc'):

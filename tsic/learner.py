@@ -8,7 +8,7 @@ import io, logging, math, random, re, tempfile, warnings
 from pathlib import Path
 import numpy as np, torch
 from torch.amp import GradScaler, autocast
-from fastai.vision.all import (noop, Learner, Callback, Recorder, F1Score, AccumMetric, accuracy, ParamScheduler, default_device, MixedPrecision, combined_cos, SchedCos, CancelBatchException,
+from fastai.vision.all import (noop, Learner, Callback, Recorder, F1Score, AccumMetric, accuracy, ParamScheduler, default_device, MixedPrecision, SchedCos, CancelBatchException,
                                CancelFitException, CancelBackwardException, CancelEpochException, CancelStepException,
                                CancelTrainException, CancelValidException, MixUp, patch, L, event, Optimizer)
 from fastai.callback.core import _inner_loop as fastai_inner_loop
