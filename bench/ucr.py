@@ -18,9 +18,9 @@ GASF+GADF+RP as RGB; every training series trains for a fixed schedule and the l
 (`--val-fraction 0`, config `select_epoch: last`); the image size follows the series length (`--size auto`,
 `encodings.image_size_for`); small training sets get up to 3 augmented copies of each series (`--copies auto`,
 `augment_copies`: jitter, scaling, magnitude warp, window slice) and about 1,000 optimizer steps (`--epochs auto`,
-`schedule_epochs`: 20 to 80 epochs). The hybrid trains at every length (`--mode multi`: tsic's multi-modal network,
+`schedule_epochs`: 10 to 80 epochs). The hybrid trains at every length (`--mode multi`: tsic's multi-modal network,
 a series encoder reading the raw series beside the CNN reading its image, `array_data(series_windows=True)`;
-`--encoder`: a ResNet-1D or a transformer, reading at most 512 steps, longer windows averaged down in segments);
+`--encoder`: a ResNet-1D or a transformer, reading at most 256 steps (`model.encoder_steps`), longer windows averaged down in segments);
 series of different lengths are encoded length by length for the images and zero-padded to the longest training
 series for the encoder, their log length beside them (`sources.window_length`). `--fusion minirocket`: the
 network carries a MiniRocket ridge classifier fitted on the training series (`tsic.rocket`), whose probabilities
@@ -146,7 +146,7 @@ def with_rocket_windows(data, X_train, X_test, copies: int, seed: int):
                      features.astype(np.float32))
 
 
-def schedule_epochs(train_rows: int, batch_size: int, steps: int = 1000, low: int = 20, high: int = 80) -> int:
+def schedule_epochs(train_rows: int, batch_size: int, steps: int = 1000, low: int = 10, high: int = 80) -> int:
     "Epochs for about `steps` optimizer steps, between `low` and `high`: small sets get `high`, large ones fewer."
     return int(np.clip(round(steps / -(-train_rows // batch_size)), low, high))
 
@@ -326,7 +326,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('--tta', type=int, default=0, help='also score each model with test-time augmentation: this many augmented copies per test series')
     p.add_argument('--mixup', type=float, default=0.0, help="mixup's alpha on the training images (config key mixup; 0: off)")
     p.add_argument('--scratch', action='store_true', help='random initial weights instead of pretrained ones (any timm model)')
-    p.add_argument('--epochs', default='auto', help="a number, or 'auto': about 1,000 optimizer steps, 20 to 80 epochs (schedule_epochs)")
+    p.add_argument('--epochs', default='auto', help="a number, or 'auto': about 1,000 optimizer steps, 10 to 80 epochs (schedule_epochs)")
     p.add_argument('--size', default='auto', help="image size in px, or 'auto': from the series length (encodings.image_size_for)")
     p.add_argument('--batch-size', type=int, default=8)
     p.add_argument('--lr', type=float, default=1e-2, help='head rate; the backbone gets a quarter of it')

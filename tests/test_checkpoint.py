@@ -28,3 +28,17 @@ def test_a_format_1_checkpoint_predicts_as_the_version_that_wrote_it(tmp_path):
     assert Path(copy).read_bytes() == OLD.read_bytes()  # reading migrates in memory: the old file is left as it was
     newer = Predictor.from_checkpoint(again).predict_bars(load_msft().iloc[-300:], last=5)
     np.testing.assert_allclose(newer[probs].to_numpy(), got[probs].to_numpy(), atol=0)
+
+
+LONG = DATA / 'checkpoint_format2_long.ckpt'
+
+
+def test_a_format_2_hybrid_on_long_series_reads_its_windows_as_it_was_trained():
+    "Format 2's series encoder read at most 512 steps (a constant then; `model.encoder_steps`, 256, now): its 300-step windows stay whole, so it predicts as before."
+    assert torch.load(LONG, weights_only=True)['format'] == 'tsic-checkpoint-2'
+    ckpt = load_checkpoint(LONG)
+    assert ckpt.config['model']['encoder_steps'] == 512 and ckpt.config['timeseries']['window_size'] == 300
+    expected = pd.read_csv(DATA / 'checkpoint_format2_long_predictions.csv')
+    got = Predictor.from_checkpoint(LONG).predict(np.load(DATA / 'checkpoint_format2_long_series.npy'))
+    assert Predictor.from_checkpoint(LONG).model.stride == 1
+    np.testing.assert_allclose(got[['prob_0', 'prob_1']].to_numpy(), expected[['prob_0', 'prob_1']].to_numpy(), atol=1e-6)

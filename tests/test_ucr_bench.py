@@ -102,7 +102,7 @@ def test_tsic_and_minirocket_side_by_side_on_equal_and_different_lengths(tmp_pat
 
 def test_the_recipe_rules_depend_on_the_training_set_size_only():
     assert [ucr.augment_copies(n) for n in (20, 50, 67, 100, 270, 537)] == [3, 3, 2, 1, 0, 0]
-    assert [ucr.schedule_epochs(n, 8) for n in (50, 200, 400, 537, 5000)] == [80, 40, 20, 20, 20]  # 1,000 steps, 20 to 80 epochs
+    assert [ucr.schedule_epochs(n, 8) for n in (50, 200, 400, 537, 5000)] == [80, 40, 20, 15, 10]  # 1,000 steps, 10 to 80 epochs
 
 
 @pytest.mark.slow

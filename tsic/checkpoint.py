@@ -70,7 +70,7 @@ class Provenance:
         return cls(**d)
 
 # %% ../nbs/00b_checkpoint.ipynb #ad4c7081
-CHECKPOINT_FORMAT = 'tsic-checkpoint-2'
+CHECKPOINT_FORMAT = 'tsic-checkpoint-3'
 
 @dataclass
 class DecisionOffsets:
@@ -163,7 +163,13 @@ def _from_format_1(p: dict) -> dict:
         p['decision_offsets'] = {'offsets': offsets.pop('offsets'), 'fitted_on': offsets.pop('fitted_on', 'val'), 'fit': offsets}
     return {**p, 'format': 'tsic-checkpoint-2'}
 
-MIGRATIONS = {'tsic-checkpoint-1': _from_format_1}  # format → the step to the next one
+def _from_format_2(p: dict) -> dict:
+    "tsic-checkpoint-2 → 3: the series encoder read at most 512 steps then (a constant); the config now says so (`model.encoder_steps`, 256 for new models)."
+    config = dict(p['config'])
+    config['model'] = {'encoder_steps': 512, **(config.get('model') or {})}
+    return {**p, 'config': config, 'format': 'tsic-checkpoint-3'}
+
+MIGRATIONS = {'tsic-checkpoint-1': _from_format_1, 'tsic-checkpoint-2': _from_format_2}  # format → the step to the next one
 
 def migrate(payload: dict) -> dict:
     "`payload` of any known format, brought to `CHECKPOINT_FORMAT` one step at a time."

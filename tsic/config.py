@@ -122,6 +122,7 @@ class ModelConfig:
     inputs: str = 'both'              # multi: 'both', or 'series' / 'image' alone (ablations with the same encoders)
     feature_dim: Optional[int] = None # derived from timeseries.feature_columns when None
     series_encoder: str = 'transformer'  # multi: what reads the numeric window, 'transformer' or 'conv' (a ResNet-1D, any length)
+    encoder_steps: int = 256          # multi: the most steps the series encoder reads; a longer window is averaged down in equal segments first
     late_fusion: str = 'none'         # the network's probabilities averaged with a ridge classifier's: on MiniRocket's features of the window ('minirocket', multi mode), on the window's values ('ridge', multi) or on the chart's profile ('ridge', single)
     edge_pool: bool = False           # also pool the features at the window's end: the chart's right-hand column, the series' last step
     modality_dim: Optional[int] = None  # multi: each encoder's features projected to this width before they are fused (None: as they are)
@@ -221,7 +222,7 @@ _CHOICES = {'model_mode': ('single', 'multi'), 'precision': ('32', '16-mixed', '
             'series_encoder': ('transformer', 'conv'), 'late_fusion': ('none', 'minirocket', 'ridge')}
 _POSITIVE = {'lr_head', 'lr_backbone', 'lr_decay_rate', 'batch_size', 'max_epochs', 'accumulate_grad_batches',
              'early_stopping_patience', 'num_threads', 'image_size', 'num_classes', 'window_size', 'dim', 'layers', 'heads', 'ff_dim',
-             'reasoning_dim', 'modality_dim', 'purge_gap', 'feature_dim', 'agc_clip_factor', 'window', 'horizon', 'band',
+             'reasoning_dim', 'modality_dim', 'encoder_steps', 'purge_gap', 'feature_dim', 'agc_clip_factor', 'window', 'horizon', 'band',
              'threshold', 'fixed_range', 'volatility_range', 'purge', 'n_trials', 'timeout'}
 _NON_NEGATIVE = {'weight_decay', 'num_workers', 'seed', 'mixup', 'stage1_epoch', 'stage2_epoch', 'stage3_epoch',
                  'dropout', 'dropout1', 'dropout2', 'drop_path_rate', 'aux_loss_weight'}

@@ -17,8 +17,8 @@ from .fusion import SeriesEncoder, ConvSeriesEncoder, FusionLoss
 from .readers import LENGTH_COLUMN
 
 # %% auto #0
-__all__ = ['SHARES', 'ENCODER_STEPS', 'ChartModel', 'layer_groups', 'choose_share', 'ImageClassifier', 'late_fusion_head',
-           'encoder_stride', 'series_encoder', 'MultiModalNet', 'create_model']
+__all__ = ['SHARES', 'ChartModel', 'layer_groups', 'choose_share', 'ImageClassifier', 'late_fusion_head', 'encoder_stride',
+           'series_encoder', 'MultiModalNet', 'create_model']
 
 # %% ../nbs/05b_models.ipynb #fa1e80f2
 class ChartModel:
@@ -118,8 +118,6 @@ class ImageClassifier(ChartModel, nn.Sequential):
         return self.late_fusion(logits, self.head_input(image)) if self.fuses else logits
 
 # %% ../nbs/05b_models.ipynb #be7d62eb
-ENCODER_STEPS = 512  # the most steps a series encoder reads: longer windows are averaged down first
-
 def late_fusion_head(cfg: TsicConfig) -> LateFusionHead | None:
     "The closed-form classifier `model.late_fusion` names, over the numeric windows `cfg` describes (None: 'none')."
     ts, k = cfg.timeseries, cfg.num_classes
@@ -129,15 +127,15 @@ def late_fusion_head(cfg: TsicConfig) -> LateFusionHead | None:
         return RocketClassifier(len(ts.feature_columns), ts.window_size, k, cfg.seed, length)
     return None
 
-def encoder_stride(window_size: int) -> int:
-    "Steps averaged into one before a window of `window_size` steps reaches the series encoder (at most `ENCODER_STEPS` remain)."
-    return math.ceil(window_size / ENCODER_STEPS)
+def encoder_stride(window_size: int, most: int) -> int:
+    "Steps averaged into one before a window of `window_size` steps reaches the series encoder (at most `most` remain: `model.encoder_steps`)."
+    return math.ceil(window_size / most)
 
 def series_encoder(cfg: TsicConfig) -> nn.Module:
     "The encoder of the numeric window that `model.series_encoder` names, for windows shortened by `encoder_stride`."
     n_features, t = len(cfg.timeseries.feature_columns), cfg.transformer
     if cfg.model.series_encoder == 'conv': return ConvSeriesEncoder(n_features, cfg.conv.channels, cfg.model.edge_pool)
-    steps = math.ceil(cfg.timeseries.window_size / encoder_stride(cfg.timeseries.window_size))
+    steps = math.ceil(cfg.timeseries.window_size / encoder_stride(cfg.timeseries.window_size, cfg.model.encoder_steps))
     return SeriesEncoder(n_features, steps, t.dim, t.layers, t.heads, t.dropout, t.ff_dim, cfg.model.edge_pool)
 
 class MultiModalNet(ChartModel, nn.Module):
@@ -151,7 +149,7 @@ class MultiModalNet(ChartModel, nn.Module):
             single = create_classifier(cfg)  # the backbone exactly as in single mode (weights, drop path)
             self.body, self.pool, n_img = single[0], nn.Sequential(*single[1][:2]), _pooled_features(single)  # its pooling and flatten
         if 'series' in self.inputs:
-            self.series, self.stride = series_encoder(cfg), encoder_stride(ts.window_size)
+            self.series, self.stride = series_encoder(cfg), encoder_stride(ts.window_size, cfg.model.encoder_steps)
             n_ts = self.series.dim
         self.late_head, self.balanced = late_fusion_head(cfg), cfg.class_balance == 'weights'
         widths = {k: w for k, w in (('image', n_img), ('series', n_ts)) if k in self.inputs}
