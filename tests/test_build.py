@@ -131,3 +131,22 @@ def test_build_from_config_then_read_for_training(tmp_path):
     manifest = json.loads((tmp_path / 'm_1d_winsize40' / 'manifest.json').read_text())
     assert len(samples) == manifest['n_images'] and manifest['options']['chart'] == 'line'
     assert 'set dataset_m_dir' not in out.stdout  # the config already points at it
+
+
+def test_triple_barrier_labels_from_the_command_line(tmp_path):
+    "`--label-rule triple_barrier`: the labels CSV says which barrier each window touched and when; the manifest counts them."
+    out = tsic_build(MARKET / 'btcusd_30m_2014.csv', '--dataset', 'btc', '--timeframe', '30m', '--data-dir', tmp_path, '--chart', 'line',
+                     '--image-size', 40, '--label-rule', 'triple_barrier', '--barrier', 0.8, '--vertical', 'sign', '--horizon', 6)
+    assert out.returncode == 0, out.stderr
+    manifest = json.loads((tmp_path / 'btc_30m_winsize40' / 'manifest.json').read_text())
+    labels = pd.read_csv(tmp_path / 'fix_labeled_data_btc_30m.csv')
+    assert manifest['labels']['rule'] == 'triple_barrier' and manifest['labels']['barrier'] == 0.8
+    assert manifest['labels']['touched'] == labels.barrier.value_counts().to_dict()
+    assert labels.bars_held.between(1, 6).all() and (labels.bars_held[labels.barrier == 'vertical'] == 6).all()
+    touched = labels[labels.barrier != 'vertical']
+    assert (touched.label == np.where(touched.barrier == 'upper', 2, 0)).all()
+    vertical = labels[labels.barrier == 'vertical']  # --vertical sign: the sign of the return at the vertical barrier
+    assert (vertical.label == 1 + np.sign(vertical.exit_return)).all() and len(vertical) and set(vertical.label) >= {0, 2}
+    assert np.allclose(vertical.exit_return, vertical.forward_return)
+    bad = tsic_build(MARKET / 'btcusd_30m_2014.csv', '--dataset', 'btc', '--data-dir', tmp_path / 'b', '--label-rule', 'triple_barrier', '--barrier', '-1')
+    assert bad.returncode == 2 and 'barrier' in bad.stderr, bad.stderr

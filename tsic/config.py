@@ -67,10 +67,12 @@ class BuildConfig:
     horizon: int = 5                    # bars ahead that decide the label
     fractions: list[float] = field(default_factory=lambda: [0.7, 0.15, 0.15])  # train, val, test, in time order
     purge: Optional[int] = None         # window ends dropped at each split boundary; None: window + horizon (the minimum)
-    label_rule: str = 'zscore'          # 'zscore' (volatility-scaled), 'threshold' (fixed return) or 'quantile' (train quantiles)
+    label_rule: str = 'zscore'          # 'zscore' (volatility-scaled), 'threshold' (fixed return), 'quantile' (train quantiles) or 'triple_barrier'
     band: float = 0.4307                # zscore: |z| below this is flat (standard normal tercile)
     threshold: float = 0.001            # threshold: |forward log return| below this is flat
     quantiles: list[float] = field(default_factory=lambda: [1 / 3, 2 / 3])  # quantile: of the training returns
+    barrier: float = 1.0                # triple_barrier: the upper and lower barriers at ± this × the window's volatility × √horizon
+    vertical: str = 'flat'              # triple_barrier: a window that touches neither within `horizon` bars is 'flat', or 'sign' (of its return then)
     chart: str = 'candle'               # candle, ohlc, line, area; or an encoding of the closes: gasf, gadf, mtf, rp, a+b+c
     volume: bool = False                # volume panel under the chart
     ma: list[int] = field(default_factory=list)  # moving averages of the close drawn over the chart, e.g. [5, 20]
@@ -217,13 +219,13 @@ _CHOICES = {'model_mode': ('single', 'multi'), 'precision': ('32', '16-mixed', '
             'scheduler': ('one-cycle', 'cosine'), 'class_balance': ('none', 'weights', 'sampler'),
             'image_cache': ('auto', 'memory', 'mmap', 'none'), 'impute': ('none', 'median'),
             'inputs': ('both', 'image', 'series'), 'data_source': ('images', 'series'),
-            'label_rule': ('zscore', 'threshold', 'quantile'), 'scaling': ('window', 'fixed', 'volatility'),
+            'label_rule': ('zscore', 'threshold', 'quantile', 'triple_barrier'), 'vertical': ('flat', 'sign'), 'scaling': ('window', 'fixed', 'volatility'),
             'select_epoch': ('best', 'last'), 'pruner': ('median', 'hyperband', 'none'),
             'series_encoder': ('transformer', 'conv'), 'late_fusion': ('none', 'minirocket', 'ridge')}
 _POSITIVE = {'lr_head', 'lr_backbone', 'lr_decay_rate', 'batch_size', 'max_epochs', 'accumulate_grad_batches',
              'early_stopping_patience', 'num_threads', 'image_size', 'num_classes', 'window_size', 'dim', 'layers', 'heads', 'ff_dim',
              'reasoning_dim', 'modality_dim', 'encoder_steps', 'purge_gap', 'feature_dim', 'agc_clip_factor', 'window', 'horizon', 'band',
-             'threshold', 'fixed_range', 'volatility_range', 'purge', 'n_trials', 'timeout'}
+             'threshold', 'barrier', 'fixed_range', 'volatility_range', 'purge', 'n_trials', 'timeout'}
 _NON_NEGATIVE = {'weight_decay', 'num_workers', 'seed', 'mixup', 'stage1_epoch', 'stage2_epoch', 'stage3_epoch',
                  'dropout', 'dropout1', 'dropout2', 'drop_path_rate', 'aux_loss_weight'}
 _FRACTIONS = {'val_fraction', 'dropout', 'dropout1', 'dropout2', 'drop_path_rate'}

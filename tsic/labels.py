@@ -15,9 +15,9 @@ from .encodings import ENCODINGS
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'DEMO_CLASSES', 'forward_returns', 'forward_zscores', 'three_classes', 'purged_split', 'window_span',
-           'walk_forward_folds', 'chart_filename', 'ChartDatasetSpec', 'label_known_at', 'complete_ends', 'log_gaps',
-           'labelled_windows']
+__all__ = ['log', 'BARRIERS', 'DEMO_CLASSES', 'forward_returns', 'window_volatility', 'forward_zscores', 'three_classes',
+           'first_touches', 'triple_barrier_labels', 'purged_split', 'window_span', 'walk_forward_folds',
+           'chart_filename', 'ChartDatasetSpec', 'label_known_at', 'complete_ends', 'log_gaps', 'labelled_windows']
 
 # %% ../nbs/02a_labels.ipynb #a0103328
 def forward_returns(close: np.ndarray, horizon: int) -> np.ndarray:
@@ -27,18 +27,47 @@ def forward_returns(close: np.ndarray, horizon: int) -> np.ndarray:
     if len(logc) > horizon: r[:-horizon] = logc[horizon:] - logc[:-horizon]
     return r
 
+def window_volatility(close: np.ndarray, window: int) -> np.ndarray:
+    "Standard deviation of the log returns inside the window of `window` bars ending at each bar (NaN before the first full window)."
+    rets = pd.Series(np.diff(np.log(np.asarray(close, dtype=np.float64)), prepend=np.nan))
+    return rets.rolling(window - 1, min_periods=window - 1).std().to_numpy()
+
 def forward_zscores(close: np.ndarray, window: int, horizon: int) -> np.ndarray:
     "z-score of the forward `horizon`-bar log return of each window end, scaled by the window's volatility; NaN where undefined."
-    rets = pd.Series(np.diff(np.log(np.asarray(close, dtype=np.float64)), prepend=np.nan))
-    sigma = rets.rolling(window - 1, min_periods=window - 1).std().to_numpy()  # returns inside the window ending at t
     with np.errstate(divide='ignore', invalid='ignore'):
-        z = forward_returns(close, horizon) / (sigma * np.sqrt(horizon))
+        z = forward_returns(close, horizon) / (window_volatility(close, window) * np.sqrt(horizon))
     z[~np.isfinite(z)] = np.nan  # zero volatility: undefined
     return z
 
 def three_classes(score: np.ndarray, low: float, high: float) -> np.ndarray:
     "Class per score: 0 below `low`, 2 above `high`, 1 between (inclusive); -1 where the score is NaN."
     return np.where(np.isnan(score), -1, np.where(score < low, 0, np.where(score > high, 2, 1)))
+
+# %% ../nbs/02a_labels.ipynb #b8feb9fe
+BARRIERS = ('lower', 'vertical', 'upper')  # the barrier touched first, by class: down, flat (or the sign there), up
+
+def first_touches(close: np.ndarray, ends: np.ndarray, horizon: int, width: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    "For each window end in `ends`: the barrier the closes of the next `horizon` bars touch first (0 lower at −`width`, 2 upper at +`width` in log return, 1 neither), the bars until then (`horizon` for neither) and the log return then."
+    logc = np.log(np.asarray(close, dtype=np.float64))
+    ends = np.asarray(ends)
+    path = logc[ends[:, None] + np.arange(1, horizon + 1)] - logc[ends, None]  # (n, horizon): log return after 1..horizon bars
+    width = np.asarray(width, dtype=np.float64)[:, None]
+    up, down = path >= width, path <= -width
+    first_up = np.where(up.any(1), up.argmax(1), horizon)  # index of the first bar at or over the barrier; horizon: never
+    first_down = np.where(down.any(1), down.argmax(1), horizon)
+    side = np.where(first_up < first_down, 2, np.where(first_down < first_up, 0, 1))  # a close cannot touch both (width > 0)
+    held = np.where(side == 1, horizon, np.minimum(first_up, first_down) + 1)
+    return side, held, path[np.arange(len(ends)), held - 1]
+
+def triple_barrier_labels(close: np.ndarray, ends: np.ndarray, window: int, horizon: int, barrier: float = 1.0,
+                          vertical: str = 'flat') -> pd.DataFrame:
+    "Label (0 down, 1 flat, 2 up), barrier touched, bars held and exit log return of the windows ending at `ends` (see above)."
+    if not barrier > 0: raise ValueError(f"build.barrier (--barrier): the barriers' distance in volatilities, > 0, got {barrier}")
+    if vertical not in ('flat', 'sign'): raise ValueError(f"build.vertical (--vertical): 'flat' or 'sign', got {vertical!r}")
+    width = barrier * window_volatility(close, window)[ends] * np.sqrt(horizon)
+    side, held, exit_return = first_touches(close, ends, horizon, width)
+    label = side if vertical == 'flat' else np.where(side != 1, side, 1 + np.sign(exit_return).astype(int))
+    return pd.DataFrame({'label': label, 'barrier': np.asarray(BARRIERS, dtype=object)[side], 'bars_held': held, 'exit_return': exit_return})
 
 # %% ../nbs/02a_labels.ipynb #cabc1185
 def purged_split(ends: np.ndarray, window: int, horizon: int, fractions=(0.7, 0.15, 0.15), purge: int | None = None) -> dict[str, np.ndarray]:
@@ -159,11 +188,11 @@ def log_gaps(name: str, gaps: dict, what: str = 'windows'):
                     "longest is %s)", name, gaps['left_out_crossing'], what, gaps['gaps'], gaps['max_gap'], gaps['largest_pause'])
 
 def labelled_windows(bars: pd.DataFrame, spec: ChartDatasetSpec) -> tuple[pd.DataFrame, dict]:
-    "One row per labelled window (end, timestamp, known_at, split, forward_return, zscore, label, class_name, file), and the label cut points."
+    "One row per labelled window (end, timestamp, known_at, split, forward_return, zscore, label, [barrier, bars_held, exit_return,] class_name, file), and how the labels were cut."
     spec = spec.for_bars(bars)
     close = bars.close.to_numpy()
     r, z = forward_returns(close, spec.horizon), forward_zscores(close, spec.window, spec.horizon)
-    score = z if spec.label_rule == 'zscore' else r
+    score = z if spec.label_rule in ('zscore', 'triple_barrier') else r  # the barriers' width needs the window's volatility too
     ends, gaps = complete_ends(bars.index, spec.window - 1 + spec.warmup, spec.horizon, spec.gap)  # full history and horizon
     log_gaps(spec.dataset, gaps)
     undefined = int((~np.isfinite(score[ends])).sum())
@@ -184,13 +213,19 @@ def labelled_windows(bars: pd.DataFrame, spec: ChartDatasetSpec) -> tuple[pd.Dat
                         f"{spec.purge or spec.window + spec.horizon} windows the {', '.join(empty)} split has none; use more bars, a "
                         "shorter window or horizon, or larger build.fractions (--fractions) for it")
     w = pd.concat([pd.DataFrame({'end': e, 'split': name}) for name, e in parts.items()], ignore_index=True)
-    if spec.label_rule == 'zscore': cuts = (-spec.band, spec.band)
-    elif spec.label_rule == 'threshold': cuts = (-spec.threshold, spec.threshold)
-    else: cuts = tuple(np.quantile(r[parts['train']], spec.quantiles))  # training windows only
     w['timestamp'], w['known_at'] = bars.index[w.end], label_known_at(bars.index, w.end.to_numpy(), spec.horizon)
     w['forward_return'], w['zscore'] = r[w.end], z[w.end]
-    w['label'] = three_classes(score[w.end], *cuts)
+    if spec.label_rule == 'triple_barrier':
+        touches = triple_barrier_labels(close, w.end.to_numpy(), spec.window, spec.horizon, spec.barrier, spec.vertical)
+        w[touches.columns] = touches
+        how = {'barrier': spec.barrier, 'vertical': spec.vertical, 'touched': {b: int((w.barrier == b).sum()) for b in BARRIERS}}
+    else:
+        if spec.label_rule == 'zscore': cuts = (-spec.band, spec.band)
+        elif spec.label_rule == 'threshold': cuts = (-spec.threshold, spec.threshold)
+        else: cuts = tuple(np.quantile(r[parts['train']], spec.quantiles))  # training windows only
+        w['label'] = three_classes(score[w.end], *cuts)
+        how = {'cut_points': [float(c) for c in cuts]}
     w['class_name'] = np.asarray(spec.class_names, dtype=object)[w.label]  # the names' own 3 objects: 8 bytes a window, not 64
     w['file'] = [f"{s}/{c}/{chart_filename(spec.dataset, spec.timeframe, t, k)}" for s, c, t, k in
                  w[['split', 'class_name', 'timestamp', 'label']].itertuples(index=False)]  # inside the dataset folder
-    return w, {'rule': spec.label_rule, 'cut_points': [float(c) for c in cuts], 'left_out_undefined': undefined, 'gaps': gaps}
+    return w, {'rule': spec.label_rule, **how, 'left_out_undefined': undefined, 'gaps': gaps}
