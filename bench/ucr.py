@@ -195,8 +195,9 @@ def tsic_run(X_train, y_train, X_test, y_test, name: str, seed: int, a, params: 
     with tempfile.TemporaryDirectory() as d, warnings.catch_warnings():
         warnings.simplefilter('ignore')
         result = train(cfg, run_dir=d, data=data)
-        probs, _ = result.learn.get_preds(ds_idx=2)  # the scored weights, in test-row order
         parts = fusion_parts(result.learn, data)
+        if parts is None: probs, _ = result.learn.get_preds(ds_idx=2)  # the scored weights, in test-row order
+        else: probs = parts.pop('fused')  # the same, from the parts (one pass of MiniRocket over the test series, not two)
         tta = None
         if a.tta:  # the same weights, each test series averaged with a.tta augmented copies (Predictor.predict_series)
             from tsic.predict import Predictor
@@ -210,7 +211,7 @@ def tsic_run(X_train, y_train, X_test, y_test, name: str, seed: int, a, params: 
 
 
 def fusion_parts(learn, data) -> dict | None:
-    "The test probabilities of the network alone and of its late-fusion MiniRocket head, with the head's leave-one-out figures; None without one."
+    "The test probabilities of the network alone, of its late-fusion MiniRocket head and of the two fused, with the head's leave-one-out figures; None without one."
     import torch
     rocket = getattr(learn.model, 'late_head', None)
     if rocket is None: return None
@@ -218,8 +219,10 @@ def fusion_parts(learn, data) -> dict | None:
     try: network, _ = learn.get_preds(ds_idx=2)
     finally: rocket.active = True
     windows = torch.from_numpy(data.scaled_windows(data.rows('test'))).transpose(1, 2)
-    with torch.no_grad(): head = rocket(windows.to(rocket.head.coef.device)).exp().cpu()
-    return {'network': network.numpy(), 'minirocket': head.numpy(), 'loo_accuracy': float(rocket.head.loo_accuracy),
+    with torch.no_grad():
+        head = rocket(windows.to(rocket.head.coef.device)).cpu()
+        fused = learn.model.fuse(network.log(), head).exp()  # as the network fuses them (softmax of log-probabilities: the same probabilities)
+    return {'network': network.numpy(), 'minirocket': head.exp().numpy(), 'fused': fused, 'loo_accuracy': float(rocket.head.loo_accuracy),
             'share': float(learn.model.fusion_weight), 'network_temperature': float(rocket.network_temperature), 'temperature': float(rocket.head.temperature), 'alpha': float(rocket.head.alpha)}
 
 

@@ -137,6 +137,9 @@ def test_walk_forward_report_through_papermill(tmp_path):
         assert metrics['images_per_split']['test'] == 40
     text = json.dumps([c.get('outputs', []) for c in nbformat.read(tmp_path / 'wf.ipynb', as_version=4).cells])
     assert 'Pooled test macro F1' in text and 'image/png' in text
+    trades = pd.read_csv(run / 'backtest.csv')  # the backtest beside the scores, shown in the report
+    assert set(trades.fold) == {'0', '1', 'pooled'} and set(trades.predictor) == {'model', 'persistence', 'always_long', 'flat'}
+    assert 'sharpe_low' in text and 'equity.png' in text and (run / 'equity.png').stat().st_size > 1000
 
 
 @pytest.mark.slow  # make test stays under 10 minutes; .ci/run runs it after

@@ -191,6 +191,7 @@ class TsicConfig:
     num_threads: Optional[int] = None  # CPU threads of torch; None: its default (one per core). Results depend on it (see train)
     val_fraction: float = 0.15        # used only when a dataset has no val/ folder
     purge_gap: Optional[int] = None   # windows dropped between train and carved-out val; None: 2 x window size
+    backtest_cost: float = 0.0002     # walk-forward backtest: cost per unit of turnover, a fraction (0.0002: 2 basis points)
     timeseries: TimeseriesConfig = field(default_factory=TimeseriesConfig)
     transformer: TransformerConfig = field(default_factory=TransformerConfig)
     conv: ConvConfig = field(default_factory=ConvConfig)
@@ -226,7 +227,7 @@ _POSITIVE = {'lr_head', 'lr_backbone', 'lr_decay_rate', 'batch_size', 'max_epoch
              'early_stopping_patience', 'num_threads', 'image_size', 'num_classes', 'window_size', 'dim', 'layers', 'heads', 'ff_dim',
              'reasoning_dim', 'modality_dim', 'encoder_steps', 'purge_gap', 'feature_dim', 'agc_clip_factor', 'window', 'horizon', 'band',
              'threshold', 'barrier', 'fixed_range', 'volatility_range', 'purge', 'n_trials', 'timeout'}
-_NON_NEGATIVE = {'weight_decay', 'num_workers', 'seed', 'mixup', 'stage1_epoch', 'stage2_epoch', 'stage3_epoch',
+_NON_NEGATIVE = {'backtest_cost', 'weight_decay', 'num_workers', 'seed', 'mixup', 'stage1_epoch', 'stage2_epoch', 'stage3_epoch',
                  'dropout', 'dropout1', 'dropout2', 'drop_path_rate', 'aux_loss_weight'}
 _FRACTIONS = {'val_fraction', 'dropout', 'dropout1', 'dropout2', 'drop_path_rate'}
 

@@ -14,8 +14,8 @@ log = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['log', 'classification_scores', 'macro_f1', 'scores_from_confusion', 'classification_table', 'scores_table',
            'confusion_figure', 'with_baseline_labels', 'majority_class', 'baseline_predictions', 'lookahead_prediction',
-           'baseline_scores', 'lookahead_scores', 'beats_baselines', 'baseline_verdict', 'block_bootstrap_difference',
-           'difference_verdict']
+           'baseline_scores', 'lookahead_scores', 'beats_baselines', 'baseline_verdict', 'block_indices',
+           'block_bootstrap_difference', 'difference_verdict']
 
 # %% ../nbs/03_metrics.ipynb #2d5da13e
 def classification_scores(y_true, y_pred, class_names: list[str]) -> dict:
@@ -148,15 +148,19 @@ def _macro_f1_rows(y: np.ndarray, p: np.ndarray, n_classes: int) -> np.ndarray:
         f1.append(np.divide(2 * tp, denom, out=np.zeros(len(y)), where=denom > 0))
     return np.mean(f1, 0)
 
+def block_indices(n: int, block: int, n_boot: int = 2000, seed: int = 0) -> tuple[np.ndarray, int]:
+    "Row indices (n_boot, n) of a moving-block bootstrap of `n` rows in time order, blocks of `block` rows (clipped to 1..n), and that block."
+    block = int(min(max(block, 1), n))
+    starts = np.random.default_rng(seed).integers(0, n - block + 1, size=(n_boot, -(-n // block)))
+    return (starts[:, :, None] + np.arange(block)).reshape(n_boot, -1)[:, :n], block
+
 def block_bootstrap_difference(y_true, pred, other, n_classes: int, block: int, n_boot: int = 2000, level: float = 0.95,
                                seed: int = 0) -> dict:
     "Macro F1 of `pred` minus that of `other` on the same rows (time order), with a moving-block bootstrap interval."
     y, a, b = (np.asarray(v) for v in (y_true, pred, other))
     n = len(y)
     if n < 2: raise ValueError(f"{n} rows: too few for a bootstrap interval")
-    block = int(min(max(block, 1), n))
-    starts = np.random.default_rng(seed).integers(0, n - block + 1, size=(n_boot, -(-n // block)))
-    idx = (starts[:, :, None] + np.arange(block)).reshape(n_boot, -1)[:, :n]
+    idx, block = block_indices(n, block, n_boot, seed)
     diffs = _macro_f1_rows(y[idx], a[idx], n_classes) - _macro_f1_rows(y[idx], b[idx], n_classes)
     point = float(_macro_f1_rows(y[None], a[None], n_classes)[0] - _macro_f1_rows(y[None], b[None], n_classes)[0])
     low, high = np.quantile(diffs, [(1 - level) / 2, (1 + level) / 2])

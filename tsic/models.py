@@ -59,9 +59,12 @@ class ChartModel:
 
     def late_fusion(self, logits: torch.Tensor, head_input: torch.Tensor) -> torch.Tensor:
         "Log of the network's probabilities (calibrated by the head's `network_temperature`) averaged with those the late-fusion head gives `head_input` (`fusion_weight` its share)."
-        head = self.late_head(head_input).to(logits.dtype).exp()
+        return self.fuse(logits, self.late_head(head_input))
+
+    def fuse(self, logits: torch.Tensor, head_log_probs: torch.Tensor) -> torch.Tensor:
+        "`late_fusion` from the network's `logits` (or log-probabilities) and the head's log-probabilities, already computed."
         network = torch.softmax(logits * self.late_head.network_temperature.to(logits.dtype), -1)
-        return torch.log((1 - self.fusion_weight) * network + self.fusion_weight * head)
+        return torch.log((1 - self.fusion_weight) * network + self.fusion_weight * head_log_probs.to(logits.dtype).exp())
 
     @property
     def reads_windows(self) -> bool:

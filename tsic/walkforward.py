@@ -9,6 +9,9 @@ from pathlib import Path
 import numpy as np, pandas as pd
 from matplotlib.figure import Figure
 from .config import TsicConfig, atomic_write_bytes, make_folder, save_config
+from .bars import dataset_bars
+from .labels import ChartDatasetSpec
+from .backtest import backtest
 from .sources import load_data
 from .readers import SPLITS, ChartData
 from .metrics import difference_verdict, scores_from_confusion
@@ -18,7 +21,8 @@ from .distributed import processes
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'WalkForwardResult', 'plot_walk_forward', 'default_purge', 'test_prediction_table', 'walk_forward']
+__all__ = ['log', 'BACKTESTED', 'WalkForwardResult', 'plot_walk_forward', 'default_purge', 'test_prediction_table',
+           'walk_forward', 'NoBars', 'dataset_returns', 'walk_forward_backtest', 'plot_equity']
 
 # %% ../nbs/09a_walkforward.ipynb #0f9e7f70
 @dataclasses.dataclass
@@ -29,6 +33,7 @@ class WalkForwardResult:
     pooled: dict
     baselines: list[str]
     differences: dict = dataclasses.field(default_factory=dict)  # pooled: the model minus each causal baseline, with interval
+    backtest: pd.DataFrame | None = None  # per fold and pooled, per dataset and predictor (`walk_forward_backtest`); None: not run
 
     def summary(self) -> pd.DataFrame:
         "Pooled macro F1 and accuracy, and the mean and std of macro F1 over folds, per predictor."
@@ -107,14 +112,71 @@ def walk_forward(cfg: TsicConfig, folds: int = 4, purge: int | None = None, mode
     y_all = np.concatenate([t.label.to_numpy() for t, _ in tested])  # the test blocks follow each other in time
     predictions = {name: np.concatenate([p[name] for _, p in tested]) for name in tested[0][1]}
     differences = baseline_differences(y_all, predictions, causal, len(data.class_names), label_span(data, cfg))
+    try: trades, curves = walk_forward_backtest(data, cfg, tested)
+    except NoBars as e: trades, curves, no_backtest = None, {}, str(e); log.warning("walk-forward: no backtest: %s", e)
     result = WalkForwardResult(run_dir, pd.DataFrame(rows), {k: scores_from_confusion(cm, data.class_names) for k, cm in pooled.items()},
-                               causal, differences)
+                               causal, differences, trades)
     atomic_write_bytes(run_dir / 'walk_forward.csv', result.folds.to_csv(index=False).encode())
     atomic_write_bytes(run_dir / 'test_predictions.csv', test_prediction_table(tested, data.class_names).to_csv(index=False).encode())
     plot_walk_forward(result).savefig(run_dir / 'walk_forward.png', dpi=100)
+    if trades is not None:
+        atomic_write_bytes(run_dir / 'backtest.csv', trades.to_csv(index=False).encode())
+        plot_equity(curves).savefig(run_dir / 'equity.png', dpi=100)
     report = {'folds': folds, 'mode': mode, 'purge': purge, 'per_fold': json.loads(result.folds.to_json(orient='records', date_format='iso')),
               'pooled': result.pooled, 'pooled_confusion': {k: v.tolist() for k, v in pooled.items()}, 'causal_baselines': causal,
               'lookahead_reference': [k for k in pooled if k != 'model' and k not in causal], 'folds_won': result.folds_won(),
-              'pooled_versus_baselines': differences}
+              'pooled_versus_baselines': differences,
+              'backtest': {'cost': cfg.backtest_cost, 'rows': trades.to_dict(orient='records')} if trades is not None else {'skipped': no_backtest}}
     atomic_write_bytes(run_dir / 'walk_forward.json', json.dumps(report, indent=1).encode())
     return result
+
+# %% ../nbs/09a_walkforward.ipynb #2d10d862
+BACKTESTED = ('model', 'persistence', 'always_long', 'flat')  # the predictors of the walk-forward backtest
+
+class NoBars(ValueError):
+    "A dataset whose bars tsic does not know, so it cannot be backtested."
+
+def dataset_returns(data: ChartData, cfg: TsicConfig, name: str) -> pd.Series:
+    "The log return of every bar of dataset `name`, indexed by time: from its OHLCV source (`data_source: series`) or the features CSV `tsic build` wrote beside its folder."
+    options = data.provenance.renderer.get(name)
+    if not options: raise NoBars(f"dataset {name}: its charts were not drawn by tsic, so its bars are unknown (build it with tsic build, or use data_source: series)")
+    if data.provenance.source == 'series':
+        bars = dataset_bars(name, ChartDatasetSpec.from_config(cfg, name))[0]
+        return np.log(bars.close).diff()
+    path = Path(data.provenance.datasets[name]['folder']).parent / f"{name}_{options['timeframe']}_features.csv"
+    if not path.exists(): raise NoBars(f"dataset {name}: {path}, the bars' features tsic build writes beside the charts, is missing; build the dataset again")
+    table = pd.read_csv(path, usecols=['timestamp', 'dataset_id', 'log_return'], parse_dates=['timestamp'])
+    return table[table.dataset_id == name].set_index('timestamp').log_return
+
+def walk_forward_backtest(data: ChartData, cfg: TsicConfig, tested: list) -> tuple[pd.DataFrame, dict]:
+    "`backtest` of `BACKTESTED` per fold and pooled (fold 'pooled'), per dataset (`tested`: (test rows, predictions) per fold), and the bar-by-bar results by (fold, dataset, predictor)."
+    rows, curves = [], {}
+    for name, options in data.provenance.renderer.items():
+        returns = dataset_returns(data, cfg, name)
+        barrier = options.get('barrier', 1.0) if options['label_rule'] == 'triple_barrier' else None
+        blocks = []
+        for k, (test, preds) in enumerate(tested):
+            mine = (test.dataset == name).to_numpy()
+            blocks.append((k, pd.DataFrame({'timestamp': test.timestamp.to_numpy()[mine], 'always_long': 2, 'flat': 1,
+                                            **{p: preds[p][mine] for p in BACKTESTED if p in preds}})))
+        blocks.append(('pooled', pd.concat([b for _, b in blocks], ignore_index=True)))
+        for fold, predictions in blocks:
+            if not len(predictions): continue
+            predictions = predictions[['timestamp', *[p for p in BACKTESTED if p in predictions]]]
+            results, bars = backtest(returns, predictions, options['horizon'], options['window'], barrier, cfg.backtest_cost)
+            rows += [{'fold': fold, 'dataset': name, 'predictor': p, **r} for p, r in results.items()]
+            curves.update({(fold, name, p): b for p, b in bars.items()})
+    return pd.DataFrame(rows), curves
+
+def plot_equity(curves: dict) -> Figure:
+    "Equity curves (growth of 1, after costs) of each predictor, one panel per fold and one for all folds together (the first dataset)."
+    name = next(iter(curves))[1]
+    folds = list(dict.fromkeys(f for f, n, _ in curves if n == name))
+    fig = Figure(figsize=(3.2 * len(folds), 3), layout='constrained')
+    for ax, fold in zip(np.atleast_1d(fig.subplots(1, len(folds), sharey=True)), folds):
+        for (f, n, p), bars in curves.items():
+            if (f, n) == (fold, name): ax.plot(bars.index, np.exp(bars.net.cumsum()), label=p, lw=1)
+        ax.set_title(f'{name}: ' + ('all folds' if fold == 'pooled' else f'fold {fold}'), fontsize=9); ax.tick_params(labelsize=7)
+        ax.tick_params(axis='x', rotation=30)
+    fig.axes[0].set_ylabel('growth of 1, after costs'); fig.axes[0].legend(fontsize=7)
+    return fig
