@@ -183,6 +183,7 @@ def test_a_late_fusion_checkpoint_predicts_what_training_scored_with_torch_alone
     assert cfg.model.late_fusion == 'minirocket'
     result = train(cfg, run_dir=tmp_path / 'run', data=data)
     scored, _ = result.learn.get_preds(ds_idx=2)
+    np.testing.assert_allclose(ucr.fusion_parts(result.learn, data)['fused'].numpy(), scored.numpy(), atol=1e-6)  # the bench fuses its parts as the network does
     np.save(tmp_path / 'X_test.npy', X_test)
     script = ("import sys, numpy as np; from tsic.predict import Predictor\n"
               f"p = Predictor.from_checkpoint({str(result.best_checkpoint)!r})\n"
