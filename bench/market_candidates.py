@@ -84,7 +84,7 @@ def main():
     warnings.filterwarnings('ignore')
     import os; os.chdir(ROOT)  # the configs' data paths are relative to the repository root
     from tsic.walkforward import walk_forward
-    rows = []
+    rows, trades = [], []
     for data in a.data:
         for variant in a.variants:
             run_dir = Path(a.runs) / f'{data}-{variant}'
@@ -100,6 +100,9 @@ def main():
                          'minus_persistence': d['difference'], 'ci_low': d['low'], 'ci_high': d['high'],
                          'agrees_with_persistence': agreement(run_dir), 'minutes': (time.perf_counter() - start) / 60})
             print(json.dumps(rows[-1]), flush=True)
+            if result.backtest is not None:
+                pooled = result.backtest[result.backtest.fold.astype(str) == 'pooled']
+                trades.append(pooled.assign(data=data, variant=variant))
     table = pd.DataFrame(rows)
     print(table.round(3).to_string(index=False))
     if a.out:
@@ -110,6 +113,17 @@ def main():
                   f"{r.minus_persistence:+.3f} ({r.ci_low:+.3f} to {r.ci_high:+.3f}) | {r.folds_won} | {r.fold_f1} | "
                   f"{r.best_epochs} | {r.agrees_with_persistence:.0%} | {r.minutes:.1f} |" for r in table.itertuples()]
         Path(f'{a.out}.md').write_text('\n'.join(lines) + '\n')
+        if trades: write_backtest(pd.concat(trades, ignore_index=True), a.out)
+
+
+def write_backtest(trades: pd.DataFrame, out: str):
+    "The pooled walk-forward backtest of every run (model, persistence, always long, flat): OUT_backtest.csv and .md."
+    trades.to_csv(f'{out}_backtest.csv', index=False)
+    lines = ['| data | variant | predictor | total return | Sharpe (95% CI) | max drawdown | turnover / year | hit rate | positions |', '|' + '---|' * 9]
+    lines += [f"| {r.data} | {r.variant} | {r.predictor} | {r.total_return:+.1%} | {r.sharpe:+.2f} ({r.sharpe_low:+.2f} to {r.sharpe_high:+.2f}) | "
+              f"{r.max_drawdown:.1%} | {r.turnover:.0f} | " + ('–' if np.isnan(r.hit_rate) else f"{r.hit_rate:.1%}") + f" | {r.positions} |"
+              for r in trades.itertuples()]
+    Path(f'{out}_backtest.md').write_text('\n'.join(lines) + '\n')
 
 
 if __name__ == '__main__':

@@ -59,6 +59,9 @@ def test_market_candidates_bench_runs_walk_forward_for_two_variants(tmp_path):
     import pandas as pd
     table = pd.read_csv(tmp_path / 'market.csv')
     assert table.variant.tolist() == ['base', 'multi'] and table.model.between(0, 1).all()
+    trades = pd.read_csv(tmp_path / 'market_backtest.csv')  # each run's pooled backtest
+    assert len(trades) == 2 * 4 and set(trades.predictor) == {'model', 'persistence', 'always_long', 'flat'}
+    assert '| demo | base | always_long |' in (tmp_path / 'market_backtest.md').read_text()
 
 
 @pytest.mark.slow
