@@ -439,6 +439,8 @@ def check_resumable(ckpt: Checkpoint, cfg: TsicConfig, path: Path):
     if ckpt.progress is None or not ckpt.progress.training: raise ValueError(f"{path}: holds weights only, no training state to resume from")
     saved, now = ckpt.config, config_to_dict(cfg)
     wrong = [f"{k}: checkpoint {saved.get(k)!r}, config {now[k]!r}" for k in _MUST_MATCH if saved.get(k) != now[k]]
+    steps = (saved.get('model') or {}).get('encoder_steps')  # what the series encoder read (format 2: 512, by migration)
+    if steps is not None and steps != now['model']['encoder_steps']: wrong.append(f"model.encoder_steps: checkpoint {steps}, config {now['model']['encoder_steps']}")
     if wrong: raise ValueError(f"{path} cannot be resumed with this config ({'; '.join(wrong)}); "
                                "resume with the config it was trained with, or start a new run")
     changed = [k for k in now if k not in _MUST_MATCH + _MAY_DIFFER and saved.get(k) != now[k]]

@@ -114,6 +114,8 @@ def walk_forward(cfg: TsicConfig, folds: int = 4, purge: int | None = None, mode
     differences = baseline_differences(y_all, predictions, causal, len(data.class_names), label_span(data, cfg))
     try: trades, curves = walk_forward_backtest(data, cfg, tested)
     except NoBars as e: trades, curves, no_backtest = None, {}, str(e); log.warning("walk-forward: no backtest: %s", e)
+    except Exception as e:  # the folds' scores stay: the report says what stopped the backtest
+        trades, curves, no_backtest = None, {}, f"failed: {type(e).__name__}: {e}"; log.error("walk-forward: the backtest failed: %s", e)
     result = WalkForwardResult(run_dir, pd.DataFrame(rows), {k: scores_from_confusion(cm, data.class_names) for k, cm in pooled.items()},
                                causal, differences, trades)
     atomic_write_bytes(run_dir / 'walk_forward.csv', result.folds.to_csv(index=False).encode())
@@ -141,12 +143,21 @@ def dataset_returns(data: ChartData, cfg: TsicConfig, name: str) -> pd.Series:
     options = data.provenance.renderer.get(name)
     if not options: raise NoBars(f"dataset {name}: its charts were not drawn by tsic, so its bars are unknown (build it with tsic build, or use data_source: series)")
     if data.provenance.source == 'series':
-        bars = dataset_bars(name, ChartDatasetSpec.from_config(cfg, name))[0]
+        bars, source, _ = dataset_bars(name, ChartDatasetSpec.from_config(cfg, name))
+        trained = data.provenance.datasets[name]['source'].get('sha256')
+        if trained and source.get('sha256') != trained:
+            raise NoBars(f"dataset {name}: its bars changed since the folds were trained (SHA-256 {source.get('sha256')}, trained on {trained})")
         return np.log(bars.close).diff()
-    path = Path(data.provenance.datasets[name]['folder']).parent / f"{name}_{options['timeframe']}_features.csv"
+    built = options['dataset']  # the name the build wrote its files under (a config may call the folder otherwise)
+    path = Path(data.provenance.datasets[name]['folder']).parent / f"{built}_{options['timeframe']}_features.csv"
     if not path.exists(): raise NoBars(f"dataset {name}: {path}, the bars' features tsic build writes beside the charts, is missing; build the dataset again")
     table = pd.read_csv(path, usecols=['timestamp', 'dataset_id', 'log_return'], parse_dates=['timestamp'])
-    return table[table.dataset_id == name].set_index('timestamp').log_return
+    table = table[table.dataset_id == built]
+    # the charts' names carry the bar's wall time to the minute (`labels.chart_filename`): the bars' times, read the same way
+    stamps = pd.DatetimeIndex(table.timestamp)
+    stamps = (stamps.tz_localize(None) if stamps.tz is not None else stamps).floor('min')
+    if stamps.has_duplicates: raise NoBars(f"dataset {name}: bars less than a minute apart cannot be matched to chart files named to the minute; use data_source: series")
+    return pd.Series(table.log_return.to_numpy(), index=stamps)
 
 def walk_forward_backtest(data: ChartData, cfg: TsicConfig, tested: list) -> tuple[pd.DataFrame, dict]:
     "`backtest` of `BACKTESTED` per fold and pooled (fold 'pooled'), per dataset (`tested`: (test rows, predictions) per fold), and the bar-by-bar results by (fold, dataset, predictor)."
