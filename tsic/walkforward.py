@@ -171,6 +171,9 @@ def walk_forward_backtest(data: ChartData, cfg: TsicConfig, tested: list) -> tup
             blocks.append((k, pd.DataFrame({'timestamp': test.timestamp.to_numpy()[mine], 'always_long': 2, 'flat': 1,
                                             **{p: preds[p][mine] for p in BACKTESTED if p in preds}})))
         blocks.append(('pooled', pd.concat([b for _, b in blocks], ignore_index=True)))
+        spacing = np.median(np.diff(returns.index.get_indexer(pd.DatetimeIndex(blocks[-1][1].timestamp)))) if len(blocks[-1][1]) > 1 else 1
+        if spacing > 1: log.warning("walk-forward backtest of %s: the tested windows are %g bars apart (sample_limit?): it trades only "
+                                    "those, each a 1/%d slice, so exposure is lower and turnover higher than trading every window", name, spacing, options['horizon'])
         for fold, predictions in blocks:
             if not len(predictions): continue
             predictions = predictions[['timestamp', *[p for p in BACKTESTED if p in predictions]]]
@@ -180,14 +183,14 @@ def walk_forward_backtest(data: ChartData, cfg: TsicConfig, tested: list) -> tup
     return pd.DataFrame(rows), curves
 
 def plot_equity(curves: dict) -> Figure:
-    "Equity curves (growth of 1, after costs) of each predictor, one panel per fold and one for all folds together (the first dataset)."
+    "Equity curves (growth of 1 after costs, log scale) of each predictor, one panel per fold and one for all folds together (the first dataset)."
     name = next(iter(curves))[1]
     folds = list(dict.fromkeys(f for f, n, _ in curves if n == name))
     fig = Figure(figsize=(3.2 * len(folds), 3), layout='constrained')
-    for ax, fold in zip(np.atleast_1d(fig.subplots(1, len(folds), sharey=True)), folds):
+    for ax, fold in zip(np.atleast_1d(fig.subplots(1, len(folds))), folds):
         for (f, n, p), bars in curves.items():
             if (f, n) == (fold, name): ax.plot(bars.index, np.exp(bars.net.cumsum()), label=p, lw=1)
-        ax.set_title(f'{name}: ' + ('all folds' if fold == 'pooled' else f'fold {fold}'), fontsize=9); ax.tick_params(labelsize=7)
+        ax.set_title(f'{name}: ' + ('all folds' if fold == 'pooled' else f'fold {fold}'), fontsize=9); ax.tick_params(labelsize=7); ax.set_yscale('log')
         ax.tick_params(axis='x', rotation=30)
     fig.axes[0].set_ylabel('growth of 1, after costs'); fig.axes[0].legend(fontsize=7)
     return fig
