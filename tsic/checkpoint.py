@@ -44,6 +44,11 @@ class Provenance:
         return self.source == 'arrays'
 
     @property
+    def drawn_from_bars(self) -> bool:
+        "Whether the charts were drawn from the datasets' OHLCV sources in memory (`data_source: series`), so their bars are at hand."
+        return self.source == 'series'
+
+    @property
     def dated(self) -> bool:
         "Whether each sample has a real timestamp."
         return not self.encodes_series

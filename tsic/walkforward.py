@@ -142,7 +142,7 @@ def dataset_returns(data: ChartData, cfg: TsicConfig, name: str) -> pd.Series:
     "The log return of every bar of dataset `name`, indexed by time: from its OHLCV source (`data_source: series`) or the features CSV `tsic build` wrote beside its folder."
     options = data.provenance.renderer.get(name)
     if not options: raise NoBars(f"dataset {name}: its charts were not drawn by tsic, so its bars are unknown (build it with tsic build, or use data_source: series)")
-    if data.provenance.source == 'series':
+    if data.provenance.drawn_from_bars:
         bars, source, _ = dataset_bars(name, ChartDatasetSpec.from_config(cfg, name))
         trained = data.provenance.datasets[name]['source'].get('sha256')
         if trained and source.get('sha256') != trained:
