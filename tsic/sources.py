@@ -26,9 +26,9 @@ from .readers import (ChartData, ChartDataError, DecodedCharts, DrawnCharts, SPL
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'CACHE_VERSION', 'collect_dataset', 'collect_samples', 'check_images', 'cache_fingerprint', 'image_cache',
-           'rendered_windows', 'series_samples', 'pair_windows', 'ensure_builtin_datasets', 'folder_provenance',
-           'load_data', 'carve_problem', 'array_data', 'fold_samples']
+__all__ = ['log', 'CACHE_VERSION', 'features_file', 'collect_dataset', 'collect_samples', 'check_images', 'cache_fingerprint',
+           'image_cache', 'rendered_windows', 'series_samples', 'pair_windows', 'ensure_builtin_datasets',
+           'folder_provenance', 'load_data', 'carve_problem', 'array_data', 'fold_samples']
 
 # %% ../nbs/04b_sources.ipynb #4facb576
 def _split_files(split_dir: Path, class_names: list[str]) -> tuple[list[dict], int]:
@@ -87,6 +87,10 @@ def _manifest(folder: Path) -> dict | None:
     path = folder / 'manifest.json'
     return json.loads(path.read_text()) if path.is_file() else None
 
+def features_file(folder: Path, options: dict) -> Path:
+    "The bars' features CSV that `tsic build` wrote beside the chart `folder` it built with `options` (its manifest's)."
+    return Path(folder).parent / f"{options['dataset']}_{options['timeframe']}_features.csv"
+
 def _label_times(folder: Path, timestamps: pd.Series, manifest: dict | None) -> pd.DatetimeIndex | None:
     "When the label of each chart (by its timestamp) of `folder` became known, from its `manifest`; None for a folder tsic did not build."
     if manifest is None:
@@ -94,7 +98,7 @@ def _label_times(folder: Path, timestamps: pd.Series, manifest: dict | None) -> 
                     "persistence baseline", folder)
         return None
     options = manifest['options']
-    clock_file = folder.parent / f"{options['dataset']}_{options['timeframe']}_features.csv"
+    clock_file = features_file(folder, options)
     if not clock_file.is_file():
         log.warning("%s: %s is missing, so the label times (and the persistence baseline) are unknown", folder, clock_file)
         return None

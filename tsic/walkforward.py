@@ -12,7 +12,7 @@ from .config import TsicConfig, atomic_write_bytes, make_folder, save_config
 from .bars import dataset_bars
 from .labels import ChartDatasetSpec
 from .backtest import backtest
-from .sources import load_data
+from .sources import load_data, features_file
 from .readers import SPLITS, ChartData
 from .metrics import difference_verdict, scores_from_confusion
 from .train import train, new_run_dir, label_span, baseline_differences
@@ -149,7 +149,7 @@ def dataset_returns(data: ChartData, cfg: TsicConfig, name: str) -> pd.Series:
             raise NoBars(f"dataset {name}: its bars changed since the folds were trained (SHA-256 {source.get('sha256')}, trained on {trained})")
         return np.log(bars.close).diff()
     built = options['dataset']  # the name the build wrote its files under (a config may call the folder otherwise)
-    path = Path(data.provenance.datasets[name]['folder']).parent / f"{built}_{options['timeframe']}_features.csv"
+    path = features_file(data.provenance.datasets[name]['folder'], options)
     if not path.exists(): raise NoBars(f"dataset {name}: {path}, the bars' features tsic build writes beside the charts, is missing; build the dataset again")
     table = pd.read_csv(path, usecols=['timestamp', 'dataset_id', 'log_return'], parse_dates=['timestamp'])
     table = table[table.dataset_id == built]
