@@ -117,8 +117,8 @@ def labels_to_rgb(labels: np.ndarray, palette: np.ndarray, out: np.ndarray | Non
     return out
 
 # %% ../nbs/01_charts.ipynb #736da05a
-def _paint(canvas: np.ndarray, top: np.ndarray, bottom: np.ndarray, label, row0: int = 0):
-    "Set `canvas` (batch, rows, cols) to `label` where row0 + row lies in [top, bottom] of its (batch, col)."
+def _paint(canvas: np.ndarray, top: np.ndarray, bottom: np.ndarray, label, row0: int = 0, first: bool = False):
+    "Set `canvas` (batch, rows, cols) to `label` where row0 + row lies in [top, bottom] of its (batch, col); `first`: the canvas's first paint, written over whatever it held (0 elsewhere)."
     n_rows = row0 + canvas.shape[1]
     dt = np.uint8 if n_rows < 255 else np.uint16 if n_rows < 65535 else np.uint32  # narrow types: less memory traffic
     rows = np.arange(row0, n_rows, dtype=dt)[None, :, None]
@@ -127,6 +127,7 @@ def _paint(canvas: np.ndarray, top: np.ndarray, bottom: np.ndarray, label, row0:
     offset = np.subtract(rows, start[:, None, :], out=_scratch('offset', canvas.shape, dt))  # C order: fast loops
     inside = np.less_equal(offset, np.maximum(span, 0).astype(dt, order='C')[:, None, :], out=_scratch('inside', canvas.shape, bool))
     label = np.asarray(label, np.uint8, order='C')[:, None, :] if np.ndim(label) else np.uint8(label)
+    if first: np.multiply(inside.view(np.uint8), label, out=canvas); return  # no clearing pass, no maximum: a third less memory traffic
     np.maximum(canvas, np.multiply(inside.view(np.uint8), label, out=_scratch('painted', canvas.shape, np.uint8)), out=canvas)
 
 def _line_rows(rows_at_bars: np.ndarray, n_bars: int, size: int, thickness: int) -> tuple[np.ndarray, np.ndarray]:
@@ -182,7 +183,7 @@ def render_labels(bars: np.ndarray, size: int, style: ChartStyle, overlays: np.n
     to_rows = lambda p: price_rows(scale(p), low.reshape((-1,) + (1,) * (p.ndim - 1)), high.reshape((-1,) + (1,) * (p.ndim - 1)), panel)
     bar, pos, width, body_col, wick_col = _column_layout(n_bars, size)
     canvas = np.empty((n, size, size), np.uint8) if out is None else out
-    canvas.fill(0)
+    canvas[:, panel:] = 0  # below the price panel (the volume panel's rows); the panel's first paint clears the rest
     colour = np.where(c >= o, UP, DOWN).astype(np.uint8)[:, bar]  # (n, size): each column's up/down label
     thickness = 1 + size // 256
     if style.kind in ('candle', 'ohlc'):
@@ -195,11 +196,11 @@ def render_labels(bars: np.ndarray, size: int, style: ChartStyle, overlays: np.n
             centre = (width - 1) // 2
             tick = np.where(pos < centre, r_open, r_close)
             top, bottom = np.where(pos == centre, r_high, tick), np.where(pos == centre, r_low, tick)
-        _paint(canvas[:, :panel], top, bottom, colour)
+        _paint(canvas[:, :panel], top, bottom, colour, first=True)
     else:
         top, bottom = _line_rows(to_rows(c).astype(float), n_bars, size, thickness)
-        if style.kind == 'area': _paint(canvas[:, :panel], top, np.full_like(top, panel - 1), FILL)
-        _paint(canvas[:, :panel], top, bottom, LINE)
+        if style.kind == 'area': _paint(canvas[:, :panel], top, np.full_like(top, panel - 1), FILL, first=True)
+        _paint(canvas[:, :panel], top, bottom, LINE, first=style.kind != 'area')
     if overlays is not None:
         rows = np.where(np.isnan(overlays), np.nan, to_rows(np.nan_to_num(overlays)).astype(float))
         for k in range(overlays.shape[-1]):
