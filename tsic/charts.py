@@ -125,9 +125,10 @@ def _paint(canvas: np.ndarray, top: np.ndarray, bottom: np.ndarray, label, row0:
     span = np.asarray(bottom) - top
     start = np.where(span >= 0, top, np.iinfo(dt).max).astype(dt, order='C')  # empty runs start past every row
     offset = np.subtract(rows, start[:, None, :], out=_scratch('offset', canvas.shape, dt))  # C order: fast loops
-    inside = np.less_equal(offset, np.maximum(span, 0).astype(dt, order='C')[:, None, :], out=_scratch('inside', canvas.shape, bool))
+    inside = np.less_equal(offset, np.maximum(span, 0).astype(dt, order='C')[:, None, :],
+                           out=canvas.view(bool) if first else _scratch('inside', canvas.shape, bool))
     label = np.asarray(label, np.uint8, order='C')[:, None, :] if np.ndim(label) else np.uint8(label)
-    if first: np.multiply(inside.view(np.uint8), label, out=canvas); return  # no clearing pass, no maximum: a third less memory traffic
+    if first: np.multiply(canvas, label, out=canvas); return  # 0/1 in place times the label: no clearing pass, no maximum
     np.maximum(canvas, np.multiply(inside.view(np.uint8), label, out=_scratch('painted', canvas.shape, np.uint8)), out=canvas)
 
 def _line_rows(rows_at_bars: np.ndarray, n_bars: int, size: int, thickness: int) -> tuple[np.ndarray, np.ndarray]:
