@@ -5,7 +5,6 @@
 # %% ../nbs/08c_backtest.ipynb #24126341
 from __future__ import annotations
 import numpy as np, pandas as pd
-from matplotlib.figure import Figure
 from .labels import first_touches, window_volatility
 from .metrics import block_indices
 

@@ -8,7 +8,7 @@ import dataclasses, json, logging
 from dataclasses import dataclass, asdict
 import numpy as np, pandas as pd
 from .config import BuildConfig, TsicConfig, check_image_size
-from .bars import BarsError, FEATURE_WARMUP, bar_segments, check_timeframe, default_max_gap, timeframe_offset
+from .bars import BarsError, FEATURE_WARMUP, check_timeframe, default_max_gap, timeframe_offset
 from .charts import CHART_KINDS, ChartStyle
 from .encodings import ENCODINGS
 

@@ -5,7 +5,7 @@
 # %% ../nbs/05b_models.ipynb #50d4aa32
 from __future__ import annotations
 import math
-import numpy as np, torch
+import torch
 from torch import nn
 import torch.nn.functional as F
 from fastai.vision.all import CrossEntropyLossFlat
