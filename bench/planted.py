@@ -167,6 +167,18 @@ def score_signal(signal: str, model: str, report: dict, tested: pd.DataFrame, re
             'predicted_shares': ' '.join(f"{(preds['model'] == k).mean():.2f}" for k in range(3))}
 
 
+def show_row(row: dict):
+    print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}, default=str), flush=True)
+
+
+def save_table(table: pd.DataFrame, text: str, out: str | None):
+    "Print `text` (the table as markdown); with `out`, write OUT.csv and OUT.md."
+    print('\n' + text)
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        table.to_csv(f'{out}.csv', index=False); Path(f'{out}.md').write_text(text)
+
+
 def markdown(table: pd.DataFrame) -> str:
     lines = ['| signal | model | model (pooled macro F1) | persistence | reversal | majority | oracle | goal (best causal rule) | met | '
              'fold F1 | best epochs | predicted down/flat/up | minutes |', '|' + '---|' * 13]
@@ -216,13 +228,9 @@ def main(argv=None) -> pd.DataFrame:
             start = time.perf_counter()
             report, tested = walk_forward(config, model, a, work / f'wf-{model}')
             rows.append({**score_signal(signal, model, report, tested, returns, events, bars), 'minutes': (time.perf_counter() - start) / 60})
-            print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in rows[-1].items()}, default=str), flush=True)
+            show_row(rows[-1])
     table = pd.DataFrame(rows)
-    text = markdown(table)
-    print('\n' + text)
-    if a.out:
-        Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-        table.to_csv(f'{a.out}.csv', index=False); Path(f'{a.out}.md').write_text(text)
+    save_table(table, markdown(table), a.out)
     return table
 
 

@@ -117,6 +117,15 @@ def test_the_gpu_check_script_runs_every_step_in_its_quick_mode(tmp_path):
     assert log.count('--- exit status 0:') == 4 and 'gpu_train.py' in log and '--collect-only' in log
 
 
+@pytest.mark.slow
+def test_pooling_bench_tests_each_asset_alone_and_pooled_on_the_same_windows(tmp_path):
+    bench('pooling.py', '--work', str(tmp_path / 'work'), '--out', str(tmp_path / 'pooling'))
+    import pandas as pd
+    table = pd.read_csv(tmp_path / 'pooling.csv')
+    assert table.asset.tolist() == ['asset_0', 'asset_1'] and (table.windows == table.windows_alone).all() and (table.windows > 100).all()
+    assert table[['alone', 'pooled', 'persistence']].apply(lambda c: c.between(0, 1)).all().all()
+
+
 QUICK_ELSEWHERE = {'planted.py': 'test_planted.py'}  # benches whose quick mode a test in another file runs
 
 

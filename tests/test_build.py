@@ -150,3 +150,62 @@ def test_triple_barrier_labels_from_the_command_line(tmp_path):
     assert np.allclose(vertical.exit_return, vertical.forward_return)
     bad = tsic_build(MARKET / 'btcusd_30m_2014.csv', '--dataset', 'btc', '--data-dir', tmp_path / 'b', '--label-rule', 'triple_barrier', '--barrier', '-1')
     assert bad.returncode == 2 and 'barrier' in bad.stderr, bad.stderr
+
+
+def test_several_assets_split_on_one_calendar(tmp_path):
+    """`tsic build a.csv b.csv` (or a folder): one dataset per asset, split on one calendar; no label of an earlier
+    split, of either asset, is known after a window of a later split starts; a config trains on them together."""
+    import yaml
+    from tsic.config import load_config
+    from tsic.sources import collect_samples, fold_samples
+    folder = tmp_path / 'bars'; folder.mkdir()
+    (folder / 'spy.csv').write_bytes(SPY.read_bytes())
+    raw = pd.read_csv(SPY, sep=';', header=None)
+    rng = np.random.default_rng(0)  # a second asset: SPY's minutes (a tenth missing) with its own noise on top
+    other = raw.iloc[np.sort(rng.choice(len(raw), int(len(raw) * 0.9), replace=False))].copy()
+    noise = np.exp(np.cumsum(rng.normal(0, 3e-4, len(other))))
+    other[[1, 2, 3, 4]] = other[[1, 2, 3, 4]].mul(noise, axis=0).round(4)
+    other[2], other[3] = other[[1, 2, 3, 4]].max(axis=1), other[[1, 2, 3, 4]].min(axis=1)
+    other.to_csv(folder / 'twin.csv', sep=';', header=False, index=False)
+    out = tsic_build(folder, '--data-dir', tmp_path / 'data', *SPY_FORMAT, '--timeframe', '15m', '--resample',
+                     '--image-size', 40, '--chart', 'line', '--workers', 1)
+    assert out.returncode == 0, out.stderr
+    assert '2 assets split on one calendar' in out.stdout and 'datasets: [spy, twin]' in out.stdout, out.stdout
+    data = tmp_path / 'data'
+    manifests = {a: json.loads((data / f'{a}_15m_winsize40' / 'manifest.json').read_text()) for a in ('spy', 'twin')}
+    assert manifests['spy']['calendar'] == manifests['twin']['calendar'] and manifests['spy']['calendar']['assets'] == ['spy', 'twin']
+    for a, m in manifests.items():  # per-asset counts, printed and in each manifest
+        assert f"{data / f'{a}_15m_winsize40'}: {m['n_images']} images" in out.stdout and m['counts']['test']
+    first, known = {}, {}
+    for a in manifests:
+        labels = pd.read_csv(data / f'fix_labeled_data_{a}_15m.csv', parse_dates=['timestamp', 'known_at'])
+        clock = pd.DatetimeIndex(pd.read_csv(data / f'{a}_15m_features.csv', parse_dates=['timestamp']).timestamp)
+        starts = clock[clock.get_indexer(labels.timestamp) - 39]
+        for split in ('train', 'val', 'test'):
+            first[a, split], known[a, split] = starts[labels.split == split].min(), labels.known_at[labels.split == split].max()
+    for earlier, later in (('train', 'val'), ('val', 'test')):
+        for a in manifests:
+            for b in manifests: assert known[a, earlier] < first[b, later], (a, earlier, b, later)
+    cfg_path = tmp_path / 'cfg.yaml'
+    cfg_path.write_text(yaml.safe_dump({'datasets': ['spy', 'twin'], 'data_dir': str(data), 'image_size': 40, 'num_classes': 3,
+                                        'class_names': ['down', 'flat', 'up'],
+                                        **{f'dataset_{a}_dir': str(data / f'{a}_15m_winsize40') for a in manifests}}))
+    samples = collect_samples(load_config(cfg_path))
+    assert samples.groupby('dataset').size().to_dict() == {a: m['n_images'] for a, m in manifests.items()}
+    for part in fold_samples(samples, 2, purge=45):
+        spans = part.groupby('split').agg(first=('starts_at', 'min'), known=('known_at', 'max'))
+        assert spans.known['train'] < spans['first']['val'] and spans.known['val'] < spans['first']['test']
+    again = tsic_build(folder / 'spy.csv', '--data-dir', data, *SPY_FORMAT, '--timeframe', '15m', '--resample',
+                       '--image-size', 40, '--chart', 'line', '--workers', 1)
+    assert again.returncode != 0 and 'split calendar changed' in again.stderr, again.stderr
+
+
+def test_assets_without_a_common_test_period_are_refused(tmp_path):
+    "SPY in January and in March as two assets: January has no window in the common test block; nothing is written."
+    out = tsic_build(MARKET / 'spy_1m_2011-01.csv', SPY, '--data-dir', tmp_path, *SPY_FORMAT, '--timeframe', '15m', '--resample',
+                     '--image-size', 40, '--workers', 1)
+    assert out.returncode != 0
+    assert 'spy_1m_2011_01' in out.stderr and 'test split has none on the calendar shared with spy_1m_2011_03' in out.stderr, out.stderr
+    assert not list(tmp_path.iterdir())
+    twice = tsic_build(SPY, SPY, '--data-dir', tmp_path)
+    assert twice.returncode != 0 and 'rename the files' in twice.stderr, twice.stderr

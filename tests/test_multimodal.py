@@ -5,6 +5,7 @@ import numpy as np, pandas as pd, pytest
 from tsic.train import train
 from tsic.sources import collect_samples, load_data
 from tsic.windows import WindowError
+from tsic.predict import Predictor
 from conftest import config_for
 
 FEATURES = ['log_return', 'hl_range', 'oc_return', 'volume_change', 'ma5_gap', 'ma20_gap', 'volatility20']
@@ -31,10 +32,19 @@ def test_windows_never_cross_datasets(small_dataset, tmp_path):
 
 
 def test_multi_dataset_training(small_dataset, tmp_path):
-    cfg, _ = two_datasets(small_dataset, tmp_path)
+    "Each dataset's windows are scaled by its own training statistics, in training and in prediction from the checkpoint."
+    cfg, csv = two_datasets(small_dataset, tmp_path)
+    data = load_data(cfg)
+    scaled = pd.DataFrame(data.scaled_windows()[..., 1].mean(1), index=pd.MultiIndex.from_frame(data.samples[['dataset', 'timestamp']]))
+    assert np.allclose(scaled.loc['copy'].sort_index(), scaled.loc['msft'].sort_index(), atol=1e-4)  # `copy` is `msft` + 100
     result = train(cfg, run_dir=tmp_path / 'run')
     assert set(result.samples.dataset) == {'msft', 'copy'}
     assert result.test['support'] == len(result.samples[result.samples.split == 'test'])
+    p = Predictor.from_checkpoint(result.best_checkpoint)
+    assert p.scaler.groups == ['copy', 'msft']
+    test = {name: p.predict_images(tmp_path / f'{name}_1d_winsize40' / 'test', csv, dataset=name) for name in ('msft', 'copy')}
+    probs = [t.filter(like='prob_').to_numpy() for t in test.values()]
+    assert len(probs[0]) > 5 and np.allclose(*probs, atol=1e-5)  # the same charts, windows 100 apart: the same probabilities
 
 
 def test_missing_timestamps_stop_or_are_counted(small_dataset, tmp_path, caplog):

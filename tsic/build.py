@@ -14,7 +14,7 @@ import tsic
 from .config import atomic_write_bytes
 from .progress import progress
 from .bars import OHLCV, bar_feature_table, bars_sha256, load_bars, load_msft, ohlcv_values
-from .labels import ChartDatasetSpec, labelled_windows
+from .labels import ChartDatasetSpec, asset_windows, labelled_windows
 from .charts import CHART_KINDS, render_chart
 from .encodings import encode_series
 
@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['log', 'BUILD_MARKER', 'BarArrays', 'bar_arrays', 'draw_windows', 'render_windows', 'BuildMismatchError',
            'BuildLockedError', 'exclusive_lock', 'build_lock', 'image_counts', 'count_differences',
-           'build_chart_dataset', 'build_from_csv', 'ensure_demo_dataset']
+           'build_chart_dataset', 'build_from_csv', 'build_assets', 'ensure_demo_dataset']
 
 # %% ../nbs/02b_build.ipynb #a1ee342b
 @dataclass(frozen=True)
@@ -138,7 +138,8 @@ def _check_shared_files(folder: Path, identity: dict):
         if not previous or not isinstance(previous.get('options'), dict): continue
         theirs = previous['options']
         if (theirs.get('dataset'), theirs.get('timeframe')) != (options['dataset'], options['timeframe']): continue
-        what = _differences(theirs, options) or ('another source' if previous.get('source_sha256') != identity['source_sha256'] else '')
+        what = _differences(theirs, options) or ('another source' if previous.get('source_sha256') != identity['source_sha256'] else
+                                                 'another split calendar' if previous.get('calendar') != identity.get('calendar') else '')
         if not what: continue  # the same build in another folder: the shared files would be written the same
         raise BuildMismatchError(
             f"{folder.parent / (stem + '_features.csv')} and fix_labeled_data_{stem}.csv belong to the build in {other} "
@@ -150,7 +151,7 @@ def _prepare_folder(folder: Path, identity: dict, rebuild: bool) -> bool:
     manifest, marker = _read_json(folder / 'manifest.json'), _read_json(folder / BUILD_MARKER)
     previous = manifest or marker
     if previous is not None:
-        same = (previous.get('source_sha256') == identity['source_sha256']
+        same = (previous.get('source_sha256') == identity['source_sha256'] and previous.get('calendar') == identity.get('calendar')
                 and not _differences(previous.get('options', {}), identity['options']))  # a new option at its default is no change
         if same and manifest:
             gaps = count_differences(manifest['counts'], image_counts(folder))
@@ -160,6 +161,9 @@ def _prepare_folder(folder: Path, identity: dict, rebuild: bool) -> bool:
             if not rebuild:
                 what = (f"source changed ({previous.get('source_sha256', '?')[:12]} → {identity['source_sha256'][:12]})"
                         if previous.get('source_sha256') != identity['source_sha256'] else
+                        f"split calendar changed (assets split together: {(previous.get('calendar') or {}).get('assets', 'none')} → "
+                        f"{(identity.get('calendar') or {}).get('assets', 'none')})"
+                        if previous.get('calendar') != identity.get('calendar') else
                         f"options differ ({_differences(previous.get('options', {}), identity['options'])})")
                 raise BuildMismatchError(f"{folder} holds a {'complete' if manifest else 'partial'} build whose {what}; "
                                          "pass rebuild=True (--rebuild) to replace it, or build into another data_dir")
@@ -228,16 +232,19 @@ def _init_worker(parent: int, *job):
 def build_chart_dataset(bars: pd.DataFrame, data_dir: str | Path, spec: ChartDatasetSpec = ChartDatasetSpec(),
                         source: dict | None = None, repairs: dict | None = None, folder: str | Path | None = None,
                         workers: int | None = None, chunk: int = 256, compress_level: int = 1, rebuild: bool = False,
-                        lock_timeout: float = 600) -> Path:
-    "Render the labelled windows of `bars` into `folder` (default `data_dir/{spec.folder_name}`, original layout) plus features and labels CSVs."
+                        lock_timeout: float = 600, labelled: tuple[pd.DataFrame, dict] | None = None) -> Path:
+    """Render the labelled windows of `bars` into `folder` (default `data_dir/{spec.folder_name}`, original layout) plus
+    features and labels CSVs; `labelled`: the windows and labels `asset_windows` made (several assets on one calendar)."""
     spec = spec.for_bars(bars)
     folder = Path(folder) if folder else Path(data_dir) / spec.folder_name
     with build_lock(folder, lock_timeout):
-        return _build(bars, folder, spec, source or {}, repairs or {}, workers or os.cpu_count(), chunk, compress_level, rebuild)
+        return _build(bars, folder, spec, source or {}, repairs or {}, workers or os.cpu_count(), chunk, compress_level, rebuild, labelled)
 
-def _build(bars, folder: Path, spec, source: dict, repairs: dict, workers: int, chunk: int, compress_level: int, rebuild: bool) -> Path:
-    identity = {'options': spec.options(), 'source_sha256': source.get('sha256') or bars_sha256(bars)}
-    windows, cuts = labelled_windows(bars, spec)  # before any file is written: bars that give no dataset leave nothing behind
+def _build(bars, folder: Path, spec, source: dict, repairs: dict, workers: int, chunk: int, compress_level: int, rebuild: bool,
+           labelled: tuple | None) -> Path:
+    windows, cuts = labelled or labelled_windows(bars, spec)  # before any file is written: bars that give no dataset leave nothing behind
+    identity = {'options': spec.options(), 'source_sha256': source.get('sha256') or bars_sha256(bars),
+                **({'calendar': cuts['calendar']} if 'calendar' in cuts else {})}  # assets split together: their common calendar
     _check_shared_files(folder, identity)
     if not _prepare_folder(folder, identity, rebuild): return folder
     for split, name in windows[['split', 'class_name']].drop_duplicates().itertuples(index=False):
@@ -266,6 +273,14 @@ def build_from_csv(path: str | Path, data_dir: str | Path, spec: ChartDatasetSpe
     "Build the chart dataset of the OHLCV CSV at `path` into `data_dir` (see `build_chart_dataset` for `kwargs`)."
     bars, source, repairs = load_bars(path, spec)
     return build_chart_dataset(bars, data_dir, spec, source=source, repairs=repairs, **kwargs)
+
+# %% ../nbs/02b_build.ipynb #2884a9e1
+def build_assets(assets: list[tuple[pd.DataFrame, ChartDatasetSpec, dict, dict]], data_dir: str | Path,
+                 folders: list[str | Path | None] | None = None, **kwargs) -> list[Path]:
+    "Build the chart datasets of `assets` (bars, spec, source, repairs), one folder each, split on one calendar; `kwargs` as `build_chart_dataset`."
+    labelled = asset_windows([(bars, spec) for bars, spec, *_ in assets])  # every asset checked before anything is written
+    return [build_chart_dataset(bars, data_dir, spec, source=source, repairs=repairs, folder=folder, labelled=labelled[spec.dataset], **kwargs)
+            for (bars, spec, source, repairs), folder in zip(assets, folders or [None] * len(assets))]
 
 # %% ../nbs/02b_build.ipynb #7b3a133d
 def ensure_demo_dataset(data_dir: str | Path, image_size: int = 128) -> Path:

@@ -10,7 +10,7 @@ from pathlib import Path
 from .config import BuildConfig, CsvConfig, ConfigError, load_config
 from .bars import BarsError, dataset_bars, dataset_name
 from .labels import ChartDatasetSpec
-from .build import BuildLockedError, build_chart_dataset
+from .build import BuildLockedError, build_assets
 
 # %% auto #0
 __all__ = ['SAMPLE_LIMIT', 'at_least', 'positive', 'build_parser', 'build_command', 'main', 'error_message']
@@ -66,7 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser('build', help='OHLCV bars -> labelled chart dataset (PNG layout of the original project)', formatter_class=_Help,
                        description='Draw and label the windows of an OHLCV file (or of every dataset of --config) into the '
                                    "original project's folder layout. Precedence: defaults, then --config, then flags.")
-    b.add_argument('source', nargs='?', help='OHLCV CSV file; without it, every dataset of --config is built')
+    b.add_argument('source', nargs='*', help='OHLCV CSV files, or folders of them (one asset each, split on one calendar); '
+                   'without any, every dataset of --config is built')
     b.add_argument('--config', help='YAML config whose build section (and image_size, class_names, data_dir) to use')
     b.add_argument('--dataset', help='dataset name used in folder and file names (default: from the file name)')
     b.add_argument('--data-dir', dest='data_dir', default=argparse.SUPPRESS, help="where the dataset folder and CSVs go [data_dir; default './data']")
@@ -141,8 +142,8 @@ def _config_of(args):
     csv = {k: given[k] for k in csv_names if k in given}
     overrides = {k: given[k] for k in ('data_dir', 'image_size', 'class_names') if k in given}
     if args.source:
-        name = args.dataset or dataset_name(args.source)
-        overrides['datasets'] = [name]; build['sources'] = {name: args.source}
+        build['sources'] = _named_sources(args.source, args.dataset)
+        overrides['datasets'] = list(build['sources'])
     if csv: build['csv'] = csv
     if build: overrides['build'] = build
     if not args.config:  # without a config, the builder's own defaults, not the training config's GPU-sized ones
@@ -150,24 +151,45 @@ def _config_of(args):
         overrides.setdefault('class_names', list(ChartDatasetSpec.class_names)); overrides['num_classes'] = 3
     return load_config(args.config, **overrides)
 
+def _named_sources(paths: list[str], dataset: str | None) -> dict[str, str]:
+    "Dataset name -> OHLCV file of the files and folders (their *.csv files) given to `tsic build`."
+    files = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            found = sorted(f for f in p.glob('*.csv') if not f.name.startswith('.'))
+            if not found: raise BarsError(f"{p}: a folder given to tsic build must hold OHLCV .csv files; it has none")
+            files += found
+        else: files.append(p)
+    if dataset and len(files) > 1:
+        raise BarsError(f"--dataset names one asset, but {len(files)} files were given; their names come from the file names")
+    names = [dataset or dataset_name(f) for f in files]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice: raise BarsError(f"{', '.join(str(f) for f, n in zip(files, names) if n in twice)} would all be dataset "
+                              f"{', '.join(twice)}; rename the files so that each asset has its own name")
+    return dict(zip(names, map(str, files)))
+
 def build_command(args) -> list[Path]:
     "Build every dataset `args` name; returns their folders."
     cfg = _config_of(args)
-    folders = []
+    assets, folders = [], []
     for name in cfg.datasets:
         spec = ChartDatasetSpec.from_config(cfg, name)
         bars, source, repairs = dataset_bars(name, spec)
         spec = spec.for_bars(bars)  # the bars' timeframe when none is given; an error when a given one disagrees
-        folder = cfg.dataset_dir(name, default=Path(cfg.data_dir) / spec.folder_name)  # the configured folder, if any
-        folder = build_chart_dataset(bars, cfg.data_dir, spec, source=source, repairs=repairs, folder=folder,
-                                     workers=args.workers, chunk=args.chunk, compress_level=args.compress_level, rebuild=args.rebuild,
-                                     lock_timeout=args.lock_timeout)
+        assets.append((bars, spec, source, repairs))
+        folders.append(cfg.dataset_dir(name, default=Path(cfg.data_dir) / spec.folder_name))  # the configured folder, if any
+    folders = build_assets(assets, cfg.data_dir, folders, workers=args.workers, chunk=args.chunk, compress_level=args.compress_level,
+                           rebuild=args.rebuild, lock_timeout=args.lock_timeout)
+    for name, folder in zip(cfg.datasets, folders):
         manifest = json.loads((folder / 'manifest.json').read_text())
         print(f"{folder}: {manifest['n_images']} images ({manifest['written_this_run']} written by the run that finished it); "
               f"counts {json.dumps(manifest['counts'])}; repairs {manifest['repairs'] or 'none'}")
         if Path(cfg.dataset_dir(name)) != Path(folder):
             print(f"  to train on it, set dataset_{name}_dir: {folder} in your config")
-        folders.append(folder)
+    if len(folders) > 1:
+        calendar = json.loads((folders[0] / 'manifest.json').read_text())['calendar']
+        print(f"{len(folders)} assets split on one calendar (first windows: {', '.join(f'{k} {v}' for k, v in calendar['first_end'].items())}); "
+              f"train on them together with datasets: [{', '.join(cfg.datasets)}]")
     return folders
 
 # %% ../nbs/13_cli.ipynb #d6329197

@@ -15,9 +15,10 @@ from .encodings import ENCODINGS
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'BARRIERS', 'DEMO_CLASSES', 'forward_returns', 'window_volatility', 'forward_zscores', 'three_classes',
-           'first_touches', 'triple_barrier_labels', 'purged_split', 'window_span', 'walk_forward_folds',
-           'chart_filename', 'ChartDatasetSpec', 'label_known_at', 'complete_ends', 'log_gaps', 'labelled_windows']
+__all__ = ['log', 'BARRIERS', 'SPLIT_NAMES', 'DEMO_CLASSES', 'forward_returns', 'window_volatility', 'forward_zscores',
+           'three_classes', 'first_touches', 'triple_barrier_labels', 'calendar_split', 'purged_split', 'window_span',
+           'walk_forward_folds', 'chart_filename', 'ChartDatasetSpec', 'label_known_at', 'window_starts_at',
+           'complete_ends', 'log_gaps', 'asset_windows', 'labelled_windows']
 
 # %% ../nbs/02a_labels.ipynb #a0103328
 def forward_returns(close: np.ndarray, horizon: int) -> np.ndarray:
@@ -70,16 +71,42 @@ def triple_barrier_labels(close: np.ndarray, ends: np.ndarray, window: int, hori
     return pd.DataFrame({'label': label, 'barrier': np.asarray(BARRIERS, dtype=object)[side], 'bars_held': held, 'exit_return': exit_return})
 
 # %% ../nbs/02a_labels.ipynb #cabc1185
-def purged_split(ends: np.ndarray, window: int, horizon: int, fractions=(0.7, 0.15, 0.15), purge: int | None = None) -> dict[str, np.ndarray]:
-    "Split sorted window `ends` into 'train', 'val', 'test' in time order, dropping ends closer than `purge` (default window + horizon) bars to the previous block."
-    ends = np.asarray(ends)
-    if not np.all(np.diff(ends) > 0): raise ValueError("window ends must be strictly increasing")
-    cuts = np.rint(np.cumsum(fractions)[:-1] / np.sum(fractions) * len(ends)).astype(int)
-    blocks = np.split(ends, cuts)
-    out = {'train': blocks[0]}
-    for name, prev, block in zip(('val', 'test'), blocks, blocks[1:]):
-        out[name] = block[block >= prev[-1] + (purge or window + horizon)] if len(prev) else block
+SPLIT_NAMES = ('train', 'val', 'test')
+
+def calendar_split(clocks: dict[str, np.ndarray], ends: dict[str, np.ndarray], window: int, horizon: int,
+                   fractions=(0.7, 0.15, 0.15), purge: int | None = None) -> dict[str, dict[str, np.ndarray]]:
+    """Split the window `ends` (bar positions in `clocks`, one entry per asset) into 'train', 'val', 'test' on one
+    calendar: the blocks are cut at the same times for every asset (at `fractions` of all ends, pooled in time), and a
+    window of a later block is kept only when it ends at least `purge` (default window + horizon) of its own bars after
+    the last end of the earlier blocks, **and** starts after every label of those blocks is known, whatever the asset."""
+    purge = purge or window + horizon
+    clocks = {a: np.asarray(c) for a, c in clocks.items()}
+    ends = {a: np.asarray(e) for a, e in ends.items()}
+    if any(len(e) > 1 and not np.all(np.diff(e) > 0) for e in ends.values()): raise ValueError("window ends must be strictly increasing")
+    times = {a: clocks[a][e] for a, e in ends.items()}
+    pooled = np.sort(np.concatenate(list(times.values())))
+    cuts = np.rint(np.cumsum(fractions)[:-1] / np.sum(fractions) * len(pooled)).astype(int)
+    starts = [pooled[c] for c in cuts if c < len(pooled)]  # a later block's windows end at or after its start
+    block = {a: np.searchsorted(starts, t, 'right') for a, t in times.items()}
+    known = {a: clocks[a][e + horizon] for a, e in ends.items()}
+    first = {a: clocks[a][np.maximum(e - window + 1, 0)] for a, e in ends.items()}
+    out = {a: {} for a in ends}
+    for b, name in enumerate(SPLIT_NAMES):
+        earlier = [(a, block[a] < b) for a in ends if (block[a] < b).any()]
+        if earlier:
+            last_end, last_known = (max(t[a][m].max() for a, m in earlier) for t in (times, known))
+        for a, e in ends.items():
+            mine = block[a] == b
+            if earlier:
+                own_last = np.searchsorted(clocks[a], last_end, 'right') - 1  # this asset's bar at or before that end
+                mine &= (e >= own_last + purge) & (first[a] > last_known)
+            out[a][name] = e[mine]
     return out
+
+def purged_split(ends: np.ndarray, window: int, horizon: int, fractions=(0.7, 0.15, 0.15), purge: int | None = None) -> dict[str, np.ndarray]:
+    "Split sorted window `ends` of one asset into 'train', 'val', 'test' in time order, dropping ends closer than `purge` (default window + horizon) bars to the previous block."
+    ends = np.asarray(ends)
+    return calendar_split({'': np.arange(ends.max(initial=0) + horizon + 1)}, {'': ends}, window, horizon, fractions, purge)['']
 
 def window_span(ends: np.ndarray, window: int, horizon: int) -> np.ndarray:
     "First and last bar each window depends on: (n, 2) array of [end - window + 1, end + horizon]."
@@ -163,13 +190,21 @@ class ChartDatasetSpec(BuildConfig):
         return json.loads(json.dumps(d))
 
 # %% ../nbs/02a_labels.ipynb #47fb7b17
-def label_known_at(clock: pd.DatetimeIndex, ends: np.ndarray, horizon: int) -> pd.DatetimeIndex:
-    "When the labels of the windows ending at bar positions `ends` of `clock` become known: the time of bar `end + horizon` (NaT past the clock)."
-    at = np.asarray(ends) + horizon
-    inside = (np.asarray(ends) >= 0) & (at < len(clock))
+def _bar_times(clock: pd.DatetimeIndex, ends: np.ndarray, offset: int) -> pd.DatetimeIndex:
+    "Times of bars `ends + offset` of `clock`; NaT where an end is unknown (< 0) or the bar is outside the clock."
+    at = np.asarray(ends) + offset
+    inside = (np.asarray(ends) >= 0) & (at >= 0) & (at < len(clock))
     out = np.full(len(at), np.datetime64('NaT'), dtype='datetime64[ns]')
     out[inside] = clock.to_numpy()[at[inside]]
     return pd.DatetimeIndex(out)
+
+def label_known_at(clock: pd.DatetimeIndex, ends: np.ndarray, horizon: int) -> pd.DatetimeIndex:
+    "When the labels of the windows ending at bar positions `ends` of `clock` become known: the time of bar `end + horizon` (NaT past the clock)."
+    return _bar_times(clock, ends, horizon)
+
+def window_starts_at(clock: pd.DatetimeIndex, ends: np.ndarray, window: int) -> pd.DatetimeIndex:
+    "The time of the first bar of each window of `window` bars ending at bar positions `ends` of `clock` (NaT where unknown)."
+    return _bar_times(clock, ends, 1 - window)
 
 # %% ../nbs/02a_labels.ipynb #5e809712
 def complete_ends(clock: pd.DatetimeIndex, before: int, after: int, max_gap: pd.Timedelta) -> tuple[np.ndarray, dict]:
@@ -187,12 +222,8 @@ def log_gaps(name: str, gaps: dict, what: str = 'windows'):
         log.warning("%s: %d %s left out: they or their label horizon cross one of %d gaps (pauses longer than %s; the "
                     "longest is %s)", name, gaps['left_out_crossing'], what, gaps['gaps'], gaps['max_gap'], gaps['largest_pause'])
 
-def labelled_windows(bars: pd.DataFrame, spec: ChartDatasetSpec) -> tuple[pd.DataFrame, dict]:
-    "One row per labelled window (end, timestamp, known_at, split, forward_return, zscore, label, [barrier, bars_held, exit_return,] class_name, file), and how the labels were cut."
-    spec = spec.for_bars(bars)
-    close = bars.close.to_numpy()
-    r, z = forward_returns(close, spec.horizon), forward_zscores(close, spec.window, spec.horizon)
-    score = z if spec.label_rule in ('zscore', 'triple_barrier') else r  # the barriers' width needs the window's volatility too
+def _candidate_ends(bars: pd.DataFrame, spec: ChartDatasetSpec, score: np.ndarray) -> tuple[np.ndarray, int, dict]:
+    "Window ends with full history and horizon inside one stretch between gaps and a defined `score`; the undefined count; the gaps."
     ends, gaps = complete_ends(bars.index, spec.window - 1 + spec.warmup, spec.horizon, spec.gap)  # full history and horizon
     log_gaps(spec.dataset, gaps)
     undefined = int((~np.isfinite(score[ends])).sum())
@@ -206,12 +237,27 @@ def labelled_windows(bars: pd.DataFrame, spec: ChartDatasetSpec) -> tuple[pd.Dat
                         f"(plus {spec.warmup} warm-up and {spec.horizon} horizon bars"
                         + (f", none across the {gaps['gaps']} gaps longer than {gaps['max_gap']}" if gaps['gaps'] else '')
                         + "); use more bars or a shorter window")
-    parts = purged_split(ends, spec.window, spec.horizon, spec.fractions, spec.purge)
+    return ends, undefined, gaps
+
+def _scores(bars: pd.DataFrame, spec: ChartDatasetSpec) -> tuple[np.ndarray, np.ndarray]:
+    "Forward log returns and z-scores of every bar as a window end."
+    close = bars.close.to_numpy()
+    return forward_returns(close, spec.horizon), forward_zscores(close, spec.window, spec.horizon)
+
+def _labelled(bars: pd.DataFrame, spec: ChartDatasetSpec, parts: dict[str, np.ndarray], found: int, undefined: int, gaps: dict,
+              calendar: dict | None) -> tuple[pd.DataFrame, dict]:
+    "The window table of the ends `parts` (split -> ends) of one asset, and how its labels were cut."
     empty = [name for name, e in parts.items() if not len(e)]
     if empty:
-        raise BarsError(f"{spec.dataset}: {len(bars)} bars give {len(ends)} labelled windows, and after the purge gaps of "
-                        f"{spec.purge or spec.window + spec.horizon} windows the {', '.join(empty)} split has none; use more bars, a "
-                        "shorter window or horizon, or larger build.fractions (--fractions) for it")
+        shared = (f" on the calendar shared with {', '.join(a for a in calendar['assets'] if a != spec.dataset)} (bars "
+                  f"{bars.index[0]} .. {bars.index[-1]}; the first windows of {', '.join(f'{k} end at {v}' for k, v in calendar['first_end'].items())})" if calendar else '')
+        raise BarsError(f"{spec.dataset}: {len(bars)} bars give {found} labelled windows, and after the purge gaps of "
+                        f"{spec.purge or spec.window + spec.horizon} windows the {', '.join(empty)} split has none{shared}; use more bars, a "
+                        "shorter window or horizon, or larger build.fractions (--fractions) for it"
+                        + (", or build this asset apart from the others" if calendar else ''))
+    r, z = _scores(bars, spec)
+    close = bars.close.to_numpy()
+    score = z if spec.label_rule in ('zscore', 'triple_barrier') else r
     w = pd.concat([pd.DataFrame({'end': e, 'split': name}) for name, e in parts.items()], ignore_index=True)
     w['timestamp'], w['known_at'] = bars.index[w.end], label_known_at(bars.index, w.end.to_numpy(), spec.horizon)
     w['forward_return'], w['zscore'] = r[w.end], z[w.end]
@@ -228,4 +274,31 @@ def labelled_windows(bars: pd.DataFrame, spec: ChartDatasetSpec) -> tuple[pd.Dat
     w['class_name'] = np.asarray(spec.class_names, dtype=object)[w.label]  # the names' own 3 objects: 8 bytes a window, not 64
     w['file'] = [f"{s}/{c}/{chart_filename(spec.dataset, spec.timeframe, t, k)}" for s, c, t, k in
                  w[['split', 'class_name', 'timestamp', 'label']].itertuples(index=False)]  # inside the dataset folder
-    return w, {'rule': spec.label_rule, **how, 'left_out_undefined': undefined, 'gaps': gaps}
+    return w, {'rule': spec.label_rule, **how, 'left_out_undefined': undefined, 'gaps': gaps, **({'calendar': calendar} if calendar else {})}
+
+def asset_windows(assets: list[tuple[pd.DataFrame, ChartDatasetSpec]]) -> dict[str, tuple[pd.DataFrame, dict]]:
+    """`labelled_windows` of several assets (bars, spec) split on one calendar (`calendar_split`), by dataset name.
+    With more than one asset, how the labels were cut records the calendar: the assets and the times the blocks start."""
+    specs = [spec.for_bars(bars) for bars, spec in assets]
+    names = [s.dataset for s in specs]
+    if len(set(names)) < len(names): raise ValueError(f"two assets share a dataset name: {names}; give each its own name")
+    split_options = {(s.window, s.horizon, tuple(s.fractions), s.purge) for s in specs}
+    if len(split_options) > 1: raise ValueError(f"assets split on one calendar need one window, horizon, fractions and purge; got {split_options}")
+    found = {}
+    for (bars, _), spec in zip(assets, specs):
+        r, z = _scores(bars, spec)
+        found[spec.dataset] = _candidate_ends(bars, spec, z if spec.label_rule in ('zscore', 'triple_barrier') else r)
+    spec = specs[0]
+    parts = calendar_split({s.dataset: b.index for (b, _), s in zip(assets, specs)}, {a: f[0] for a, f in found.items()},
+                           spec.window, spec.horizon, spec.fractions, spec.purge)
+    calendar = None
+    if len(assets) > 1:
+        firsts = {split: [b.index[parts[s.dataset][split][0]] for (b, _), s in zip(assets, specs) if len(parts[s.dataset][split])]
+                  for split in SPLIT_NAMES[1:]}
+        calendar = {'assets': names, 'first_end': {split: str(min(t)) for split, t in firsts.items() if t}}
+    return {s.dataset: _labelled(b, s, parts[s.dataset], len(found[s.dataset][0]), *found[s.dataset][1:], calendar)
+            for (b, _), s in zip(assets, specs)}
+
+def labelled_windows(bars: pd.DataFrame, spec: ChartDatasetSpec) -> tuple[pd.DataFrame, dict]:
+    "One row per labelled window (end, timestamp, known_at, split, forward_return, zscore, label, [barrier, bars_held, exit_return,] class_name, file), and how the labels were cut."
+    return asset_windows([(bars, spec)])[spec.dataset]

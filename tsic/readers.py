@@ -200,7 +200,8 @@ class ChartData:
             raise ChartDataError(f"window_row {self.samples.window_row.max()} is past the {len(self.windows)} windows")
         if self.windows is not None and self.scaler is None:
             train = self.samples[self.samples.split == 'train']
-            self.scaler = WindowScaler.fit(self.windows[train.window_row.to_numpy()], self.provenance.windows['impute'])
+            groups = train.dataset.to_numpy() if 'dataset' in train and self.samples.dataset.nunique() > 1 else None  # per asset
+            self.scaler = WindowScaler.fit(self.windows[train.window_row.to_numpy()], self.provenance.windows['impute'], groups)
 
     def __len__(self) -> int: return len(self.samples)
     def __repr__(self) -> str:
@@ -234,7 +235,8 @@ class ChartData:
     def scaled_windows(self, samples: pd.DataFrame | None = None) -> np.ndarray | None:
         "The numeric windows of `samples` (default: all), scaled; None without windows."
         if self.windows is None: return None
-        return self.scaler.transform(self.windows[(self.samples if samples is None else samples).window_row.to_numpy()])
+        samples = self.samples if samples is None else samples
+        return self.scaler.transform(self.windows[samples.window_row.to_numpy()], None if self.scaler.groups is None else samples.dataset.to_numpy())
 
     def batches(self, size: int = 256, samples: pd.DataFrame | None = None, windows: bool = True) -> Iterator[ChartBatch]:
         "`ChartBatch`es of at most `size` rows of `samples` (default: all), in order: what each row is, its chart and (unless `windows` is False) its scaled window."

@@ -14,7 +14,7 @@ from .config import ConfigError, TsicConfig, make_folder, temporary_file
 from .checkpoint import Provenance
 from .distributed import processes
 from .bars import BUILTIN_DATASETS, dataset_bars
-from .labels import ChartDatasetSpec, labelled_windows, label_known_at, walk_forward_folds
+from .labels import ChartDatasetSpec, asset_windows, label_known_at, labelled_windows, walk_forward_folds, window_starts_at
 from .build import BUILD_MARKER, count_differences, ensure_demo_dataset, bar_arrays
 from .encodings import image_size_for, series_lengths, series_variables
 from .augment import augment_strengths, augment_series
@@ -91,21 +91,21 @@ def features_file(folder: Path, options: dict) -> Path:
     "The bars' features CSV that `tsic build` wrote beside the chart `folder` it built with `options` (its manifest's)."
     return Path(folder).parent / f"{options['dataset']}_{options['timeframe']}_features.csv"
 
-def _label_times(folder: Path, timestamps: pd.Series, manifest: dict | None) -> pd.DatetimeIndex | None:
-    "When the label of each chart (by its timestamp) of `folder` became known, from its `manifest`; None for a folder tsic did not build."
+def _label_times(folder: Path, timestamps: pd.Series, manifest: dict | None) -> dict[str, pd.DatetimeIndex]:
+    "When the label of each chart (by its timestamp) of `folder` became known and when its window starts, from its `manifest`; {} for a folder tsic did not build."
     if manifest is None:
         log.warning("%s was not built by tsic: the times its labels became known are unknown, so there is no "
                     "persistence baseline", folder)
-        return None
+        return {}
     options = manifest['options']
     clock_file = features_file(folder, options)
     if not clock_file.is_file():
         log.warning("%s: %s is missing, so the label times (and the persistence baseline) are unknown", folder, clock_file)
-        return None
+        return {}
     clock = pd.DatetimeIndex(pd.to_datetime(pd.read_csv(clock_file, usecols=['timestamp']).timestamp))
     ends = clock.get_indexer(timestamps)
     if (ends < 0).any(): log.warning("%s: %d charts are not bars of %s; their labels' times are unknown", folder, (ends < 0).sum(), clock_file.name)
-    return label_known_at(clock, ends, options['horizon'])
+    return {'known_at': label_known_at(clock, ends, options['horizon']), 'starts_at': window_starts_at(clock, ends, options['window'])}
 
 # %% ../nbs/04b_sources.ipynb #89a2965b
 def _check_manifest_counts(df: pd.DataFrame, folder: Path, manifest: dict | None):
@@ -117,7 +117,7 @@ def _check_manifest_counts(df: pd.DataFrame, folder: Path, manifest: dict | None
                                   "again to write the missing ones (or build afresh with --rebuild if files were added)")
 
 def collect_dataset(name: str, cfg: TsicConfig) -> pd.DataFrame:
-    "One row per chart of dataset `name`: path, class_name, label, timestamp, split, dataset, and `known_at` for a tsic build."
+    "One row per chart of dataset `name`: path, class_name, label, timestamp, split, dataset, and `known_at` and `starts_at` for a tsic build."
     folder = cfg.dataset_dir(name)
     if not folder.is_dir():
         raise ChartDataError(f"Dataset '{name}': folder {folder} not found; set dataset_{name}_dir (or {name}_dir) "
@@ -141,13 +141,13 @@ def collect_dataset(name: str, cfg: TsicConfig) -> pd.DataFrame:
     if not (folder / 'val').is_dir():
         df = pd.concat([_carve_validation(df[df.split == 'train'], cfg, folder), df[df.split != 'train']], ignore_index=True)
     _check_chronology(df, folder)
-    known = _label_times(folder, df.timestamp, manifest)
-    return df.assign(dataset=name) if known is None else df.assign(dataset=name, known_at=known)
+    return df.assign(dataset=name, **_label_times(folder, df.timestamp, manifest))
 
 # %% ../nbs/04b_sources.ipynb #772ceec4
 def collect_samples(cfg: TsicConfig) -> pd.DataFrame:
     "Samples of all `cfg.datasets`' folders in (dataset, time) order, with the baselines' labels."
     df = pd.concat([collect_dataset(name, cfg) for name in cfg.datasets], ignore_index=True)
+    if len(cfg.datasets) > 1: _check_chronology(df, f"datasets {', '.join(cfg.datasets)} (build them together, `tsic build a.csv b.csv`, to split them on one calendar)")
     unseen = [c for c in cfg.class_names if c not in set(df.class_name[df.split == 'train'])]
     if unseen:
         raise ChartDataError(f"class {', '.join(map(repr, unseen))} of class_names has no training images in "
@@ -244,16 +244,17 @@ def series_samples(cfg: TsicConfig) -> tuple[pd.DataFrame, np.ndarray | DrawnCha
     """Samples of every dataset of `cfg` cut from its OHLCV source, their images (row `image_row`), and their provenance.
     With `image_cache: none` the images are `DrawnCharts`, drawn when a batch asks for them."""
     parts, arrays, renderer, datasets, offset = [], [], {}, {}, 0
-    for name in cfg.datasets:
-        spec = ChartDatasetSpec.from_config(cfg, name)
-        bars, source, repairs = dataset_bars(name, spec)
-        spec = spec.for_bars(bars)
-        windows, cuts = labelled_windows(bars, spec)
+    assets = [(ChartDatasetSpec.from_config(cfg, name), *dataset_bars(name, cfg.build)) for name in cfg.datasets]
+    labelled = asset_windows([(bars, spec) for spec, bars, *_ in assets])  # several datasets: split on one calendar
+    for spec, bars, source, repairs in assets:
+        name, spec = spec.dataset, spec.for_bars(bars)
+        windows, cuts = labelled[name]
         if cfg.image_cache == 'none': arrays.append((bar_arrays(bars, spec), windows.end.to_numpy(), spec))
         else: arrays.append(rendered_windows(bars, windows, spec, source['sha256'], cfg))
         parts.append(pd.DataFrame({'path': spec.folder_name + '/' + windows.file,  # where `tsic build` writes it
                                    'class_name': windows.class_name, 'label': windows.label, 'timestamp': windows.timestamp,
-                                   'known_at': windows.known_at, 'split': windows.split, 'dataset': name,
+                                   'known_at': windows.known_at, 'starts_at': window_starts_at(bars.index, windows.end.to_numpy(), spec.window),
+                                   'split': windows.split, 'dataset': name,
                                    'image_row': offset + np.arange(len(windows))}))
         renderer[name], datasets[name] = spec.options(), {'source': source, 'repairs': repairs, 'labels': cuts}
         offset += len(windows)
@@ -379,12 +380,23 @@ def array_data(X_train, y_train, X_test, y_test, encoding: str = 'gasf', size: i
 
 # %% ../nbs/04b_sources.ipynb #0cb11e85
 def fold_samples(samples: pd.DataFrame, folds: int, purge: int, val_fraction: float = 0.15, mode: str = 'expanding') -> list[pd.DataFrame]:
-    "For each fold, the samples of every dataset with `split` reassigned by `walk_forward_folds` (purged rows left out)."
-    parts = [[] for _ in range(folds)]
-    for _, g in samples.sort_values(['dataset', 'timestamp'], kind='stable').groupby('dataset', sort=False):
-        for k, positions in enumerate(walk_forward_folds(len(g), folds, purge, val_fraction, mode)):
-            for split, pos in positions.items(): parts[k].append(g.iloc[pos].assign(split=split))
-    return [pd.concat(p, ignore_index=True) for p in parts]
+    """For each fold, the samples with `split` reassigned by `walk_forward_folds` on one calendar (the window end times of
+    every dataset, pooled) with `purge` of those times left out before validation and test; and, where the samples say
+    when their labels are known and their windows start, every row whose label is known after the first window of a
+    later block starts, whichever dataset either belongs to."""
+    samples = samples.sort_values(['dataset', 'timestamp'], kind='stable')
+    times = np.unique(samples.timestamp.to_numpy())  # the common calendar
+    at = np.searchsorted(times, samples.timestamp.to_numpy())
+    timed = {'known_at', 'starts_at'} <= set(samples.columns)
+    parts = []
+    for positions in walk_forward_folds(len(times), folds, purge, val_fraction, mode):
+        split = np.full(len(samples), None, dtype=object)
+        for name, pos in positions.items(): split[np.isin(at, pos)] = name
+        if timed:
+            for earlier, later in (('train', 'val'), ('val', 'test'), ('train', 'test')):
+                split[(split == earlier) & (samples.known_at >= samples.starts_at[split == later].min()).to_numpy()] = None
+        parts.append(samples[split != None].assign(split=split[split != None]).reset_index(drop=True))
+    return parts
 
 @patch
 def fold(self: ChartData, k: int, folds: int, purge: int, val_fraction: float = 0.15, mode: str = 'expanding') -> ChartData:

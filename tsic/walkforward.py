@@ -15,6 +15,7 @@ from .backtest import backtest
 from .sources import load_data, features_file
 from .readers import SPLITS, ChartData
 from .metrics import difference_verdict, scores_from_confusion
+from .evaluate import per_dataset_scores
 from .train import train, new_run_dir, label_span, baseline_differences
 from .distributed import processes
 
@@ -22,7 +23,7 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'BACKTESTED', 'WalkForwardResult', 'plot_walk_forward', 'default_purge', 'test_prediction_table',
-           'walk_forward', 'NoBars', 'dataset_returns', 'walk_forward_backtest', 'plot_equity']
+           'per_asset_scores', 'walk_forward', 'NoBars', 'dataset_returns', 'walk_forward_backtest', 'plot_equity']
 
 # %% ../nbs/09a_walkforward.ipynb #0f9e7f70
 @dataclasses.dataclass
@@ -34,6 +35,7 @@ class WalkForwardResult:
     baselines: list[str]
     differences: dict = dataclasses.field(default_factory=dict)  # pooled: the model minus each causal baseline, with interval
     backtest: pd.DataFrame | None = None  # per fold and pooled, per dataset and predictor (`walk_forward_backtest`); None: not run
+    per_asset: pd.DataFrame | None = None  # per predictor and dataset, all folds' test windows pooled (`per_asset_scores`)
 
     def summary(self) -> pd.DataFrame:
         "Pooled macro F1 and accuracy, and the mean and std of macro F1 over folds, per predictor."
@@ -80,6 +82,12 @@ def test_prediction_table(tested: list, class_names: list[str]) -> pd.DataFrame:
                                     'label': names[t.label.to_numpy()], **{n: names[p] for n, p in preds.items()}})
                       for k, (t, preds) in enumerate(tested)], ignore_index=True)
 
+def per_asset_scores(table: pd.DataFrame, class_names: list[str]) -> pd.DataFrame:
+    "Support, accuracy, macro and weighted F1 of every predictor on each dataset's test windows, all folds pooled (`table`: `test_prediction_table`)."
+    truth = table.rename(columns={'label': 'true'})
+    predictors = [c for c in table.columns if c not in ('fold', 'dataset', 'timestamp', 'label')]
+    return pd.concat({p: per_dataset_scores(truth, class_names, p) for p in predictors}, names=['predictor', 'dataset']).reset_index()
+
 def walk_forward(cfg: TsicConfig, folds: int = 4, purge: int | None = None, mode: str = 'expanding',
                  val_fraction: float | None = None, run_dir: str | Path | None = None, sample_limit: int | None = None) -> WalkForwardResult:
     "Train and test `cfg`'s model on `folds` chronological folds of its data (`ChartData.fold`); `purge` defaults to `default_purge`."
@@ -116,10 +124,12 @@ def walk_forward(cfg: TsicConfig, folds: int = 4, purge: int | None = None, mode
     except NoBars as e: trades, curves, no_backtest = None, {}, str(e); log.warning("walk-forward: no backtest: %s", e)
     except Exception as e:  # the folds' scores stay: the report says what stopped the backtest
         trades, curves, no_backtest = None, {}, f"failed: {type(e).__name__}: {e}"; log.error("walk-forward: the backtest failed: %s", e)
+    table = test_prediction_table(tested, data.class_names)
     result = WalkForwardResult(run_dir, pd.DataFrame(rows), {k: scores_from_confusion(cm, data.class_names) for k, cm in pooled.items()},
-                               causal, differences, trades)
+                               causal, differences, trades, per_asset_scores(table, data.class_names))
     atomic_write_bytes(run_dir / 'walk_forward.csv', result.folds.to_csv(index=False).encode())
-    atomic_write_bytes(run_dir / 'test_predictions.csv', test_prediction_table(tested, data.class_names).to_csv(index=False).encode())
+    atomic_write_bytes(run_dir / 'test_predictions.csv', table.to_csv(index=False).encode())
+    atomic_write_bytes(run_dir / 'per_asset.csv', result.per_asset.to_csv(index=False).encode())
     plot_walk_forward(result).savefig(run_dir / 'walk_forward.png', dpi=100)
     if trades is not None:
         atomic_write_bytes(run_dir / 'backtest.csv', trades.to_csv(index=False).encode())
@@ -127,7 +137,7 @@ def walk_forward(cfg: TsicConfig, folds: int = 4, purge: int | None = None, mode
     report = {'folds': folds, 'mode': mode, 'purge': purge, 'per_fold': json.loads(result.folds.to_json(orient='records', date_format='iso')),
               'pooled': result.pooled, 'pooled_confusion': {k: v.tolist() for k, v in pooled.items()}, 'causal_baselines': causal,
               'lookahead_reference': [k for k in pooled if k != 'model' and k not in causal], 'folds_won': result.folds_won(),
-              'pooled_versus_baselines': differences,
+              'pooled_versus_baselines': differences, 'per_asset': result.per_asset.to_dict(orient='records'),
               'backtest': {'cost': cfg.backtest_cost, 'rows': trades.to_dict(orient='records')} if trades is not None else {'skipped': no_backtest}}
     atomic_write_bytes(run_dir / 'walk_forward.json', json.dumps(report, indent=1).encode())
     return result

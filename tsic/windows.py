@@ -98,31 +98,48 @@ def align_windows(samples: pd.DataFrame, table: pd.DataFrame, cfg: TsicConfig) -
     return samples[keep].reset_index(drop=True), windows[keep]
 
 # %% ../nbs/04_windows.ipynb #7f701306
+def _statistics(windows: np.ndarray, impute: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    "Mean, std (1 for constant features) and, with `impute: median`, median per feature of `windows` (N, W, F), ignoring NaN."
+    flat = windows.reshape(-1, windows.shape[-1]).astype(np.float64)
+    if not len(flat): raise WindowError("no training windows to fit the scaler on")
+    std = np.nanstd(flat, 0)
+    return np.nanmean(flat, 0), np.where(std > 0, std, 1.), np.nanmedian(flat, 0) if impute == 'median' else None
+
 @dataclass(eq=False)
 class WindowScaler:
-    "Per-feature standardisation (and optional median imputation) learned from training windows."
+    "Per-feature standardisation (and optional median imputation) learned from training windows; with `groups`, one set of statistics per dataset (asset)."
     mean: np.ndarray
     std: np.ndarray
     median: np.ndarray | None = None
+    groups: list[str] | None = None  # the dataset of each row of mean, std and median; None: one set for every window
 
     @classmethod
-    def fit(cls, train_windows: np.ndarray, impute: str = 'none') -> 'WindowScaler':
-        "Statistics of `train_windows` (N, W, F) per feature, ignoring NaN; constant features get std 1."
-        flat = train_windows.reshape(-1, train_windows.shape[-1]).astype(np.float64)
-        if not len(flat): raise WindowError("no training windows to fit the scaler on")
-        std = np.nanstd(flat, 0)
-        return cls(np.nanmean(flat, 0), np.where(std > 0, std, 1.), np.nanmedian(flat, 0) if impute == 'median' else None)
+    def fit(cls, train_windows: np.ndarray, impute: str = 'none', groups=None) -> 'WindowScaler':
+        "Statistics of `train_windows` (N, W, F) per feature, ignoring NaN; constant features get std 1. `groups`: the dataset of each window, for statistics per dataset (with more than one)."
+        if groups is None or len(set(groups)) < 2: return cls(*_statistics(train_windows, impute))
+        groups = np.asarray(groups)
+        names = sorted(set(groups))
+        mean, std, median = zip(*(_statistics(train_windows[groups == g], impute) for g in names))
+        return cls(np.stack(mean), np.stack(std), None if median[0] is None else np.stack(median), names)
 
-    def transform(self, windows: np.ndarray) -> np.ndarray:
-        "Windows imputed (when fitted with a median) and standardised, as float32."
-        if self.median is not None: windows = np.where(np.isnan(windows), self.median, windows)
-        out = ((windows - self.mean) / self.std).astype(np.float32)
+    def transform(self, windows: np.ndarray, groups=None) -> np.ndarray:
+        "Windows imputed (when fitted with a median) and standardised, as float32; `groups`: each window's dataset, for a scaler fitted per dataset."
+        mean, std, median = self.mean, self.std, self.median
+        if self.groups is not None:
+            if groups is None: raise WindowError(f"this scaler holds statistics per dataset ({', '.join(self.groups)}): say which dataset each window is of")
+            at = pd.Index(self.groups).get_indexer(np.asarray(groups))
+            if (at < 0).any():
+                raise WindowError(f"dataset {str(np.asarray(groups)[at < 0][0])!r} had no training windows, so its windows cannot be scaled "
+                                  f"(the scaler knows {', '.join(self.groups)}); train with it, or leave it out")
+            mean, std, median = mean[at, None], std[at, None], None if median is None else median[at, None]
+        if median is not None: windows = np.where(np.isnan(windows), median, windows)
+        out = ((windows - mean) / std).astype(np.float32)
         if np.isnan(out).any(): raise WindowError("NaN in numeric windows after scaling; set timeseries.impute: median")
         return out
 
     def state_dict(self) -> dict:
-        return {k: torch.as_tensor(v) for k, v in self.__dict__.items() if v is not None}
+        return {k: (v if k == 'groups' else torch.as_tensor(v)) for k, v in self.__dict__.items() if v is not None}
 
     @classmethod
     def from_state(cls, state: dict) -> 'WindowScaler':
-        return cls(**{k: v.numpy() for k, v in state.items()})
+        return cls(**{k: (list(v) if k == 'groups' else v.numpy()) for k, v in state.items()})
