@@ -146,30 +146,40 @@ def _check_shared_files(folder: Path, identity: dict):
             f"({what}); this build would overwrite them. Build into another data_dir (--data-dir) or under another "
             f"dataset name (--dataset), or remove {other} and those files first")
 
+def _same_build(previous: dict, identity: dict) -> bool:
+    "Whether a build recorded as `previous` is one of `identity` (a new option at its default is no change)."
+    return (previous.get('source_sha256') == identity['source_sha256'] and previous.get('calendar') == identity.get('calendar')
+            and not _differences(previous.get('options', {}), identity['options']))
+
+def _check_folder(folder: Path, identity: dict, rebuild: bool):
+    "Refuse to build `identity` into `folder` when it holds a folder tsic did not build, or (without `rebuild`) another build."
+    manifest, marker = _read_json(folder / 'manifest.json'), _read_json(folder / BUILD_MARKER)
+    previous = manifest or marker
+    if previous is None:
+        if folder.exists(): raise FileExistsError(f"{folder} exists and was not built by tsic; move it away or choose another data_dir")
+        return
+    if rebuild or _same_build(previous, identity): return
+    old, new = previous.get('calendar') or {}, identity.get('calendar') or {}
+    what = (f"source changed ({previous.get('source_sha256', '?')[:12]} → {identity['source_sha256'][:12]})"
+            if previous.get('source_sha256') != identity['source_sha256'] else
+            f"split calendar changed (assets split together: {old.get('assets', 'none')} → {new.get('assets', 'none')}; "
+            f"first windows: {old.get('first_end', 'own')} → {new.get('first_end', 'own')})" if old != new else
+            f"options differ ({_differences(previous.get('options', {}), identity['options'])})")
+    raise BuildMismatchError(f"{folder} holds a {'complete' if manifest else 'partial'} build whose {what}; "
+                             "pass rebuild=True (--rebuild) to replace it, or build into another data_dir")
+
 def _prepare_folder(folder: Path, identity: dict, rebuild: bool) -> bool:
     "Make `folder` ready for a build of `identity`; False when a complete identical build is already there (its images counted)."
+    _check_folder(folder, identity, rebuild)
     manifest, marker = _read_json(folder / 'manifest.json'), _read_json(folder / BUILD_MARKER)
     previous = manifest or marker
     if previous is not None:
-        same = (previous.get('source_sha256') == identity['source_sha256'] and previous.get('calendar') == identity.get('calendar')
-                and not _differences(previous.get('options', {}), identity['options']))  # a new option at its default is no change
+        same = _same_build(previous, identity)
         if same and manifest:
             gaps = count_differences(manifest['counts'], image_counts(folder))
             if not gaps: log.info("%s is complete (manifest and images agree); nothing to do", folder); return False
             log.warning("%s: its manifest is complete but its images are not (%s); writing the missing ones", folder, gaps)
-        if not same:
-            if not rebuild:
-                what = (f"source changed ({previous.get('source_sha256', '?')[:12]} → {identity['source_sha256'][:12]})"
-                        if previous.get('source_sha256') != identity['source_sha256'] else
-                        f"split calendar changed (assets split together: {(previous.get('calendar') or {}).get('assets', 'none')} → "
-                        f"{(identity.get('calendar') or {}).get('assets', 'none')})"
-                        if previous.get('calendar') != identity.get('calendar') else
-                        f"options differ ({_differences(previous.get('options', {}), identity['options'])})")
-                raise BuildMismatchError(f"{folder} holds a {'complete' if manifest else 'partial'} build whose {what}; "
-                                         "pass rebuild=True (--rebuild) to replace it, or build into another data_dir")
-            log.warning("Rebuilding %s: its source or options changed", folder); shutil.rmtree(folder)
-    elif folder.exists():
-        raise FileExistsError(f"{folder} exists and was not built by tsic; move it away or choose another data_dir")
+        if not same: log.warning("Rebuilding %s: its source or options changed", folder); shutil.rmtree(folder)
     if not folder.exists():  # the folder appears with its marker (renamed into place): never as a folder tsic did not build
         fresh = folder.with_name(f'.{folder.name}.new')
         shutil.rmtree(fresh, ignore_errors=True); fresh.mkdir(parents=True)
@@ -229,6 +239,11 @@ def _init_worker(parent: int, *job):
     _exit_with_parent(parent); _start_writer(*job)
 
 # %% ../nbs/02b_build.ipynb #1fe5873d
+def _identity(bars: pd.DataFrame, spec: ChartDatasetSpec, source: dict, cuts: dict) -> dict:
+    "What a build is: its options, its source's SHA-256 and, for assets split together, their common calendar."
+    return {'options': spec.options(), 'source_sha256': source.get('sha256') or bars_sha256(bars),
+            **({'calendar': cuts['calendar']} if 'calendar' in cuts else {})}
+
 def build_chart_dataset(bars: pd.DataFrame, data_dir: str | Path, spec: ChartDatasetSpec = ChartDatasetSpec(),
                         source: dict | None = None, repairs: dict | None = None, folder: str | Path | None = None,
                         workers: int | None = None, chunk: int = 256, compress_level: int = 1, rebuild: bool = False,
@@ -243,8 +258,7 @@ def build_chart_dataset(bars: pd.DataFrame, data_dir: str | Path, spec: ChartDat
 def _build(bars, folder: Path, spec, source: dict, repairs: dict, workers: int, chunk: int, compress_level: int, rebuild: bool,
            labelled: tuple | None) -> Path:
     windows, cuts = labelled or labelled_windows(bars, spec)  # before any file is written: bars that give no dataset leave nothing behind
-    identity = {'options': spec.options(), 'source_sha256': source.get('sha256') or bars_sha256(bars),
-                **({'calendar': cuts['calendar']} if 'calendar' in cuts else {})}  # assets split together: their common calendar
+    identity = _identity(bars, spec, source, cuts)
     _check_shared_files(folder, identity)
     if not _prepare_folder(folder, identity, rebuild): return folder
     for split, name in windows[['split', 'class_name']].drop_duplicates().itertuples(index=False):
@@ -279,8 +293,13 @@ def build_assets(assets: list[tuple[pd.DataFrame, ChartDatasetSpec, dict, dict]]
                  folders: list[str | Path | None] | None = None, **kwargs) -> list[Path]:
     "Build the chart datasets of `assets` (bars, spec, source, repairs), one folder each, split on one calendar; `kwargs` as `build_chart_dataset`."
     labelled = asset_windows([(bars, spec) for bars, spec, *_ in assets])  # every asset checked before anything is written
+    specs = [spec.for_bars(bars) for bars, spec, *_ in assets]
+    folders = [Path(f) if f else Path(data_dir) / s.folder_name for s, f in zip(specs, folders or [None] * len(assets))]
+    for (bars, _, source, _), spec, folder in zip(assets, specs, folders):  # a refused folder refuses them all, before any is touched
+        identity = _identity(bars, spec, source, labelled[spec.dataset][1])
+        _check_shared_files(folder, identity); _check_folder(folder, identity, kwargs.get('rebuild', False))
     return [build_chart_dataset(bars, data_dir, spec, source=source, repairs=repairs, folder=folder, labelled=labelled[spec.dataset], **kwargs)
-            for (bars, spec, source, repairs), folder in zip(assets, folders or [None] * len(assets))]
+            for (bars, spec, source, repairs), folder in zip(assets, folders)]
 
 # %% ../nbs/02b_build.ipynb #7b3a133d
 def ensure_demo_dataset(data_dir: str | Path, image_size: int = 128) -> Path:

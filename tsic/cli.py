@@ -156,10 +156,11 @@ def _named_sources(paths: list[str], dataset: str | None) -> dict[str, str]:
     files = []
     for p in map(Path, paths):
         if p.is_dir():
-            found = sorted(f for f in p.glob('*.csv') if not f.name.startswith('.'))
+            found = sorted(f for f in p.iterdir() if f.suffix.lower() == '.csv' and f.is_file() and not f.name.startswith('.'))
             if not found: raise BarsError(f"{p}: a folder given to tsic build must hold OHLCV .csv files; it has none")
             files += found
-        else: files.append(p)
+        elif p.is_file(): files.append(p)
+        else: raise BarsError(f"{p}: no such file or folder")
     if dataset and len(files) > 1:
         raise BarsError(f"--dataset names one asset, but {len(files)} files were given; their names come from the file names")
     names = [dataset or dataset_name(f) for f in files]

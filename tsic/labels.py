@@ -105,7 +105,7 @@ def calendar_split(clocks: dict[str, np.ndarray], ends: dict[str, np.ndarray], w
 
 def purged_split(ends: np.ndarray, window: int, horizon: int, fractions=(0.7, 0.15, 0.15), purge: int | None = None) -> dict[str, np.ndarray]:
     "Split sorted window `ends` of one asset into 'train', 'val', 'test' in time order, dropping ends closer than `purge` (default window + horizon) bars to the previous block."
-    ends = np.asarray(ends)
+    ends = np.asarray(ends, dtype=np.int64)
     return calendar_split({'': np.arange(ends.max(initial=0) + horizon + 1)}, {'': ends}, window, horizon, fractions, purge)['']
 
 def window_span(ends: np.ndarray, window: int, horizon: int) -> np.ndarray:
@@ -245,7 +245,7 @@ def _scores(bars: pd.DataFrame, spec: ChartDatasetSpec) -> tuple[np.ndarray, np.
     return forward_returns(close, spec.horizon), forward_zscores(close, spec.window, spec.horizon)
 
 def _labelled(bars: pd.DataFrame, spec: ChartDatasetSpec, parts: dict[str, np.ndarray], found: int, undefined: int, gaps: dict,
-              calendar: dict | None) -> tuple[pd.DataFrame, dict]:
+              scores: tuple[np.ndarray, np.ndarray], calendar: dict | None) -> tuple[pd.DataFrame, dict]:
     "The window table of the ends `parts` (split -> ends) of one asset, and how its labels were cut."
     empty = [name for name, e in parts.items() if not len(e)]
     if empty:
@@ -254,8 +254,11 @@ def _labelled(bars: pd.DataFrame, spec: ChartDatasetSpec, parts: dict[str, np.nd
         raise BarsError(f"{spec.dataset}: {len(bars)} bars give {found} labelled windows, and after the purge gaps of "
                         f"{spec.purge or spec.window + spec.horizon} windows the {', '.join(empty)} split has none{shared}; use more bars, a "
                         "shorter window or horizon, or larger build.fractions (--fractions) for it"
-                        + (", or build this asset apart from the others" if calendar else ''))
-    r, z = _scores(bars, spec)
+                        + (", or train on this asset apart from the others" if calendar else ''))
+    if calendar and len(parts['train']) < len(parts['val']) + len(parts['test']):
+        log.warning("%s: %d training windows against %d validation and test windows on the calendar shared with the other assets "
+                    "(its bars run %s .. %s)", spec.dataset, len(parts['train']), len(parts['val']) + len(parts['test']), bars.index[0], bars.index[-1])
+    r, z = scores
     close = bars.close.to_numpy()
     score = z if spec.label_rule in ('zscore', 'triple_barrier') else r
     w = pd.concat([pd.DataFrame({'end': e, 'split': name}) for name, e in parts.items()], ignore_index=True)
@@ -282,11 +285,13 @@ def asset_windows(assets: list[tuple[pd.DataFrame, ChartDatasetSpec]]) -> dict[s
     specs = [spec.for_bars(bars) for bars, spec in assets]
     names = [s.dataset for s in specs]
     if len(set(names)) < len(names): raise ValueError(f"two assets share a dataset name: {names}; give each its own name")
-    split_options = {(s.window, s.horizon, tuple(s.fractions), s.purge) for s in specs}
-    if len(split_options) > 1: raise ValueError(f"assets split on one calendar need one window, horizon, fractions and purge; got {split_options}")
-    found = {}
+    split_options = {(s.window, s.horizon, tuple(s.fractions), s.purge, s.timeframe) for s in specs}
+    if len(split_options) > 1:  # bars of one timeframe: their times compare (a daily bar's time is not an hourly bar's)
+        raise ValueError(f"assets split on one calendar need one timeframe, window, horizon, fractions and purge; got "
+                         + ', '.join(f"{s.dataset}: {s.timeframe} bars, window {s.window}, horizon {s.horizon}" for s in specs))
+    found, scores = {}, {}
     for (bars, _), spec in zip(assets, specs):
-        r, z = _scores(bars, spec)
+        r, z = scores[spec.dataset] = _scores(bars, spec)
         found[spec.dataset] = _candidate_ends(bars, spec, z if spec.label_rule in ('zscore', 'triple_barrier') else r)
     spec = specs[0]
     parts = calendar_split({s.dataset: b.index for (b, _), s in zip(assets, specs)}, {a: f[0] for a, f in found.items()},
@@ -296,7 +301,7 @@ def asset_windows(assets: list[tuple[pd.DataFrame, ChartDatasetSpec]]) -> dict[s
         firsts = {split: [b.index[parts[s.dataset][split][0]] for (b, _), s in zip(assets, specs) if len(parts[s.dataset][split])]
                   for split in SPLIT_NAMES[1:]}
         calendar = {'assets': names, 'first_end': {split: str(min(t)) for split, t in firsts.items() if t}}
-    return {s.dataset: _labelled(b, s, parts[s.dataset], len(found[s.dataset][0]), *found[s.dataset][1:], calendar)
+    return {s.dataset: _labelled(b, s, parts[s.dataset], len(found[s.dataset][0]), *found[s.dataset][1:], scores[s.dataset], calendar)
             for (b, _), s in zip(assets, specs)}
 
 def labelled_windows(bars: pd.DataFrame, spec: ChartDatasetSpec) -> tuple[pd.DataFrame, dict]:

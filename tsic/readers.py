@@ -17,7 +17,7 @@ from .distributed import processes
 from .labels import ChartDatasetSpec
 from .build import BarArrays, bar_arrays, draw_windows
 from .encodings import encode_series, encode_ragged, is_ragged, resize, series_lengths, apply_by_length
-from .windows import WindowScaler
+from .windows import WindowError, WindowScaler
 
 log = logging.getLogger(__name__)
 
@@ -201,6 +201,9 @@ class ChartData:
         if self.windows is not None and self.scaler is None:
             train = self.samples[self.samples.split == 'train']
             groups = train.dataset.to_numpy() if 'dataset' in train and self.samples.dataset.nunique() > 1 else None  # per asset
+            untrained = [] if groups is None else sorted(set(self.samples.dataset) - set(groups))
+            if untrained: raise WindowError(f"datasets {untrained} have no training rows here, so their numeric windows cannot be scaled by "
+                                            "their own training statistics; give them earlier bars, use fewer walk-forward folds, or leave them out")
             self.scaler = WindowScaler.fit(self.windows[train.window_row.to_numpy()], self.provenance.windows['impute'], groups)
 
     def __len__(self) -> int: return len(self.samples)

@@ -26,9 +26,9 @@ from .readers import (ChartData, ChartDataError, DecodedCharts, DrawnCharts, SPL
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'CACHE_VERSION', 'features_file', 'collect_dataset', 'collect_samples', 'check_images', 'cache_fingerprint',
-           'image_cache', 'rendered_windows', 'series_samples', 'pair_windows', 'ensure_builtin_datasets',
-           'folder_provenance', 'load_data', 'carve_problem', 'array_data', 'fold_samples']
+__all__ = ['log', 'CACHE_VERSION', 'BLOCK_PAIRS', 'features_file', 'collect_dataset', 'collect_samples', 'check_images',
+           'cache_fingerprint', 'image_cache', 'rendered_windows', 'series_samples', 'pair_windows',
+           'ensure_builtin_datasets', 'folder_provenance', 'load_data', 'carve_problem', 'array_data', 'fold_samples']
 
 # %% ../nbs/04b_sources.ipynb #4facb576
 def _split_files(split_dir: Path, class_names: list[str]) -> tuple[list[dict], int]:
@@ -379,22 +379,34 @@ def array_data(X_train, y_train, X_test, y_test, encoding: str = 'gasf', size: i
     return ChartData(samples, images, [str(c) for c in classes], provenance, windows)
 
 # %% ../nbs/04b_sources.ipynb #0cb11e85
+BLOCK_PAIRS = (('train', 'val'), ('val', 'test'), ('train', 'test'))  # (earlier, later) blocks a purge keeps apart
+
+def _purge_rows(split: np.ndarray, samples: pd.DataFrame, purge: int) -> np.ndarray:
+    """`split` with None for every row of an earlier block among the last `purge` rows of its dataset before that
+    dataset's first row of a later block, and (where the samples say when labels are known and windows start) for
+    every row whose label is known when a window of a later block, of any dataset, has started."""
+    split = split.copy()
+    own = samples.groupby('dataset', sort=False).cumcount().to_numpy()  # each row's position in its dataset (time order)
+    for earlier, later in BLOCK_PAIRS:
+        first_later = pd.Series(own[split == later]).groupby(samples.dataset.to_numpy()[split == later]).min()
+        limit = samples.dataset.map(first_later).to_numpy(dtype=float) - purge  # NaN: the dataset has no later row
+        split[(split == earlier) & (own >= limit)] = None
+        if {'known_at', 'starts_at'} <= set(samples.columns) and (split == later).any():
+            split[(split == earlier) & (samples.known_at >= samples.starts_at[split == later].min()).to_numpy()] = None
+    return split
+
 def fold_samples(samples: pd.DataFrame, folds: int, purge: int, val_fraction: float = 0.15, mode: str = 'expanding') -> list[pd.DataFrame]:
     """For each fold, the samples with `split` reassigned by `walk_forward_folds` on one calendar (the window end times of
-    every dataset, pooled) with `purge` of those times left out before validation and test; and, where the samples say
-    when their labels are known and their windows start, every row whose label is known after the first window of a
-    later block starts, whichever dataset either belongs to."""
-    samples = samples.sort_values(['dataset', 'timestamp'], kind='stable')
+    every dataset, pooled), so each fold tests every dataset on the same period; `purge` rows of each dataset are left
+    out before validation and test, and so is every row whose label is known after a later block's first window starts."""
+    samples = samples.sort_values(['dataset', 'timestamp'], kind='stable').reset_index(drop=True)
     times = np.unique(samples.timestamp.to_numpy())  # the common calendar
     at = np.searchsorted(times, samples.timestamp.to_numpy())
-    timed = {'known_at', 'starts_at'} <= set(samples.columns)
     parts = []
     for positions in walk_forward_folds(len(times), folds, purge, val_fraction, mode):
         split = np.full(len(samples), None, dtype=object)
         for name, pos in positions.items(): split[np.isin(at, pos)] = name
-        if timed:
-            for earlier, later in (('train', 'val'), ('val', 'test'), ('train', 'test')):
-                split[(split == earlier) & (samples.known_at >= samples.starts_at[split == later].min()).to_numpy()] = None
+        split = _purge_rows(split, samples, purge)
         parts.append(samples[split != None].assign(split=split[split != None]).reset_index(drop=True))
     return parts
 

@@ -115,8 +115,8 @@ class WindowScaler:
 
     @classmethod
     def fit(cls, train_windows: np.ndarray, impute: str = 'none', groups=None) -> 'WindowScaler':
-        "Statistics of `train_windows` (N, W, F) per feature, ignoring NaN; constant features get std 1. `groups`: the dataset of each window, for statistics per dataset (with more than one)."
-        if groups is None or len(set(groups)) < 2: return cls(*_statistics(train_windows, impute))
+        "Statistics of `train_windows` (N, W, F) per feature, ignoring NaN; constant features get std 1. `groups`: the dataset of each window, for statistics per dataset."
+        if groups is None: return cls(*_statistics(train_windows, impute))
         groups = np.asarray(groups)
         names = sorted(set(groups))
         mean, std, median = zip(*(_statistics(train_windows[groups == g], impute) for g in names))
