@@ -209,6 +209,6 @@ def test_assets_without_a_common_test_period_are_refused(tmp_path):
     assert not list(tmp_path.iterdir())
     twice = tsic_build(SPY, SPY, '--data-dir', tmp_path)
     assert twice.returncode != 0 and 'rename the files' in twice.stderr, twice.stderr
-    missing = tsic_build(SPY, tmp_path / 'nowhere.csv', '--data-dir', tmp_path)
-    assert missing.returncode != 0 and 'nowhere.csv: no such file or folder' in missing.stderr, missing.stderr
+    missing = tsic_build(SPY, tmp_path / 'nowhere.csv', '--data-dir', tmp_path, *SPY_FORMAT)
+    assert missing.returncode != 0 and f"OHLCV file not found: {tmp_path / 'nowhere.csv'}" in missing.stderr, missing.stderr
     assert not list(tmp_path.iterdir())

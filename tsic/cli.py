@@ -159,8 +159,7 @@ def _named_sources(paths: list[str], dataset: str | None) -> dict[str, str]:
             found = sorted(f for f in p.iterdir() if f.suffix.lower() == '.csv' and f.is_file() and not f.name.startswith('.'))
             if not found: raise BarsError(f"{p}: a folder given to tsic build must hold OHLCV .csv files; it has none")
             files += found
-        elif p.is_file(): files.append(p)
-        else: raise BarsError(f"{p}: no such file or folder")
+        else: files.append(p)  # a missing file: refused when read, before anything is written
     if dataset and len(files) > 1:
         raise BarsError(f"--dataset names one asset, but {len(files)} files were given; their names come from the file names")
     names = [dataset or dataset_name(f) for f in files]
