@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np, pandas as pd, yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from planted import ROOT, SIGMA, SIGNALS, WINDOW, HORIZON, planted_bars, planted_returns, run, save_table, show_row  # noqa: E402
+from planted import CLASSES, ROOT, SIGMA, SIGNALS, WINDOW, HORIZON, planted_bars, planted_returns, run, save_table, show_row  # noqa: E402
+from tsic.metrics import block_bootstrap_difference  # noqa: E402
 
 COMMON = 0.7  # the common factor's share of one bar's noise, in SIGMA: correlation about COMMON^2 / (1 + COMMON^2)
 
@@ -54,20 +55,28 @@ def config(a, data: Path, datasets: list[str], work: Path, name: str) -> Path:
     return path
 
 
-def walk_forward(cfg: Path, a, run_dir: Path) -> pd.DataFrame:
-    "papermill's run of nbs/walk_forward.ipynb on `cfg`: its per-asset scores (`per_asset.csv`)."
+def walk_forward(cfg: Path, a, run_dir: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    "papermill's run of nbs/walk_forward.ipynb on `cfg`: its per-asset scores (`per_asset.csv`) and test predictions."
     params = ['-p', 'config', str(cfg), '-p', 'folds', str(a.folds), '-p', 'run_dir', str(run_dir), '-p', 'model_mode', 'single']
     if a.sample_limit: params += ['-p', 'sample_limit', str(a.sample_limit)]
     run([str(Path(sys.executable).parent / 'papermill'), 'nbs/walk_forward.ipynb', str(run_dir.with_suffix('.ipynb')), *params,
          '--log-output', '--no-progress-bar'], run_dir.parent / 'log.txt')
-    return pd.read_csv(run_dir / 'per_asset.csv')
+    return pd.read_csv(run_dir / 'per_asset.csv'), pd.read_csv(run_dir / 'test_predictions.csv')
+
+
+def pooled_minus_alone(pooled: pd.DataFrame, alone: pd.DataFrame) -> dict:
+    "The pooled model's test macro F1 minus the alone model's on the same windows, with a moving-block bootstrap 95% interval."
+    both = pooled.merge(alone, on=['dataset', 'timestamp'], suffixes=('', '_alone'), validate='one_to_one')
+    y, p, q = (both[c].map({c: i for i, c in enumerate(CLASSES)}).to_numpy() for c in ('label', 'model', 'model_alone'))
+    return block_bootstrap_difference(y, p, q, len(CLASSES), block=WINDOW + HORIZON)
 
 
 def markdown(table: pd.DataFrame, corr: float) -> str:
     lines = [f"Assets' mean return correlation: {corr:.2f}.", '',
-             '| asset | model alone | model pooled | pooled − alone | persistence | test windows | minutes alone |', '|---|---|---|---|---|---|---|']
+             '| asset | model alone | model pooled | pooled − alone (95% CI) | persistence | test windows | minutes alone |', '|---|---|---|---|---|---|---|']
     for r in table.itertuples():
-        lines.append(f"| {r.asset} | {r.alone:.3f} | **{r.pooled:.3f}** | {r.pooled - r.alone:+.3f} | {r.persistence:.3f} | {r.windows} | {r.minutes_alone:.1f} |")
+        lines.append(f"| {r.asset} | {r.alone:.3f} | **{r.pooled:.3f}** | {r.difference:+.3f} ({r.low:+.3f} to {r.high:+.3f}) | "
+                     f"{r.persistence:.3f} | {r.windows} | {r.minutes_alone:.1f} |")
     return '\n'.join(lines) + '\n'
 
 
@@ -96,13 +105,17 @@ def main(argv=None) -> pd.DataFrame:
     work = (ROOT / a.work).resolve()
     data, assets, corr = build(a, work)
     start = time.perf_counter()
-    pooled = walk_forward(config(a, data, assets, work, 'pooled'), a, work / 'wf-pooled').set_index(['predictor', 'dataset'])
+    pooled, pooled_tested = walk_forward(config(a, data, assets, work, 'pooled'), a, work / 'wf-pooled')
+    pooled = pooled.set_index(['predictor', 'dataset'])
     minutes_pooled = (time.perf_counter() - start) / 60
     rows = []
     for asset in assets:
         start = time.perf_counter()
-        alone = walk_forward(config(a, data, [asset], work, asset), a, work / f'wf-{asset}').set_index(['predictor', 'dataset'])
+        alone, alone_tested = walk_forward(config(a, data, [asset], work, asset), a, work / f'wf-{asset}')
+        alone = alone.set_index(['predictor', 'dataset'])
+        d = pooled_minus_alone(pooled_tested[pooled_tested.dataset == asset], alone_tested)
         rows.append({'asset': asset, 'alone': alone.macro_f1['model', asset], 'pooled': pooled.macro_f1['model', asset],
+                     'difference': d['difference'], 'low': d['low'], 'high': d['high'],
                      'persistence': pooled.macro_f1['persistence', asset], 'windows': int(pooled.support['model', asset]),
                      'windows_alone': int(alone.support['model', asset]), 'minutes_alone': (time.perf_counter() - start) / 60,
                      'minutes_pooled': minutes_pooled})
