@@ -74,6 +74,7 @@ def main():
     ap.add_argument('--runs', default='runs/market_candidates', help='where the walk-forward run folders go')
     ap.add_argument('--out', help='write the table to OUT.md and OUT.csv')
     ap.add_argument('--threads', type=int, help='torch CPU threads (config num_threads; default: one per core)')
+    ap.add_argument('--threshold', action='store_true', help='backtest_threshold: also trade the calls above a probability threshold fitted on validation')
     ap.add_argument('--quick', action='store_true', help='see the usage above')
     a = ap.parse_args()
     quick = {}
@@ -88,7 +89,7 @@ def main():
     for data in a.data:
         for variant in a.variants:
             run_dir = Path(a.runs) / f'{data}-{variant}'
-            cfg = config_for(data, variant, Path(a.runs) / 'features', a.threads, quick)
+            cfg = config_for(data, variant, Path(a.runs) / 'features', a.threads, {**quick, **({'backtest_threshold': True} if a.threshold else {})})
             start = time.perf_counter()
             result = walk_forward(cfg, a.folds, run_dir=run_dir, sample_limit=a.sample_limit)
             d = result.differences['persistence']
@@ -102,7 +103,9 @@ def main():
             print(json.dumps(rows[-1]), flush=True)
             if result.backtest is not None:
                 pooled = result.backtest[result.backtest.fold.astype(str) == 'pooled']
-                trades.append(pooled.assign(data=data, variant=variant))
+                fitted = result.backtest[(result.backtest.predictor == 'model_threshold') & (result.backtest.fold.astype(str) != 'pooled')]
+                thresholds = ' '.join(f'{t:.3f}' for t in fitted.get('threshold', []))  # each fold's, fitted on its validation rows
+                trades.append(pooled.assign(data=data, variant=variant, thresholds=np.where(pooled.predictor == 'model_threshold', thresholds, '')))
     table = pd.DataFrame(rows)
     print(table.round(3).to_string(index=False))
     if a.out:
@@ -120,7 +123,7 @@ def write_backtest(trades: pd.DataFrame, out: str):
     "The pooled walk-forward backtest of every run (model, persistence, always long, flat): OUT_backtest.csv and .md."
     trades.to_csv(f'{out}_backtest.csv', index=False)
     lines = ['| data | variant | predictor | total return | Sharpe (95% CI) | max drawdown | turnover / year | hit rate | positions |', '|' + '---|' * 9]
-    lines += [f"| {r.data} | {r.variant} | {r.predictor} | {r.total_return:+.1%} | {r.sharpe:+.2f} ({r.sharpe_low:+.2f} to {r.sharpe_high:+.2f}) | "
+    lines += [f"| {r.data} | {r.variant} | {r.predictor}" + (f" (thresholds {r.thresholds})" if getattr(r, 'thresholds', '') else '') + f" | {r.total_return:+.1%} | {r.sharpe:+.2f} ({r.sharpe_low:+.2f} to {r.sharpe_high:+.2f}) | "
               f"{r.max_drawdown:.1%} | {r.turnover:.0f} | " + ('–' if np.isnan(r.hit_rate) else f"{r.hit_rate:.1%}") + f" | {r.positions} |"
               for r in trades.itertuples()]
     Path(f'{out}_backtest.md').write_text('\n'.join(lines) + '\n')

@@ -9,7 +9,8 @@ from .labels import first_touches, window_volatility
 from .metrics import block_indices
 
 # %% auto #0
-__all__ = ['exposure', 'bars_per_year', 'sharpe', 'max_drawdown', 'simulate', 'holding_periods', 'scores', 'backtest']
+__all__ = ['exposure', 'bars_per_year', 'sharpe', 'max_drawdown', 'simulate', 'holding_periods', 'scores', 'backtest',
+           'thresholded', 'fit_threshold']
 
 # %% ../nbs/08c_backtest.ipynb #38284141
 def exposure(n_bars: int, entries: np.ndarray, signals: np.ndarray, holds: np.ndarray, horizon: int) -> np.ndarray:
@@ -92,3 +93,22 @@ def backtest(returns: pd.Series, predictions: pd.DataFrame, horizon: int, window
         trades = pd.DataFrame({'signal': signals, 'gross': signals * (traded[entries + holds + 1] - traded[entries + 1])})
         results[name], curves[name] = scores(bars, trades, per_year, max(horizon, 1)), bars
     return results, curves
+
+# %% ../nbs/08c_backtest.ipynb #48928d7d
+def thresholded(probs: np.ndarray, threshold: float) -> np.ndarray:
+    "Classes from probabilities (n, 3): the most probable, but flat (1) where an up or down call's probability is below `threshold`."
+    probs = np.asarray(probs)
+    cls = probs.argmax(1)
+    return np.where((cls != 1) & (probs[np.arange(len(cls)), cls] < threshold), 1, cls)
+
+def fit_threshold(returns: pd.Series, timestamps, probs: np.ndarray, horizon: int, window: int, barrier: float | None = None,
+                  cost: float = 0.0002) -> tuple[float, pd.DataFrame]:
+    "The threshold (0 or a quantile of the calls' probabilities) whose `thresholded` positions have the highest Sharpe ratio on these (validation) rows; and every candidate's scores."
+    probs = np.asarray(probs)
+    sure = probs.max(1)
+    candidates = np.unique(np.r_[0.0, np.quantile(sure, [0.25, 0.5, 0.75, 0.9])].round(4))
+    predictions = pd.DataFrame({'timestamp': pd.DatetimeIndex(timestamps), **{str(t): thresholded(probs, t) for t in candidates}})
+    results, _ = backtest(returns, predictions, horizon, window, barrier, cost)
+    table = pd.DataFrame(results).T.rename_axis('threshold').reset_index().astype({'threshold': float})
+    best = table.sharpe.fillna(-np.inf).idxmax()
+    return float(table.threshold[best]), table

@@ -192,6 +192,7 @@ class TsicConfig:
     val_fraction: float = 0.15        # used only when a dataset has no val/ folder
     purge_gap: Optional[int] = None   # windows dropped between train and carved-out val; None: 2 x window size
     backtest_cost: float = 0.0002     # walk-forward backtest: cost per unit of turnover, a fraction (0.0002: 2 basis points)
+    backtest_threshold: bool = False  # walk-forward backtest: also trade the model's calls above a probability threshold fitted on each fold's validation rows
     timeseries: TimeseriesConfig = field(default_factory=TimeseriesConfig)
     transformer: TransformerConfig = field(default_factory=TransformerConfig)
     conv: ConvConfig = field(default_factory=ConvConfig)

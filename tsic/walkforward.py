@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 from .config import TsicConfig, atomic_write_bytes, make_folder, save_config
 from .bars import dataset_bars
 from .labels import ChartDatasetSpec
-from .backtest import backtest
+from .backtest import backtest, fit_threshold, thresholded
 from .sources import load_data, features_file
 from .readers import SPLITS, ChartData
 from .metrics import difference_verdict, scores_from_confusion
@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'BACKTESTED', 'WalkForwardResult', 'plot_walk_forward', 'default_purge', 'test_prediction_table',
-           'per_asset_scores', 'walk_forward', 'NoBars', 'dataset_returns', 'walk_forward_backtest', 'plot_equity']
+           'per_asset_scores', 'walk_forward', 'NoBars', 'dataset_returns', 'fold_probabilities',
+           'walk_forward_backtest', 'plot_equity']
 
 # %% ../nbs/09a_walkforward.ipynb #0f9e7f70
 @dataclasses.dataclass
@@ -102,7 +103,7 @@ def walk_forward(cfg: TsicConfig, folds: int = 4, purge: int | None = None, mode
     if not fold_data: raise ValueError(f"folds must be >= 1, got {folds}")
     run_dir = make_folder(run_dir or new_run_dir(), 'run_dir')
     save_config(cfg, run_dir / 'config.yaml')
-    rows, pooled, tested = [], {}, []
+    rows, pooled, tested, scored = [], {}, [], []
     for k, fold in enumerate(fold_data):
         log.info("walk-forward fold %d/%d: %s", k + 1, folds, fold.samples.split.value_counts().to_dict())
         result = train(cfg, run_dir=run_dir / f'fold{k}', data=fold)
@@ -116,11 +117,12 @@ def walk_forward(cfg: TsicConfig, folds: int = 4, purge: int | None = None, mode
         for name, d in result.versus_baselines().items():
             row.update({f'model_vs_{name}': d['difference'], f'model_vs_{name}_low': d['low'], f'model_vs_{name}_high': d['high']})
         rows.append(row); tested.append((test, result.predictions))
+        if cfg.backtest_threshold: scored.append(fold_probabilities(result.learn, fold))
     causal = list(result.baselines)
     y_all = np.concatenate([t.label.to_numpy() for t, _ in tested])  # the test blocks follow each other in time
     predictions = {name: np.concatenate([p[name] for _, p in tested]) for name in tested[0][1]}
     differences = baseline_differences(y_all, predictions, causal, len(data.class_names), label_span(data, cfg))
-    try: trades, curves = walk_forward_backtest(data, cfg, tested)
+    try: trades, curves = walk_forward_backtest(data, cfg, tested, scored)
     except NoBars as e: trades, curves, no_backtest = None, {}, str(e); log.warning("walk-forward: no backtest: %s", e)
     except Exception as e:  # the folds' scores stay: the report says what stopped the backtest
         trades, curves, no_backtest = None, {}, f"failed: {type(e).__name__}: {e}"; log.error("walk-forward: the backtest failed: %s", e)
@@ -143,7 +145,7 @@ def walk_forward(cfg: TsicConfig, folds: int = 4, purge: int | None = None, mode
     return result
 
 # %% ../nbs/09a_walkforward.ipynb #2d10d862
-BACKTESTED = ('model', 'persistence', 'always_long', 'flat')  # the predictors of the walk-forward backtest
+BACKTESTED = ('model', 'model_threshold', 'persistence', 'always_long', 'flat')  # the predictors of the walk-forward backtest (model_threshold: with backtest_threshold)
 
 class NoBars(ValueError):
     "A dataset whose bars tsic does not know, so it cannot be backtested."
@@ -169,17 +171,36 @@ def dataset_returns(data: ChartData, cfg: TsicConfig, name: str) -> pd.Series:
     if stamps.has_duplicates: raise NoBars(f"dataset {name}: bars less than a minute apart cannot be matched to chart files named to the minute; use data_source: series")
     return pd.Series(table.log_return.to_numpy(), index=stamps)
 
-def walk_forward_backtest(data: ChartData, cfg: TsicConfig, tested: list) -> tuple[pd.DataFrame, dict]:
-    "`backtest` of `BACKTESTED` per fold and pooled (fold 'pooled'), per dataset (`tested`: (test rows, predictions) per fold), and the bar-by-bar results by (fold, dataset, predictor)."
+def fold_probabilities(learn, fold: ChartData) -> dict[str, tuple[pd.DataFrame, np.ndarray]]:
+    "The validation and test rows of a fold with the model's class probabilities for them (in row order)."
+    out = {}
+    for split, ds_idx in (('val', 1), ('test', 2)):
+        probs, targets = learn.get_preds(ds_idx=ds_idx)
+        rows = fold.rows(split)
+        assert np.array_equal(targets.numpy(), rows.label.to_numpy()), f"{split} loader out of order"
+        out[split] = (rows, probs.numpy())
+    return out
+
+def _threshold_calls(scored: dict, name: str, returns: pd.Series, options: dict, barrier, cost: float) -> tuple[float, np.ndarray]:
+    "For dataset `name` of one fold (`fold_probabilities`): the threshold fitted on its validation rows and the thresholded test calls."
+    (val, p_val), (test, p_test) = scored['val'], scored['test']
+    mine = (val.dataset == name).to_numpy()
+    t, _ = fit_threshold(returns, val.timestamp[mine], p_val[mine], options['horizon'], options['window'], barrier, cost)
+    return t, thresholded(p_test[(test.dataset == name).to_numpy()], t)
+
+def walk_forward_backtest(data: ChartData, cfg: TsicConfig, tested: list, scored: list | None = None) -> tuple[pd.DataFrame, dict]:
+    """`backtest` of `BACKTESTED` per fold and pooled (fold 'pooled'), per dataset (`tested`: (test rows, predictions) per fold), and the
+    bar-by-bar results by (fold, dataset, predictor); with `scored` (`fold_probabilities` per fold), `model_threshold` too."""
     rows, curves = [], {}
     for name, options in data.provenance.renderer.items():
         returns = dataset_returns(data, cfg, name)
         barrier = options.get('barrier', 1.0) if options['label_rule'] == 'triple_barrier' else None
-        blocks = []
+        blocks, thresholds = [], {}
         for k, (test, preds) in enumerate(tested):
             mine = (test.dataset == name).to_numpy()
             blocks.append((k, pd.DataFrame({'timestamp': test.timestamp.to_numpy()[mine], 'always_long': 2, 'flat': 1,
                                             **{p: preds[p][mine] for p in BACKTESTED if p in preds}})))
+            if scored: thresholds[k], blocks[-1][1]['model_threshold'] = _threshold_calls(scored[k], name, returns, options, barrier, cfg.backtest_cost)
         blocks.append(('pooled', pd.concat([b for _, b in blocks], ignore_index=True)))
         spacing = np.median(np.diff(returns.index.get_indexer(pd.DatetimeIndex(blocks[-1][1].timestamp)))) if len(blocks[-1][1]) > 1 else 1
         if spacing > 1: log.warning("walk-forward backtest of %s: the tested windows are %g bars apart (sample_limit?): it trades only "
@@ -188,7 +209,8 @@ def walk_forward_backtest(data: ChartData, cfg: TsicConfig, tested: list) -> tup
             if not len(predictions): continue
             predictions = predictions[['timestamp', *[p for p in BACKTESTED if p in predictions]]]
             results, bars = backtest(returns, predictions, options['horizon'], options['window'], barrier, cfg.backtest_cost)
-            rows += [{'fold': fold, 'dataset': name, 'predictor': p, **r} for p, r in results.items()]
+            rows += [{'fold': fold, 'dataset': name, 'predictor': p, **r, **({'threshold': thresholds.get(fold)} if p == 'model_threshold' else {})}
+                     for p, r in results.items()]
             curves.update({(fold, name, p): b for p, b in bars.items()})
     return pd.DataFrame(rows), curves
 
