@@ -89,7 +89,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument('--image-size', type=int, default=96, help="the charts' size (configs/demo.yaml's)")
     p.add_argument('--seed', type=int, default=0, help="the bars' seed (the training seed is the config's)")
     p.add_argument('--sample-limit', type=int, help='at most N windows per split and fold (quick runs)')
-    p.add_argument('--work', default='runs/pooling', help='bars, builds and walk-forward runs go here')
+    p.add_argument('--work', default='runs/pooling', help='bars, builds and walk-forward runs go into a new timestamped folder here')
     p.add_argument('--out', help='write the table to OUT.md and OUT.csv')
     p.add_argument('--quick', action='store_true', help='2 assets of 1,000 bars, 2 folds, 48-px charts, 1 epoch: every step, fast')
     return p
@@ -102,7 +102,7 @@ def main(argv=None) -> pd.DataFrame:
         a.assets, a.bars, a.folds, a.image_size = 2, 1000, 2, 48
         a.override = {'max_epochs': 1, 'model_architecture_name': 'resnet18', 'pretrained': False, 'batch_size': 32,
                       'use_progressive_unfreezing': False}
-    work = (ROOT / a.work).resolve()
+    work = (ROOT / a.work / time.strftime('%Y%m%d-%H%M%S')).resolve()  # a fresh folder each run: a run folder is never reused
     data, assets, corr = build(a, work)
     start = time.perf_counter()
     pooled, pooled_tested = walk_forward(config(a, data, assets, work, 'pooled'), a, work / 'wf-pooled')
