@@ -239,13 +239,14 @@ def _candidate_ends(bars: pd.DataFrame, spec: ChartDatasetSpec, score: np.ndarra
                         + "); use more bars or a shorter window")
     return ends, undefined, gaps
 
-def _scores(bars: pd.DataFrame, spec: ChartDatasetSpec) -> tuple[np.ndarray, np.ndarray]:
-    "Forward log returns and z-scores of every bar as a window end."
+def _scores(bars: pd.DataFrame, spec: ChartDatasetSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    "Forward log returns, z-scores and the score the label rule cuts, of every bar as a window end."
     close = bars.close.to_numpy()
-    return forward_returns(close, spec.horizon), forward_zscores(close, spec.window, spec.horizon)
+    r, z = forward_returns(close, spec.horizon), forward_zscores(close, spec.window, spec.horizon)
+    return r, z, (z if spec.label_rule in ('zscore', 'triple_barrier') else r)  # the barriers' width needs the window's volatility too
 
 def _labelled(bars: pd.DataFrame, spec: ChartDatasetSpec, parts: dict[str, np.ndarray], found: int, undefined: int, gaps: dict,
-              scores: tuple[np.ndarray, np.ndarray], calendar: dict | None) -> tuple[pd.DataFrame, dict]:
+              scores: tuple[np.ndarray, np.ndarray, np.ndarray], calendar: dict | None) -> tuple[pd.DataFrame, dict]:
     "The window table of the ends `parts` (split -> ends) of one asset, and how its labels were cut."
     empty = [name for name, e in parts.items() if not len(e)]
     if empty:
@@ -258,9 +259,8 @@ def _labelled(bars: pd.DataFrame, spec: ChartDatasetSpec, parts: dict[str, np.nd
     if calendar and len(parts['train']) < len(parts['val']) + len(parts['test']):
         log.warning("%s: %d training windows against %d validation and test windows on the calendar shared with the other assets "
                     "(its bars run %s .. %s)", spec.dataset, len(parts['train']), len(parts['val']) + len(parts['test']), bars.index[0], bars.index[-1])
-    r, z = scores
+    r, z, score = scores
     close = bars.close.to_numpy()
-    score = z if spec.label_rule in ('zscore', 'triple_barrier') else r
     w = pd.concat([pd.DataFrame({'end': e, 'split': name}) for name, e in parts.items()], ignore_index=True)
     w['timestamp'], w['known_at'] = bars.index[w.end], label_known_at(bars.index, w.end.to_numpy(), spec.horizon)
     w['forward_return'], w['zscore'] = r[w.end], z[w.end]
@@ -291,8 +291,8 @@ def asset_windows(assets: list[tuple[pd.DataFrame, ChartDatasetSpec]]) -> dict[s
                          + ', '.join(f"{s.dataset}: {s.timeframe} bars, window {s.window}, horizon {s.horizon}" for s in specs))
     found, scores = {}, {}
     for (bars, _), spec in zip(assets, specs):
-        r, z = scores[spec.dataset] = _scores(bars, spec)
-        found[spec.dataset] = _candidate_ends(bars, spec, z if spec.label_rule in ('zscore', 'triple_barrier') else r)
+        scores[spec.dataset] = _scores(bars, spec)
+        found[spec.dataset] = _candidate_ends(bars, spec, scores[spec.dataset][2])
     spec = specs[0]
     parts = calendar_split({s.dataset: b.index for (b, _), s in zip(assets, specs)}, {a: f[0] for a, f in found.items()},
                            spec.window, spec.horizon, spec.fractions, spec.purge)

@@ -185,7 +185,8 @@ def _threshold_calls(scored: dict, name: str, returns: pd.Series, options: dict,
     "For dataset `name` of one fold (`fold_probabilities`): the threshold fitted on its validation rows and the thresholded test calls."
     (val, p_val), (test, p_test) = scored['val'], scored['test']
     mine = (val.dataset == name).to_numpy()
-    t, _ = fit_threshold(returns, val.timestamp[mine], p_val[mine], options['horizon'], options['window'], barrier, cost)
+    if mine.any(): t, _ = fit_threshold(returns, val.timestamp[mine], p_val[mine], options['horizon'], options['window'], barrier, cost)
+    else: t = 0.0; log.warning("walk-forward backtest of %s: no validation rows in this fold to fit a threshold on; model_threshold trades every call", name)
     return t, thresholded(p_test[(test.dataset == name).to_numpy()], t)
 
 def walk_forward_backtest(data: ChartData, cfg: TsicConfig, tested: list, scored: list | None = None) -> tuple[pd.DataFrame, dict]:
