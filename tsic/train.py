@@ -27,9 +27,10 @@ from .distributed import processes
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'new_run_dir', 'RunFolder', 'run_folder', 'resume_point', 'saved_scaler', 'TrainResult', 'predict_test_split',
-           'score_run', 'label_span', 'bootstrap_block', 'baseline_differences', 'plot_history', 'plot_lr_find',
-           'write_report', 'RunLockedError', 'run_lock', 'train', 'discard_failed_run', 'train_ablations']
+__all__ = ['log', 'new_run_dir', 'RunFolder', 'run_folder', 'resume_point', 'saved_scaler', 'TrainResult', 'split_probabilities',
+           'predict_test_split', 'score_run', 'label_span', 'bootstrap_block', 'baseline_differences', 'plot_history',
+           'plot_lr_find', 'write_report', 'RunLockedError', 'run_lock', 'train', 'discard_failed_run',
+           'train_ablations']
 
 # %% ../nbs/07_training.ipynb #5d9c2e70
 def new_run_dir(root: str | Path = 'runs') -> Path:
@@ -81,6 +82,7 @@ class TrainResult:
     log_dir: Path | None = None
     resumed_from: Path | None = None
     predictions: dict[str, np.ndarray] = field(default_factory=dict)  # test rows in order: 'model', each baseline, look-ahead
+    test_probabilities: np.ndarray | None = None  # the model's class probabilities of the test rows, in order
 
     def versus_baselines(self) -> dict[str, dict]:
         "The model against each causal baseline: macro-F1 difference and block-bootstrap interval (blocks of `label_span` rows)."
@@ -107,13 +109,18 @@ class TrainResult:
         "Whether test macro F1 is above every causal baseline's."
         return beats_baselines(self.test, self.baselines)
 
-def predict_test_split(learn: Learner, data: ChartData) -> dict[str, np.ndarray]:
-    "Test-split predictions of the learner's model, of the causal baselines and (with time order) of the look-ahead reference."
-    probs, targets = processes().gather_rows(*learn.get_preds(ds_idx=2))  # the test loader (every process's slice), in sample-table order
+def split_probabilities(learn: Learner, data: ChartData, split: str = 'test') -> np.ndarray:
+    "The learner's model's class probabilities for the rows of `split` ('val' or 'test') of `data`, in sample-table order (every process's slice gathered)."
+    probs, targets = processes().gather_rows(*learn.get_preds(ds_idx={'val': 1, 'test': 2}[split]))
+    assert np.array_equal(targets.numpy(), data.rows(split).label.to_numpy()), f"{split} loader out of order"
+    return probs.numpy()
+
+def predict_test_split(learn: Learner, data: ChartData, probs: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    "Test-split predictions of the learner's model (from its test-row `probs` when given), of the causal baselines and (with time order) of the look-ahead reference."
+    probs = split_probabilities(learn, data, 'test') if probs is None else probs
     test, n = data.rows('test'), len(data.class_names)
-    assert np.array_equal(targets.numpy(), test.label.to_numpy()), "test loader out of order"
     train_labels = data.rows('train').label
-    out = {'model': probs.argmax(1).numpy(), **baseline_predictions(train_labels, test, n)}
+    out = {'model': probs.argmax(1), **baseline_predictions(train_labels, test, n)}
     if 'prev_label' in test: out['previous_label'] = lookahead_prediction(train_labels, test, n)
     return out
 
@@ -123,10 +130,11 @@ def score_run(learn: Learner, data: ChartData, run: RunFolder, resumed_from: Pat
     # rank 0 reads the file it wrote and hands the weights to the others (another machine may not see the file yet)
     learn.model.load_state_dict(processes().broadcast(load_checkpoint(tracker.best_path).weights if processes().main else None))
     y_true, labels = data.rows('test').label.to_numpy(), range(len(data.class_names))
-    predictions = predict_test_split(learn, data)
+    probs = split_probabilities(learn, data, 'test')
+    predictions = predict_test_split(learn, data, probs)
     confusions = {name: confusion_matrix(y_true, pred, labels=labels) for name, pred in predictions.items()}
     return TrainResult(run.path, learn, pd.DataFrame(tracker.history), confusions, tracker.best_path, data,
-                       run.logs if learn.cfg.tensorboard else None, resumed_from, predictions)
+                       run.logs if learn.cfg.tensorboard else None, resumed_from, predictions, probs)
 
 def label_span(data: ChartData, cfg: TsicConfig) -> int:
     "Window + label horizon of the datasets `data` was built with (the largest; else the config's): how far apart two test rows must be to share no bar."

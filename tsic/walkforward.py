@@ -16,7 +16,7 @@ from .sources import load_data, features_file
 from .readers import SPLITS, ChartData
 from .metrics import difference_verdict, scores_from_confusion
 from .evaluate import per_dataset_scores
-from .train import train, new_run_dir, label_span, baseline_differences
+from .train import train, new_run_dir, label_span, baseline_differences, split_probabilities, TrainResult
 from .distributed import processes
 
 log = logging.getLogger(__name__)
@@ -117,7 +117,7 @@ def walk_forward(cfg: TsicConfig, folds: int = 4, purge: int | None = None, mode
         for name, d in result.versus_baselines().items():
             row.update({f'model_vs_{name}': d['difference'], f'model_vs_{name}_low': d['low'], f'model_vs_{name}_high': d['high']})
         rows.append(row); tested.append((test, result.predictions))
-        if cfg.backtest_threshold: scored.append(fold_probabilities(result.learn, fold))
+        if cfg.backtest_threshold: scored.append(fold_probabilities(result, fold))
     causal = list(result.baselines)
     y_all = np.concatenate([t.label.to_numpy() for t, _ in tested])  # the test blocks follow each other in time
     predictions = {name: np.concatenate([p[name] for _, p in tested]) for name in tested[0][1]}
@@ -171,15 +171,9 @@ def dataset_returns(data: ChartData, cfg: TsicConfig, name: str) -> pd.Series:
     if stamps.has_duplicates: raise NoBars(f"dataset {name}: bars less than a minute apart cannot be matched to chart files named to the minute; use data_source: series")
     return pd.Series(table.log_return.to_numpy(), index=stamps)
 
-def fold_probabilities(learn, fold: ChartData) -> dict[str, tuple[pd.DataFrame, np.ndarray]]:
-    "The validation and test rows of a fold with the model's class probabilities for them (in row order)."
-    out = {}
-    for split, ds_idx in (('val', 1), ('test', 2)):
-        probs, targets = learn.get_preds(ds_idx=ds_idx)
-        rows = fold.rows(split)
-        assert np.array_equal(targets.numpy(), rows.label.to_numpy()), f"{split} loader out of order"
-        out[split] = (rows, probs.numpy())
-    return out
+def fold_probabilities(result: TrainResult, fold: ChartData) -> dict[str, tuple[pd.DataFrame, np.ndarray]]:
+    "The validation and test rows of a fold's run with the model's class probabilities for them (in row order; the test ones as scored)."
+    return {'val': (fold.rows('val'), split_probabilities(result.learn, fold, 'val')), 'test': (fold.rows('test'), result.test_probabilities)}
 
 def _threshold_calls(scored: dict, name: str, returns: pd.Series, options: dict, barrier, cost: float) -> tuple[float, np.ndarray]:
     "For dataset `name` of one fold (`fold_probabilities`): the threshold fitted on its validation rows and the thresholded test calls."
