@@ -17,17 +17,25 @@ def call(url: str, body: bytes | None = None, media: str = 'application/json', t
     except urllib.error.HTTPError as e: return e.code, json.loads(e.read())
 
 
+def wait_for(ready, proc: subprocess.Popen, seconds: float = 300):
+    "Poll `ready()` until it is true; fail with the server's output if the server ends or `seconds` pass."
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stdout.read()
+        try:
+            if ready(): return
+        except OSError: pass
+        time.sleep(0.1)
+    proc.kill(); raise AssertionError(f"the server was not ready in {seconds} s: " + proc.stdout.read())
+
+
 @pytest.fixture(scope='module')
 def server(checkpoint):
     port = free_port()
     proc = subprocess.Popen([str(BIN / 'tsic'), 'serve', str(checkpoint), '--port', str(port), '--max-batch', '32'],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f'http://127.0.0.1:{port}'
-    for _ in range(240):
-        try:
-            if call(url + '/health')[0] == 200: break
-        except OSError: time.sleep(0.25)
-        assert proc.poll() is None, proc.stdout.read()
+    wait_for(lambda: call(url + '/health', timeout=5)[0] == 200, proc)
     yield url, proc
     if proc.poll() is None: proc.terminate(); proc.wait(30)
 
@@ -101,16 +109,15 @@ def test_sigterm_lets_the_request_in_flight_finish(checkpoint):
     proc = subprocess.Popen([str(BIN / 'tsic'), 'serve', str(checkpoint), '--port', str(port)], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     url = f'http://127.0.0.1:{port}'
-    for _ in range(240):
-        try:
-            if call(url + '/health')[0] == 200: break
-        except OSError: time.sleep(0.25)
-    bars, answer = load_msft().iloc[:3000], {}
-    request = threading.Thread(target=lambda: answer.update(r=call(url + '/predict', bars_json(bars))))
-    request.start(); time.sleep(0.5)
+    wait_for(lambda: call(url + '/health', timeout=5)[0] == 200, proc)
+    body, answer = bars_json(load_msft().iloc[:3000]), {}
+    request = threading.Thread(target=lambda: answer.update(r=call(url + '/predict', body)))
+    request.start()
+    wait_for(lambda: call(url + '/health', timeout=5)[1]['in_flight'] == 1, proc)  # the request is in the server's hands
     proc.send_signal(signal.SIGTERM)
     request.join(120)
     assert proc.wait(60) == -signal.SIGTERM  # uvicorn drains, then ends by the signal it caught (so a supervisor sees why)
+    assert 'r' in answer, 'the request in flight got no answer'
     status, got = answer['r']
     assert status == 200 and len(got["predictions"]) > 2900, (status, str(got)[:300])  # every window of the bars
     with pytest.raises(OSError): call(url + '/health', timeout=5)  # and then it is gone

@@ -138,7 +138,7 @@ def create_app(p: Predictor, max_batch: int = 64, wait_ms: float = 1.0):
     from fastapi import FastAPI, HTTPException, Request
     from fastapi.concurrency import run_in_threadpool
     batcher = Batcher(p, max_batch, wait_ms)
-    served = {'requests': 0}
+    served = {'requests': 0, 'in_flight': 0}
 
     @asynccontextmanager
     async def lifespan(app):
@@ -152,20 +152,25 @@ def create_app(p: Predictor, max_batch: int = 64, wait_ms: float = 1.0):
     app = FastAPI(title='tsic', summary='time-series chart classification', lifespan=lifespan)
 
     @app.get('/health')
-    async def health(): return {'status': 'ok', 'requests': served['requests'], 'forward_passes': batcher.passes, 'charts': batcher.charts}
+    async def health(): return {'status': 'ok', **served, 'forward_passes': batcher.passes, 'charts': batcher.charts}
 
     @app.get('/model')
     async def model(): return model_card(p)
 
-    @app.post('/predict')
-    async def predict(request: Request, last: int | None = None, dataset: str | None = None, thresholds: bool = False):
+    async def score_request(request, last, dataset, thresholds):
         media_type = request.headers.get('content-type', '').split(';')[0].strip().lower()
         try:
             if thresholds: p.decide(np.zeros((0, len(p.class_names))), True)  # a model without offsets: said before any work
             batch = await run_in_threadpool(read_request, p, media_type, await request.body(), last, dataset)
         except RequestError as e: raise HTTPException(e.status, str(e)) from None
         except PredictError as e: raise HTTPException(422, str(e)) from None
-        probs = await batcher.score(batch)
+        return await batcher.score(batch), batch
+
+    @app.post('/predict')
+    async def predict(request: Request, last: int | None = None, dataset: str | None = None, thresholds: bool = False):
+        served['in_flight'] += 1
+        try: probs, batch = await score_request(request, last, dataset, thresholds)
+        finally: served['in_flight'] -= 1
         served['requests'] += 1
         table = prediction_table(batch.rows, probs, p.decide(probs, thresholds), p.class_names)
         return {'predictions': prediction_records(table, p.class_names)}
