@@ -25,6 +25,10 @@ The signals (`planted_returns`), each with the same noise:
    neither a large return nor a quiet spell alone tells the future: only the shape does;
 4. none: a random walk; every rule scores chance (about 0.33), and a model must not collapse below it.
 
+The model is scored twice: its own calls (the most probable class), and `model_offsets`, the same probabilities with
+per-class decision offsets fitted for macro F1 on each fold's validation windows (the walk-forward's `model_offsets`;
+what `papermill nbs/evaluate.ipynb ... -p store_thresholds True` and then `tsic predict --thresholds` give a user).
+
 Goal (issue 26): pooled test macro F1 of each model at least the best causal rule minus 0.02 on signals 1-3, and
 at least 0.32 on signal 4. Results: OUT.md and OUT.csv.
 """
@@ -152,19 +156,20 @@ def score_signal(signal: str, model: str, report: dict, tested: pd.DataFrame, re
     "One row of the table: the model, the causal rules and the oracle on the pooled test windows."
     idx = {c: i for i, c in enumerate(CLASSES)}
     y = tested.label.map(idx).to_numpy()
-    preds = {name: tested[name].map(idx).to_numpy() for name in ('model', 'majority', 'persistence')}
+    preds = {name: tested[name].map(idx).to_numpy() for name in ('model', 'model_offsets', 'majority', 'persistence')}
     preds['reversal'] = 2 - preds['persistence']  # down <-> up, flat stays
     oracle = oracle_predictions(signal, returns, events, pd.Index(bars.timestamp).get_indexer(tested.timestamp), y, preds['persistence'])
     scores = {name: macro_f1(y, p) for name, p in preds.items()}
     causal = max(('majority', 'persistence', 'reversal'), key=scores.get)
     goal = scores[causal] - 0.02 if signal != 'none' else 0.32
-    return {'signal': signal, 'model_mode': model, 'model': scores['model'], 'majority': scores['majority'],
+    return {'signal': signal, 'model_mode': model, 'model': scores['model'], 'model_offsets': scores['model_offsets'], 'majority': scores['majority'],
             'persistence': scores['persistence'], 'reversal': scores['reversal'], 'oracle': macro_f1(y, oracle) if oracle is not None else np.nan,
-            'best_causal_rule': causal, 'goal': goal, 'met': scores['model'] >= goal, 'windows': len(y),
+            'best_causal_rule': causal, 'goal': goal, 'met': scores['model'] >= goal, 'met_offsets': scores['model_offsets'] >= goal, 'windows': len(y),
             'fold_f1': ' '.join(f"{f['model_macro_f1']:.3f}" for f in report['per_fold']),
             'best_epochs': ' '.join(str(f['best_epoch']) for f in report['per_fold']),
             'agrees_with_persistence': float((preds['model'] == preds['persistence']).mean()),
-            'predicted_shares': ' '.join(f"{(preds['model'] == k).mean():.2f}" for k in range(3))}
+            'predicted_shares': ' '.join(f"{(preds['model'] == k).mean():.2f}" for k in range(3)),
+            'predicted_shares_offsets': ' '.join(f"{(preds['model_offsets'] == k).mean():.2f}" for k in range(3))}
 
 
 def show_row(row: dict):
@@ -180,13 +185,14 @@ def save_table(table: pd.DataFrame, text: str, out: str | None):
 
 
 def markdown(table: pd.DataFrame) -> str:
-    lines = ['| signal | model | model (pooled macro F1) | persistence | reversal | majority | oracle | goal (best causal rule) | met | '
-             'fold F1 | best epochs | predicted down/flat/up | minutes |', '|' + '---|' * 13]
+    lines = ['| signal | model | model (pooled macro F1) | with offsets | persistence | reversal | majority | oracle | goal (best causal rule) | '
+             'met / with offsets | fold F1 | best epochs | predicted down/flat/up / with offsets | minutes |', '|' + '---|' * 14]
+    met = lambda ok: 'yes' if ok else '**no**'
     for r in table.itertuples():
         goal = f"{r.goal:.3f} ({r.best_causal_rule} − 0.02)" if r.signal != 'none' else '0.320 (chance)'
-        lines.append(f"| {r.signal} | {r.model_mode} | **{r.model:.3f}** | {r.persistence:.3f} | {r.reversal:.3f} | {r.majority:.3f} | "
-                     + ('–' if np.isnan(r.oracle) else f"{r.oracle:.3f}") + f" | {goal} | {'yes' if r.met else '**no**'} | {r.fold_f1} | "
-                     f"{r.best_epochs} | {r.predicted_shares} | {r.minutes:.1f} |")
+        lines.append(f"| {r.signal} | {r.model_mode} | **{r.model:.3f}** | **{r.model_offsets:.3f}** | {r.persistence:.3f} | {r.reversal:.3f} | "
+                     f"{r.majority:.3f} | " + ('–' if np.isnan(r.oracle) else f"{r.oracle:.3f}") + f" | {goal} | {met(r.met)} / {met(r.met_offsets)} | "
+                     f"{r.fold_f1} | {r.best_epochs} | {r.predicted_shares} / {r.predicted_shares_offsets} | {r.minutes:.1f} |")
     return '\n'.join(lines) + '\n'
 
 

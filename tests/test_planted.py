@@ -55,6 +55,7 @@ def test_the_quick_run_builds_trains_and_scores_every_step(tmp_path):
     assert list(table.model_mode) == ['single', 'multi'] and (table.windows > 500).all()
     assert table.persistence.iloc[0] == table.persistence.iloc[1]  # the same test windows in both modes
     assert ((table.model >= 0) & (table.model <= 1)).all() and table.oracle.notna().all()
+    assert table.model_offsets.between(0, 1).all() and (table.met_offsets == (table.model_offsets >= table.goal)).all()
     text = (tmp_path / 'planted.md').read_text()
     assert '| momentum | single |' in text and '(persistence − 0.02)' in text
     assert (tmp_path / 'work' / 'momentum' / 'wf-multi' / 'walk_forward.json').is_file()

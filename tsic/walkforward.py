@@ -8,6 +8,7 @@ import dataclasses, json, logging
 from pathlib import Path
 import numpy as np, pandas as pd
 from matplotlib.figure import Figure
+from sklearn.metrics import confusion_matrix
 from .config import TsicConfig, atomic_write_bytes, make_folder, save_config
 from .bars import dataset_bars
 from .labels import ChartDatasetSpec
@@ -15,15 +16,17 @@ from .backtest import backtest, fit_threshold, thresholded
 from .sources import load_data, features_file
 from .readers import SPLITS, ChartData
 from .metrics import difference_verdict, scores_from_confusion
-from .evaluate import per_dataset_scores
+from .evaluate import per_dataset_scores, fit_decision_offsets
+from .predict import apply_offsets
 from .train import train, new_run_dir, label_span, baseline_differences, split_probabilities, TrainResult
 from .distributed import processes
 
 log = logging.getLogger(__name__)
+MODELS = ('model', 'model_offsets')  # the model's calls: the most probable class, and with decision offsets fitted on the fold's validation rows
 
 # %% auto #0
-__all__ = ['log', 'BACKTESTED', 'WalkForwardResult', 'plot_walk_forward', 'default_purge', 'test_prediction_table',
-           'per_asset_scores', 'walk_forward', 'NoBars', 'dataset_returns', 'fold_probabilities',
+__all__ = ['log', 'MODELS', 'BACKTESTED', 'WalkForwardResult', 'plot_walk_forward', 'default_purge', 'test_prediction_table',
+           'per_asset_scores', 'offset_calls', 'walk_forward', 'NoBars', 'dataset_returns', 'fold_probabilities',
            'walk_forward_backtest', 'plot_equity']
 
 # %% ../nbs/09a_walkforward.ipynb #0f9e7f70
@@ -64,7 +67,7 @@ def plot_walk_forward(result: WalkForwardResult) -> Figure:
     names = list(result.pooled)
     width = 0.8 / len(names)
     for i, name in enumerate(names):
-        reference = name != 'model' and name not in result.baselines
+        reference = name not in MODELS and name not in result.baselines
         ax.bar(result.folds.fold + (i - (len(names) - 1) / 2) * width, result.folds[f'{name}_macro_f1'], width,
                label=f'{name} (look-ahead)' if reference else name, hatch='//' if reference else None, alpha=0.5 if reference else 1)
     ax.set(xlabel='fold (test block, in time order)', ylabel='test macro F1', xticks=result.folds.fold,
@@ -89,6 +92,14 @@ def per_asset_scores(table: pd.DataFrame, class_names: list[str]) -> pd.DataFram
     predictors = [c for c in table.columns if c not in ('fold', 'dataset', 'timestamp', 'label')]
     return pd.concat({p: per_dataset_scores(truth, class_names, p) for p in predictors}, names=['predictor', 'dataset']).reset_index()
 
+def offset_calls(scored: dict, class_names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-class decision offsets fitted for macro F1 on a fold's validation rows (`evaluate.fit_decision_offsets`; `scored`:
+    `fold_probabilities`) and the test calls they give; no offsets, with a warning, when the fold has no validation rows."""
+    (val, p_val), (_, p_test) = scored['val'], scored['test']
+    if len(val): offsets, _ = fit_decision_offsets(p_val, val.label.to_numpy())
+    else: offsets = np.zeros(len(class_names)); log.warning("walk-forward: no validation rows in this fold to fit decision offsets on; model_offsets is the model's own calls")
+    return offsets, apply_offsets(p_test, offsets)
+
 def walk_forward(cfg: TsicConfig, folds: int = 4, purge: int | None = None, mode: str = 'expanding',
                  val_fraction: float | None = None, run_dir: str | Path | None = None, sample_limit: int | None = None) -> WalkForwardResult:
     "Train and test `cfg`'s model on `folds` chronological folds of its data (`ChartData.fold`); `purge` defaults to `default_purge`."
@@ -107,17 +118,21 @@ def walk_forward(cfg: TsicConfig, folds: int = 4, purge: int | None = None, mode
     for k, fold in enumerate(fold_data):
         log.info("walk-forward fold %d/%d: %s", k + 1, folds, fold.samples.split.value_counts().to_dict())
         result = train(cfg, run_dir=run_dir / f'fold{k}', data=fold)
-        test = fold.rows('test')
+        test, probabilities = fold.rows('test'), fold_probabilities(result, fold)
+        offsets, calls = offset_calls(probabilities, data.class_names)
+        predictions = {**result.predictions, 'model_offsets': calls}
+        confusions = {**result.confusions, 'model_offsets': confusion_matrix(test.label, calls, labels=range(len(data.class_names)))}
         row = {'fold': k, 'test_from': test.timestamp.min(), 'test_to': test.timestamp.max(),
-               **{f'n_{s}': int((fold.samples.split == s).sum()) for s in SPLITS}, 'best_epoch': result.learn.tracker().best_epoch}
-        for name, cm in result.confusions.items():
+               **{f'n_{s}': int((fold.samples.split == s).sum()) for s in SPLITS}, 'best_epoch': result.learn.tracker().best_epoch,
+               **{f'offset_{c}': o for c, o in zip(data.class_names, offsets)}}
+        for name, cm in confusions.items():
             scores = scores_from_confusion(cm, data.class_names)
             row[f'{name}_macro_f1'], row[f'{name}_accuracy'] = scores['macro_f1'], scores['accuracy']
             pooled[name] = pooled.get(name, 0) + cm
         for name, d in result.versus_baselines().items():
             row.update({f'model_vs_{name}': d['difference'], f'model_vs_{name}_low': d['low'], f'model_vs_{name}_high': d['high']})
-        rows.append(row); tested.append((test, result.predictions))
-        if cfg.backtest_threshold: scored.append(fold_probabilities(result, fold))
+        rows.append(row); tested.append((test, predictions))
+        if cfg.backtest_threshold: scored.append(probabilities)
     causal = list(result.baselines)
     y_all = np.concatenate([t.label.to_numpy() for t, _ in tested])  # the test blocks follow each other in time
     predictions = {name: np.concatenate([p[name] for _, p in tested]) for name in tested[0][1]}
@@ -138,14 +153,14 @@ def walk_forward(cfg: TsicConfig, folds: int = 4, purge: int | None = None, mode
         plot_equity(curves).savefig(run_dir / 'equity.png', dpi=100)
     report = {'folds': folds, 'mode': mode, 'purge': purge, 'per_fold': json.loads(result.folds.to_json(orient='records', date_format='iso')),
               'pooled': result.pooled, 'pooled_confusion': {k: v.tolist() for k, v in pooled.items()}, 'causal_baselines': causal,
-              'lookahead_reference': [k for k in pooled if k != 'model' and k not in causal], 'folds_won': result.folds_won(),
+              'lookahead_reference': [k for k in pooled if k not in MODELS and k not in causal], 'folds_won': result.folds_won(),
               'pooled_versus_baselines': differences, 'per_asset': result.per_asset.to_dict(orient='records'),
               'backtest': {'cost': cfg.backtest_cost, 'rows': trades.to_dict(orient='records')} if trades is not None else {'skipped': no_backtest}}
     atomic_write_bytes(run_dir / 'walk_forward.json', json.dumps(report, indent=1).encode())
     return result
 
 # %% ../nbs/09a_walkforward.ipynb #2d10d862
-BACKTESTED = ('model', 'model_threshold', 'persistence', 'always_long', 'flat')  # the predictors of the walk-forward backtest (model_threshold: with backtest_threshold)
+BACKTESTED = ('model', 'model_offsets', 'model_threshold', 'persistence', 'always_long', 'flat')  # the predictors of the walk-forward backtest (model_threshold: with backtest_threshold)
 
 class NoBars(ValueError):
     "A dataset whose bars tsic does not know, so it cannot be backtested."
