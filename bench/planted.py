@@ -35,6 +35,7 @@ at least 0.32 on signal 4. Results: OUT.md and OUT.csv.
 import argparse, json, subprocess, sys, time
 from pathlib import Path
 import numpy as np, pandas as pd, yaml
+from tsic.metrics import block_bootstrap_difference
 
 ROOT = Path(__file__).resolve().parents[1]
 SIGNALS = ('momentum', 'reversal', 'squeeze', 'none')
@@ -162,8 +163,11 @@ def score_signal(signal: str, model: str, report: dict, tested: pd.DataFrame, re
     scores = {name: macro_f1(y, p) for name, p in preds.items()}
     causal = max(('majority', 'persistence', 'reversal'), key=scores.get)
     goal = scores[causal] - 0.02 if signal != 'none' else 0.32
+    # the walk-forward's own interval (blocks of window + horizon test windows), against the best causal rule
+    versus = {name: block_bootstrap_difference(y, preds[name], preds[causal], 3, WINDOW + HORIZON) for name in ('model', 'model_offsets')}
     return {'signal': signal, 'model_mode': model, 'model': scores['model'], 'model_offsets': scores['model_offsets'], 'majority': scores['majority'],
             'persistence': scores['persistence'], 'reversal': scores['reversal'], 'oracle': macro_f1(y, oracle) if oracle is not None else np.nan,
+            **{f'{name}_minus_rule{end}': d[key] for name, d in versus.items() for end, key in (('', 'difference'), ('_low', 'low'), ('_high', 'high'))},
             'best_causal_rule': causal, 'goal': goal, 'met': scores['model'] >= goal, 'met_offsets': scores['model_offsets'] >= goal, 'windows': len(y),
             'fold_f1': ' '.join(f"{f['model_macro_f1']:.3f}" for f in report['per_fold']),
             'best_epochs': ' '.join(str(f['best_epoch']) for f in report['per_fold']),
@@ -186,13 +190,15 @@ def save_table(table: pd.DataFrame, text: str, out: str | None):
 
 def markdown(table: pd.DataFrame) -> str:
     lines = ['| signal | model | model (pooled macro F1) | with offsets | persistence | reversal | majority | oracle | goal (best causal rule) | '
-             'met / with offsets | fold F1 | best epochs | predicted down/flat/up / with offsets | minutes |', '|' + '---|' * 14]
+             'met / with offsets | model − best rule (95% CI) | with offsets | fold F1 | best epochs | predicted down/flat/up / with offsets | minutes |',
+             '|' + '---|' * 16]
+    versus = lambda r, name: f"{getattr(r, name + '_minus_rule'):+.3f} ({getattr(r, name + '_minus_rule_low'):+.3f} to {getattr(r, name + '_minus_rule_high'):+.3f})"
     met = lambda ok: 'yes' if ok else '**no**'
     for r in table.itertuples():
         goal = f"{r.goal:.3f} ({r.best_causal_rule} − 0.02)" if r.signal != 'none' else '0.320 (chance)'
         lines.append(f"| {r.signal} | {r.model_mode} | **{r.model:.3f}** | **{r.model_offsets:.3f}** | {r.persistence:.3f} | {r.reversal:.3f} | "
                      f"{r.majority:.3f} | " + ('–' if np.isnan(r.oracle) else f"{r.oracle:.3f}") + f" | {goal} | {met(r.met)} / {met(r.met_offsets)} | "
-                     f"{r.fold_f1} | {r.best_epochs} | {r.predicted_shares} / {r.predicted_shares_offsets} | {r.minutes:.1f} |")
+                     f"{versus(r, 'model')} | {versus(r, 'model_offsets')} | {r.fold_f1} | {r.best_epochs} | {r.predicted_shares} / {r.predicted_shares_offsets} | {r.minutes:.1f} |")
     return '\n'.join(lines) + '\n'
 
 
