@@ -216,7 +216,7 @@ def parser() -> argparse.ArgumentParser:
                    help='a top-level config key over configs/demo.yaml (YAML value), e.g. --set class_balance=weights')
     p.add_argument('--work', default='runs/planted', help='bars, builds and walk-forward runs go here')
     p.add_argument('--out', help='write the table to OUT.md and OUT.csv')
-    p.add_argument('--quick', action='store_true', help='1,500 bars, 2 folds, 32-px charts, 1 epoch: every step, fast')
+    p.add_argument('--quick', action='store_true', help='1,500 bars, 2 folds, 48-px charts, 1 epoch: every step, fast')
     return p
 
 

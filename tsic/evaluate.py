@@ -49,7 +49,7 @@ def evaluation_data(p: Predictor, data: str | Path | ChartData | None = None, sa
 # %% ../nbs/09_evaluation.ipynb #68c223dd
 def fit_decision_offsets(probs: np.ndarray, y_true, grid: np.ndarray | None = None, rounds: int = 3) -> tuple[np.ndarray, dict]:
     "Per-class log-probability offsets from `grid` (default -2 to 2 in steps of 0.1) that maximise macro F1 of `probs` against `y_true`, and the F1 before/after."
-    grid = np.linspace(-2, 2, 41) if grid is None else grid
+    grid = np.arange(-20, 21) / 10 if grid is None else grid  # exact tenths (linspace gives -0.2999999999999998), as reports show them
     k, y_true = probs.shape[1], np.asarray(y_true)
     score = lambda o: macro_f1(y_true, apply_offsets(probs, o), k)
     offsets = np.zeros(k); best = before = score(offsets)
