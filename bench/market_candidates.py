@@ -94,7 +94,7 @@ def main():
             result = walk_forward(cfg, a.folds, run_dir=run_dir, sample_limit=a.sample_limit)
             d = result.differences['persistence']
             rows.append({'data': data, 'variant': variant, 'model': result.pooled['model']['macro_f1'],
-                         'model_offsets': result.pooled['model_offsets']['macro_f1'],
+                         'model_offsets': result.pooled['model_offsets']['macro_f1'], 'model_stacked': result.pooled['model_stacked']['macro_f1'],
                          'persistence': result.pooled['persistence']['macro_f1'], 'majority': result.pooled['majority']['macro_f1'],
                          'folds_won': f"{result.folds_won()} of {len(result.folds)}",
                          'fold_f1': ' '.join(f'{v:.3f}' for v in result.folds.model_macro_f1),
@@ -111,9 +111,9 @@ def main():
     print(table.round(3).to_string(index=False))
     if a.out:
         table.to_csv(f'{a.out}.csv', index=False)
-        lines = ['| data | variant | model (pooled) | with decision offsets | persistence | majority | model − persistence (95% CI) | folds won | '
-                 'fold F1 | best epochs | agrees with persistence | minutes |', '|' + '---|' * 12]
-        lines += [f"| {r.data} | {r.variant} | {r.model:.3f} | {r.model_offsets:.3f} | {r.persistence:.3f} | {r.majority:.3f} | "
+        lines = ['| data | variant | model (pooled) | with decision offsets | stacked with the lagged label | persistence | majority | '
+                 'model − persistence (95% CI) | folds won | fold F1 | best epochs | agrees with persistence | minutes |', '|' + '---|' * 13]
+        lines += [f"| {r.data} | {r.variant} | {r.model:.3f} | {r.model_offsets:.3f} | {r.model_stacked:.3f} | {r.persistence:.3f} | {r.majority:.3f} | "
                   f"{r.minus_persistence:+.3f} ({r.ci_low:+.3f} to {r.ci_high:+.3f}) | {r.folds_won} | {r.fold_f1} | "
                   f"{r.best_epochs} | {r.agrees_with_persistence:.0%} | {r.minutes:.1f} |" for r in table.itertuples()]
         Path(f'{a.out}.md').write_text('\n'.join(lines) + '\n')

@@ -25,9 +25,11 @@ The signals (`planted_returns`), each with the same noise:
    neither a large return nor a quiet spell alone tells the future: only the shape does;
 4. none: a random walk; every rule scores chance (about 0.33), and a model must not collapse below it.
 
-The model is scored twice: its own calls (the most probable class), and `model_offsets`, the same probabilities with
-per-class decision offsets fitted for macro F1 on each fold's validation windows (the walk-forward's `model_offsets`;
-what `papermill nbs/evaluate.ipynb ... -p store_thresholds True` and then `tsic predict --thresholds` give a user).
+The model is scored three ways (`CALLS`, the walk-forward's): its own calls (the most probable class); `model_offsets`,
+the same probabilities with per-class decision offsets fitted for macro F1 on each fold's validation windows (what
+`papermill nbs/evaluate.ipynb ... -p store_thresholds True` and then `tsic predict --thresholds` give a user); and
+`model_stacked`, the model stacked with the lagged label (a logistic regression on its log-probabilities and the
+label persistence predicts, fitted on each fold's validation windows: what stacking the causal rule gives).
 
 Goal (issue 26): pooled test macro F1 of each model at least the best causal rule minus 0.02 on signals 1-3, and
 at least 0.32 on signal 4. Results: OUT.md and OUT.csv.
@@ -44,6 +46,7 @@ PHI = 0.09          # the autoregressive signals' coefficient on the sum of the 
 SIGMA = 0.004       # the noise of one hourly log return
 SQUEEZE, DRIFT_BARS, DRIFT, BREAKOUT, GAP = 8, 8, 1.0, 0.8, (16, 25)  # quiet bars; bars and size (in SIGMA) of the drift; breakout size (in SIGMA); bars between patterns
 CLASSES = ['down', 'flat', 'up']
+CALLS = ('model', 'model_offsets', 'model_stacked')  # the model's calls the walk-forward reports
 
 
 def planted_returns(signal: str, n: int, seed: int) -> tuple[np.ndarray, pd.DataFrame]:
@@ -157,23 +160,23 @@ def score_signal(signal: str, model: str, report: dict, tested: pd.DataFrame, re
     "One row of the table: the model, the causal rules and the oracle on the pooled test windows."
     idx = {c: i for i, c in enumerate(CLASSES)}
     y = tested.label.map(idx).to_numpy()
-    preds = {name: tested[name].map(idx).to_numpy() for name in ('model', 'model_offsets', 'majority', 'persistence')}
+    preds = {name: tested[name].map(idx).to_numpy() for name in (*CALLS, 'majority', 'persistence')}
     preds['reversal'] = 2 - preds['persistence']  # down <-> up, flat stays
     oracle = oracle_predictions(signal, returns, events, pd.Index(bars.timestamp).get_indexer(tested.timestamp), y, preds['persistence'])
     scores = {name: macro_f1(y, p) for name, p in preds.items()}
     causal = max(('majority', 'persistence', 'reversal'), key=scores.get)
     goal = scores[causal] - 0.02 if signal != 'none' else 0.32
     # the walk-forward's own interval (blocks of window + horizon test windows), against the best causal rule
-    versus = {name: block_bootstrap_difference(y, preds[name], preds[causal], 3, WINDOW + HORIZON) for name in ('model', 'model_offsets')}
-    return {'signal': signal, 'model_mode': model, 'model': scores['model'], 'model_offsets': scores['model_offsets'], 'majority': scores['majority'],
+    versus = {name: block_bootstrap_difference(y, preds[name], preds[causal], 3, WINDOW + HORIZON) for name in CALLS}
+    return {'signal': signal, 'model_mode': model, **{name: scores[name] for name in CALLS}, 'majority': scores['majority'],
             'persistence': scores['persistence'], 'reversal': scores['reversal'], 'oracle': macro_f1(y, oracle) if oracle is not None else np.nan,
             **{f'{name}_minus_rule{end}': d[key] for name, d in versus.items() for end, key in (('', 'difference'), ('_low', 'low'), ('_high', 'high'))},
-            'best_causal_rule': causal, 'goal': goal, 'met': scores['model'] >= goal, 'met_offsets': scores['model_offsets'] >= goal, 'windows': len(y),
+            'best_causal_rule': causal, 'goal': goal, **{f'met_{name}': scores[name] >= goal for name in CALLS}, 'windows': len(y),
             'fold_f1': ' '.join(f"{f['model_macro_f1']:.3f}" for f in report['per_fold']),
             'best_epochs': ' '.join(str(f['best_epoch']) for f in report['per_fold']),
             'agrees_with_persistence': float((preds['model'] == preds['persistence']).mean()),
             'predicted_shares': ' '.join(f"{(preds['model'] == k).mean():.2f}" for k in range(3)),
-            'predicted_shares_offsets': ' '.join(f"{(preds['model_offsets'] == k).mean():.2f}" for k in range(3))}
+            'stacked_agrees_with_persistence': float((preds['model_stacked'] == preds['persistence']).mean())}
 
 
 def show_row(row: dict):
@@ -189,16 +192,17 @@ def save_table(table: pd.DataFrame, text: str, out: str | None):
 
 
 def markdown(table: pd.DataFrame) -> str:
-    lines = ['| signal | model | model (pooled macro F1) | with offsets | persistence | reversal | majority | oracle | goal (best causal rule) | '
-             'met / with offsets | model − best rule (95% CI) | with offsets | fold F1 | best epochs | predicted down/flat/up / with offsets | minutes |',
-             '|' + '---|' * 16]
+    lines = ['| signal | model | model (pooled macro F1) | with offsets | stacked with the lagged label | persistence | reversal | majority | oracle | '
+             'goal (best causal rule) | met: model / offsets / stacked | model − best rule (95% CI) | with offsets | stacked | fold F1 | '
+             'best epochs | predicted down/flat/up | stacked agrees with persistence | minutes |', '|' + '---|' * 19]
     versus = lambda r, name: f"{getattr(r, name + '_minus_rule'):+.3f} ({getattr(r, name + '_minus_rule_low'):+.3f} to {getattr(r, name + '_minus_rule_high'):+.3f})"
     met = lambda ok: 'yes' if ok else '**no**'
     for r in table.itertuples():
         goal = f"{r.goal:.3f} ({r.best_causal_rule} − 0.02)" if r.signal != 'none' else '0.320 (chance)'
-        lines.append(f"| {r.signal} | {r.model_mode} | **{r.model:.3f}** | **{r.model_offsets:.3f}** | {r.persistence:.3f} | {r.reversal:.3f} | "
-                     f"{r.majority:.3f} | " + ('–' if np.isnan(r.oracle) else f"{r.oracle:.3f}") + f" | {goal} | {met(r.met)} / {met(r.met_offsets)} | "
-                     f"{versus(r, 'model')} | {versus(r, 'model_offsets')} | {r.fold_f1} | {r.best_epochs} | {r.predicted_shares} / {r.predicted_shares_offsets} | {r.minutes:.1f} |")
+        lines.append(f"| {r.signal} | {r.model_mode} | " + ' | '.join(f"**{getattr(r, name):.3f}**" for name in CALLS) + f" | {r.persistence:.3f} | "
+                     f"{r.reversal:.3f} | {r.majority:.3f} | " + ('–' if np.isnan(r.oracle) else f"{r.oracle:.3f}") + f" | {goal} | "
+                     + ' / '.join(met(getattr(r, f'met_{name}')) for name in CALLS) + ' | ' + ' | '.join(versus(r, name) for name in CALLS)
+                     + f" | {r.fold_f1} | {r.best_epochs} | {r.predicted_shares} | {r.stacked_agrees_with_persistence:.0%} | {r.minutes:.1f} |")
     return '\n'.join(lines) + '\n'
 
 

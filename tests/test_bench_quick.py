@@ -58,9 +58,9 @@ def test_market_candidates_bench_runs_walk_forward_for_two_variants(tmp_path):
     bench('market_candidates.py', '--out', str(tmp_path / 'market'))
     import pandas as pd
     table = pd.read_csv(tmp_path / 'market.csv')
-    assert table.variant.tolist() == ['base', 'multi'] and table.model.between(0, 1).all() and table.model_offsets.between(0, 1).all()
+    assert table.variant.tolist() == ['base', 'multi'] and table.model.between(0, 1).all() and table.model_offsets.between(0, 1).all() and table.model_stacked.between(0, 1).all()
     trades = pd.read_csv(tmp_path / 'market_backtest.csv')  # each run's pooled backtest
-    assert len(trades) == 2 * 5 and set(trades.predictor) == {'model', 'model_offsets', 'persistence', 'always_long', 'flat'}
+    assert len(trades) == 2 * 6 and set(trades.predictor) == {'model', 'model_offsets', 'model_stacked', 'persistence', 'always_long', 'flat'}
     assert '| demo | base | always_long |' in (tmp_path / 'market_backtest.md').read_text()
 
 

@@ -136,10 +136,10 @@ def test_walk_forward_report_through_papermill(tmp_path):
         metrics = json.loads((run / f'fold{k}' / 'metrics.json').read_text())
         assert metrics['images_per_split']['test'] == 40
     text = json.dumps([c.get('outputs', []) for c in nbformat.read(tmp_path / 'wf.ipynb', as_version=4).cells])
-    assert 'Pooled test macro F1' in text and 'image/png' in text and 'model_offsets' in text  # the summary table lists it
+    assert 'Pooled test macro F1' in text and 'image/png' in text and 'model_offsets' in text and 'model_stacked' in text  # the summary table lists them
     assert {'offset_down', 'offset_flat', 'offset_up'} <= set(folds.columns)
     trades = pd.read_csv(run / 'backtest.csv')  # the backtest beside the scores, shown in the report
-    assert set(trades.fold) == {'0', '1', 'pooled'} and set(trades.predictor) == {'model', 'model_offsets', 'persistence', 'always_long', 'flat'}
+    assert set(trades.fold) == {'0', '1', 'pooled'} and set(trades.predictor) == {'model', 'model_offsets', 'model_stacked', 'persistence', 'always_long', 'flat'}
     assert 'sharpe_low' in text and 'equity.png' in text and (run / 'equity.png').stat().st_size > 1000
 
 

@@ -55,10 +55,11 @@ def test_the_quick_run_builds_trains_and_scores_every_step(tmp_path):
     assert list(table.model_mode) == ['single', 'multi'] and (table.windows > 500).all()
     assert table.persistence.iloc[0] == table.persistence.iloc[1]  # the same test windows in both modes
     assert ((table.model >= 0) & (table.model <= 1)).all() and table.oracle.notna().all()
-    assert table.model_offsets.between(0, 1).all() and (table.met_offsets == (table.model_offsets >= table.goal)).all()
-    best = table.apply(lambda r: r[r.best_causal_rule], axis=1)  # each model's difference from the best causal rule, inside its interval
-    assert np.allclose(table.model_minus_rule, table.model - best) and np.allclose(table.model_offsets_minus_rule, table.model_offsets - best)
-    assert ((table.model_minus_rule_low <= table.model_minus_rule) & (table.model_minus_rule <= table.model_minus_rule_high)).all()
+    best = table.apply(lambda r: r[r.best_causal_rule], axis=1)  # each call's difference from the best causal rule, inside its interval
+    for name in planted.CALLS:
+        assert table[name].between(0, 1).all() and (table[f'met_{name}'] == (table[name] >= table.goal)).all()
+        assert np.allclose(table[f'{name}_minus_rule'], table[name] - best)
+        assert ((table[f'{name}_minus_rule_low'] <= table[f'{name}_minus_rule']) & (table[f'{name}_minus_rule'] <= table[f'{name}_minus_rule_high'])).all()
     text = (tmp_path / 'planted.md').read_text()
     assert '| momentum | single |' in text and '(persistence − 0.02)' in text
     assert (tmp_path / 'work' / 'momentum' / 'wf-multi' / 'walk_forward.json').is_file()

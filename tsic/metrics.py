@@ -14,8 +14,9 @@ log = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['log', 'classification_scores', 'macro_f1', 'scores_from_confusion', 'classification_table', 'scores_table',
            'confusion_figure', 'with_baseline_labels', 'majority_class', 'baseline_predictions', 'lookahead_prediction',
-           'baseline_scores', 'lookahead_scores', 'beats_baselines', 'baseline_verdict', 'block_indices',
-           'block_bootstrap_difference', 'difference_verdict']
+           'baseline_scores', 'lookahead_scores', 'beats_baselines', 'baseline_verdict', 'lagged_onehot',
+           'stacking_features', 'fit_stacker', 'stacked_probabilities', 'block_indices', 'block_bootstrap_difference',
+           'difference_verdict']
 
 # %% ../nbs/03_metrics.ipynb #2d5da13e
 def classification_scores(y_true, y_pred, class_names: list[str]) -> dict:
@@ -138,6 +139,34 @@ def baseline_verdict(scores: dict, baselines: dict) -> str:
         return "beats the causal baselines (" + ', '.join(f"{k} {v['macro_f1']:.4f}" for k, v in baselines.items()) + ")" + note
     best = max(baselines, key=lambda b: baselines[b]['macro_f1'])
     return f"does **not** beat the {best} baseline ({baselines[best]['macro_f1']:.4f})" + note
+
+# %% ../nbs/03_metrics.ipynb #0fcb3180
+def lagged_onehot(lagged, n_classes: int) -> np.ndarray:
+    "One-hot (n, `n_classes`) of each row's `lagged` label (`persistence_label`); all zeros where none is known yet (NA or -1)."
+    lagged = pd.array(lagged, dtype='Int64').fillna(-1).to_numpy(dtype=int)
+    return (lagged[:, None] == np.arange(n_classes)).astype(np.float64)
+
+def stacking_features(probs: np.ndarray, lagged, n_classes: int) -> np.ndarray:
+    "What the stacker reads of each row: the model's log-probabilities and the one-hot lagged label, (n, 2 × `n_classes`)."
+    return np.hstack([np.log(np.clip(np.asarray(probs, np.float64), 1e-12, None)), lagged_onehot(lagged, n_classes)])
+
+def fit_stacker(probs: np.ndarray, lagged, labels, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    "Coefficients (k, 2k) and intercepts (k,) of a logistic regression (balanced class weights) of `labels` on `stacking_features`, fitted on held-out rows."
+    from sklearn.linear_model import LogisticRegression
+    labels = np.asarray(labels, dtype=int)
+    if missing := sorted(set(range(n_classes)) - set(labels.tolist())):
+        raise ValueError(f"stacking with the lagged label is fitted on held-out rows of every class; classes {missing} have none "
+                         f"among the {len(labels)} rows (a larger validation split, or lagged_label: false)")
+    fit = LogisticRegression(class_weight='balanced', max_iter=1000).fit(stacking_features(probs, lagged, n_classes), labels)
+    coef, intercept = fit.coef_, fit.intercept_
+    if n_classes == 2: coef, intercept = np.vstack([np.zeros_like(coef), coef]), np.r_[0., intercept]  # one logit: the second class's
+    return coef, intercept
+
+def stacked_probabilities(probs: np.ndarray, lagged, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
+    "Class probabilities (n, k) of the stacker (`fit_stacker`) for the model's `probs` and the rows' `lagged` labels."
+    z = stacking_features(probs, lagged, len(intercept)) @ np.asarray(coef, np.float64).T + np.asarray(intercept, np.float64)
+    z = np.exp(z - z.max(1, keepdims=True))
+    return (z / z.sum(1, keepdims=True)).astype(np.float32)
 
 # %% ../nbs/03_metrics.ipynb #734bfcf8
 def _macro_f1_rows(y: np.ndarray, p: np.ndarray, n_classes: int) -> np.ndarray:

@@ -15,19 +15,19 @@ from .labels import ChartDatasetSpec
 from .backtest import backtest, fit_threshold, thresholded
 from .sources import load_data, features_file
 from .readers import SPLITS, ChartData
-from .metrics import difference_verdict, scores_from_confusion
+from .metrics import difference_verdict, scores_from_confusion, fit_stacker, stacked_probabilities
 from .evaluate import per_dataset_scores, fit_decision_offsets
 from .predict import apply_offsets
 from .train import train, new_run_dir, label_span, baseline_differences, split_probabilities, TrainResult
 from .distributed import processes
 
 log = logging.getLogger(__name__)
-MODELS = ('model', 'model_offsets')  # the model's calls: the most probable class, and with decision offsets fitted on the fold's validation rows
+MODELS = ('model', 'model_offsets', 'model_stacked')  # the model's calls: the most probable class, with decision offsets, and stacked with the lagged label (both fitted on the fold's validation rows)
 
 # %% auto #0
 __all__ = ['log', 'MODELS', 'BACKTESTED', 'WalkForwardResult', 'plot_walk_forward', 'default_purge', 'test_prediction_table',
-           'per_asset_scores', 'offset_calls', 'walk_forward', 'NoBars', 'dataset_returns', 'fold_probabilities',
-           'walk_forward_backtest', 'plot_equity']
+           'per_asset_scores', 'offset_calls', 'stacked_calls', 'walk_forward', 'NoBars', 'dataset_returns',
+           'fold_probabilities', 'walk_forward_backtest', 'plot_equity']
 
 # %% ../nbs/09a_walkforward.ipynb #0f9e7f70
 @dataclasses.dataclass
@@ -100,6 +100,16 @@ def offset_calls(scored: dict, class_names: list[str]) -> tuple[np.ndarray, np.n
     else: offsets = np.zeros(len(class_names)); log.warning("walk-forward: no validation rows in this fold to fit decision offsets on; model_offsets is the model's own calls")
     return offsets, apply_offsets(p_test, offsets)
 
+def stacked_calls(scored: dict, n_classes: int) -> np.ndarray:
+    """The test calls of the model stacked with the lagged label (`metrics.fit_stacker`), fitted on a fold's validation rows
+    (`scored`: `fold_probabilities`); the model's own calls, with a warning, when those rows lack a class."""
+    (val, p_val), (test, p_test) = scored['val'], scored['test']
+    if val.label.nunique() < n_classes:
+        log.warning("walk-forward: the fold's validation rows lack a class (%d rows); model_stacked is the model's own calls", len(val))
+        return p_test.argmax(1)
+    stacker = fit_stacker(p_val, val.persistence_label, val.label.to_numpy(), n_classes)
+    return stacked_probabilities(p_test, test.persistence_label, *stacker).argmax(1)
+
 def walk_forward(cfg: TsicConfig, folds: int = 4, purge: int | None = None, mode: str = 'expanding',
                  val_fraction: float | None = None, run_dir: str | Path | None = None, sample_limit: int | None = None) -> WalkForwardResult:
     "Train and test `cfg`'s model on `folds` chronological folds of its data (`ChartData.fold`); `purge` defaults to `default_purge`."
@@ -112,6 +122,8 @@ def walk_forward(cfg: TsicConfig, folds: int = 4, purge: int | None = None, mode
     purge = default_purge(data, cfg) if purge is None else purge
     fold_data = [data.fold(k, folds, purge, cfg.val_fraction if val_fraction is None else val_fraction, mode).limit(sample_limit) for k in range(folds)]
     if not fold_data: raise ValueError(f"folds must be >= 1, got {folds}")
+    lagged = 'persistence_label' in data.samples  # label times known: the lagged label, and model_stacked with it
+    if not lagged: log.warning("walk-forward: the data has no label times, so no lagged label: no model_stacked (nor persistence)")
     run_dir = make_folder(run_dir or new_run_dir(), 'run_dir')
     save_config(cfg, run_dir / 'config.yaml')
     rows, pooled, tested, scored = [], {}, [], []
@@ -121,7 +133,9 @@ def walk_forward(cfg: TsicConfig, folds: int = 4, purge: int | None = None, mode
         test, probabilities = fold.rows('test'), fold_probabilities(result, fold)
         offsets, calls = offset_calls(probabilities, data.class_names)
         predictions = {**result.predictions, 'model_offsets': calls}
-        confusions = {**result.confusions, 'model_offsets': confusion_matrix(test.label, calls, labels=range(len(data.class_names)))}
+        if lagged: predictions['model_stacked'] = stacked_calls(probabilities, len(data.class_names))
+        confusions = {**result.confusions, **{name: confusion_matrix(test.label, predictions[name], labels=range(len(data.class_names)))
+                                              for name in MODELS[1:] if name in predictions}}
         row = {'fold': k, 'test_from': test.timestamp.min(), 'test_to': test.timestamp.max(),
                **{f'n_{s}': int((fold.samples.split == s).sum()) for s in SPLITS}, 'best_epoch': result.learn.tracker().best_epoch,
                **{f'offset_{c}': o for c, o in zip(data.class_names, offsets)}}
@@ -160,7 +174,7 @@ def walk_forward(cfg: TsicConfig, folds: int = 4, purge: int | None = None, mode
     return result
 
 # %% ../nbs/09a_walkforward.ipynb #2d10d862
-BACKTESTED = ('model', 'model_offsets', 'model_threshold', 'persistence', 'always_long', 'flat')  # the predictors of the walk-forward backtest (model_threshold: with backtest_threshold)
+BACKTESTED = ('model', 'model_offsets', 'model_stacked', 'model_threshold', 'persistence', 'always_long', 'flat')  # the predictors of the walk-forward backtest (model_threshold: with backtest_threshold)
 
 class NoBars(ValueError):
     "A dataset whose bars tsic does not know, so it cannot be backtested."
