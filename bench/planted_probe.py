@@ -17,7 +17,7 @@ horizon has just ended, one-hot: the causal rule's only input, six parameters) o
 per-class decision offsets for macro F1 on the next 15% (after a purge); `chart_and_rule` blends a logistic
 regression on the chart's profile with that one, the share chosen by validation likelihood, then offsets the same
 way. The first shows the rule is learnable from the data with offsets; the second what stacking the causal rule
-as an input would give the chart model (tsic does not do this: it would be one more input path, nbs/guide_status.ipynb "Known gaps").
+as an input would give the chart model (the walk-forward's `model_stacked` does this: `walkforward.stacked_calls`).
 """
 import argparse, sys, warnings
 from pathlib import Path

@@ -63,6 +63,9 @@ def test_the_quick_run_builds_trains_and_scores_every_step(tmp_path):
     text = (tmp_path / 'planted.md').read_text()
     assert '| momentum | single |' in text and '(persistence − 0.02)' in text
     assert (tmp_path / 'work' / 'momentum' / 'wf-multi' / 'walk_forward.json').is_file()
+    again = planted.main(['--quick', '--rescore', '--signals', 'momentum', '--work', str(tmp_path / 'work')])  # the kept runs, scored again
+    for name in ('model', 'model_offsets'): assert np.allclose(again[name], table[name]), name  # the same networks: the same calls
+    assert again.model_stacked.between(0, 1).all() and again.minutes.isna().all()
 
 
 @pytest.mark.slow

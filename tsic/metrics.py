@@ -12,11 +12,11 @@ from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_su
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'classification_scores', 'macro_f1', 'scores_from_confusion', 'classification_table', 'scores_table',
-           'confusion_figure', 'with_baseline_labels', 'majority_class', 'baseline_predictions', 'lookahead_prediction',
-           'baseline_scores', 'lookahead_scores', 'beats_baselines', 'baseline_verdict', 'lagged_onehot',
-           'stacking_features', 'fit_stacker', 'stacked_probabilities', 'block_indices', 'block_bootstrap_difference',
-           'difference_verdict']
+__all__ = ['log', 'RULE_C', 'BLEND_SHARES', 'classification_scores', 'macro_f1', 'scores_from_confusion', 'classification_table',
+           'scores_table', 'confusion_figure', 'with_baseline_labels', 'majority_class', 'baseline_predictions',
+           'lookahead_prediction', 'baseline_scores', 'lookahead_scores', 'beats_baselines', 'baseline_verdict',
+           'lagged_onehot', 'fit_lagged_rule', 'rule_probabilities', 'blend', 'blend_share', 'block_indices',
+           'block_bootstrap_difference', 'difference_verdict']
 
 # %% ../nbs/03_metrics.ipynb #2d5da13e
 def classification_scores(y_true, y_pred, class_names: list[str]) -> dict:
@@ -141,32 +141,36 @@ def baseline_verdict(scores: dict, baselines: dict) -> str:
     return f"does **not** beat the {best} baseline ({baselines[best]['macro_f1']:.4f})" + note
 
 # %% ../nbs/03_metrics.ipynb #0fcb3180
+RULE_C = 0.05  # the learned rule's inverse L2 strength: six weights, fitted on many training rows
+BLEND_SHARES = np.linspace(0, 1, 21)  # the rule's shares `blend_share` tries
+
 def lagged_onehot(lagged, n_classes: int) -> np.ndarray:
     "One-hot (n, `n_classes`) of each row's `lagged` label (`persistence_label`); all zeros where none is known yet (NA or -1)."
     lagged = pd.array(lagged, dtype='Int64').fillna(-1).to_numpy(dtype=int)
     return (lagged[:, None] == np.arange(n_classes)).astype(np.float64)
 
-def stacking_features(probs: np.ndarray, lagged, n_classes: int) -> np.ndarray:
-    "What the stacker reads of each row: the model's log-probabilities and the one-hot lagged label, (n, 2 × `n_classes`)."
-    return np.hstack([np.log(np.clip(np.asarray(probs, np.float64), 1e-12, None)), lagged_onehot(lagged, n_classes)])
-
-def fit_stacker(probs: np.ndarray, lagged, labels, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    "Coefficients (k, 2k) and intercepts (k,) of a logistic regression (balanced class weights) of `labels` on `stacking_features`, fitted on held-out rows."
+def fit_lagged_rule(lagged, labels, n_classes: int):
+    "The rule, learned: a logistic regression (balanced class weights, C = `RULE_C`) of `labels` on the one-hot `lagged` labels of training rows."
     from sklearn.linear_model import LogisticRegression
     labels = np.asarray(labels, dtype=int)
     if missing := sorted(set(range(n_classes)) - set(labels.tolist())):
-        raise ValueError(f"stacking with the lagged label is fitted on held-out rows of every class; classes {missing} have none "
-                         f"among the {len(labels)} rows (a larger validation split, or lagged_label: false)")
-    fit = LogisticRegression(class_weight='balanced', max_iter=1000).fit(stacking_features(probs, lagged, n_classes), labels)
-    coef, intercept = fit.coef_, fit.intercept_
-    if n_classes == 2: coef, intercept = np.vstack([np.zeros_like(coef), coef]), np.r_[0., intercept]  # one logit: the second class's
-    return coef, intercept
+        raise ValueError(f"the lagged-label rule is fitted on rows of every class; classes {missing} have none among the {len(labels)} rows")
+    return LogisticRegression(C=RULE_C, class_weight='balanced', max_iter=2000).fit(lagged_onehot(lagged, n_classes), labels)
 
-def stacked_probabilities(probs: np.ndarray, lagged, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
-    "Class probabilities (n, k) of the stacker (`fit_stacker`) for the model's `probs` and the rows' `lagged` labels."
-    z = stacking_features(probs, lagged, len(intercept)) @ np.asarray(coef, np.float64).T + np.asarray(intercept, np.float64)
-    z = np.exp(z - z.max(1, keepdims=True))
-    return (z / z.sum(1, keepdims=True)).astype(np.float32)
+def rule_probabilities(rule, lagged, n_classes: int) -> np.ndarray:
+    "Class probabilities (n, `n_classes`) the learned rule (`fit_lagged_rule`) gives rows with these `lagged` labels."
+    return rule.predict_proba(lagged_onehot(lagged, n_classes))
+
+def blend(model: np.ndarray, rule: np.ndarray, share: float) -> np.ndarray:
+    "The weighted geometric mean of the `model`'s and the `rule`'s probabilities (the rule's weight `share`), normalised."
+    q = np.exp((1 - share) * np.log(np.clip(model, 1e-12, None)) + share * np.log(np.clip(rule, 1e-12, None)))
+    return q / q.sum(1, keepdims=True)
+
+def blend_share(model: np.ndarray, rule: np.ndarray, labels) -> float:
+    "The rule's share of `BLEND_SHARES` under which `blend` gives held-out `labels` the highest likelihood (the smaller share on a tie)."
+    rows, labels = np.arange(len(labels)), np.asarray(labels, dtype=int)
+    nll = [-np.log(blend(model, rule, s)[rows, labels] + 1e-12).mean() for s in BLEND_SHARES]
+    return float(BLEND_SHARES[int(np.argmin(nll))])
 
 # %% ../nbs/03_metrics.ipynb #734bfcf8
 def _macro_f1_rows(y: np.ndarray, p: np.ndarray, n_classes: int) -> np.ndarray:

@@ -15,7 +15,7 @@ from .labels import ChartDatasetSpec
 from .backtest import backtest, fit_threshold, thresholded
 from .sources import load_data, features_file
 from .readers import SPLITS, ChartData
-from .metrics import difference_verdict, scores_from_confusion, fit_stacker, stacked_probabilities
+from .metrics import difference_verdict, scores_from_confusion, fit_lagged_rule, rule_probabilities, blend, blend_share
 from .evaluate import per_dataset_scores, fit_decision_offsets
 from .predict import apply_offsets
 from .train import train, new_run_dir, label_span, baseline_differences, split_probabilities, TrainResult
@@ -100,15 +100,20 @@ def offset_calls(scored: dict, class_names: list[str]) -> tuple[np.ndarray, np.n
     else: offsets = np.zeros(len(class_names)); log.warning("walk-forward: no validation rows in this fold to fit decision offsets on; model_offsets is the model's own calls")
     return offsets, apply_offsets(p_test, offsets)
 
-def stacked_calls(scored: dict, n_classes: int) -> np.ndarray:
-    """The test calls of the model stacked with the lagged label (`metrics.fit_stacker`), fitted on a fold's validation rows
-    (`scored`: `fold_probabilities`); the model's own calls, with a warning, when those rows lack a class."""
+def stacked_calls(scored: dict, train: pd.DataFrame, n_classes: int) -> tuple[float, np.ndarray]:
+    """The model stacked with the lagged label (`metrics`, "Stacking the model with the lagged label"): the rule learned on
+    the fold's `train` rows, blended with the model's probabilities at the share chosen on its validation rows, then
+    decision offsets fitted there (`scored`: `fold_probabilities`); the share and the test calls. The model's own calls
+    (share 0), with a warning, when the validation rows lack a class."""
     (val, p_val), (test, p_test) = scored['val'], scored['test']
     if val.label.nunique() < n_classes:
         log.warning("walk-forward: the fold's validation rows lack a class (%d rows); model_stacked is the model's own calls", len(val))
-        return p_test.argmax(1)
-    stacker = fit_stacker(p_val, val.persistence_label, val.label.to_numpy(), n_classes)
-    return stacked_probabilities(p_test, test.persistence_label, *stacker).argmax(1)
+        return 0., p_test.argmax(1)
+    rule = fit_lagged_rule(train.persistence_label, train.label.to_numpy(), n_classes)
+    share = blend_share(p_val, rule_probabilities(rule, val.persistence_label, n_classes), val.label.to_numpy())
+    stacked_val, stacked_test = (blend(p, rule_probabilities(rule, rows.persistence_label, n_classes), share) for rows, p in ((val, p_val), (test, p_test)))
+    offsets, _ = fit_decision_offsets(stacked_val, val.label.to_numpy())
+    return share, apply_offsets(stacked_test, offsets)
 
 def walk_forward(cfg: TsicConfig, folds: int = 4, purge: int | None = None, mode: str = 'expanding',
                  val_fraction: float | None = None, run_dir: str | Path | None = None, sample_limit: int | None = None) -> WalkForwardResult:
@@ -133,12 +138,12 @@ def walk_forward(cfg: TsicConfig, folds: int = 4, purge: int | None = None, mode
         test, probabilities = fold.rows('test'), fold_probabilities(result, fold)
         offsets, calls = offset_calls(probabilities, data.class_names)
         predictions = {**result.predictions, 'model_offsets': calls}
-        if lagged: predictions['model_stacked'] = stacked_calls(probabilities, len(data.class_names))
+        if lagged: share, predictions['model_stacked'] = stacked_calls(probabilities, fold.original_training_rows(), len(data.class_names))
         confusions = {**result.confusions, **{name: confusion_matrix(test.label, predictions[name], labels=range(len(data.class_names)))
                                               for name in MODELS[1:] if name in predictions}}
         row = {'fold': k, 'test_from': test.timestamp.min(), 'test_to': test.timestamp.max(),
                **{f'n_{s}': int((fold.samples.split == s).sum()) for s in SPLITS}, 'best_epoch': result.learn.tracker().best_epoch,
-               **{f'offset_{c}': o for c, o in zip(data.class_names, offsets)}}
+               **{f'offset_{c}': o for c, o in zip(data.class_names, offsets)}, **({'stacked_share': share} if lagged else {})}
         for name, cm in confusions.items():
             scores = scores_from_confusion(cm, data.class_names)
             row[f'{name}_macro_f1'], row[f'{name}_accuracy'] = scores['macro_f1'], scores['accuracy']
