@@ -28,8 +28,9 @@ The signals (`planted_returns`), each with the same noise:
 The model is scored three ways (`CALLS`, the walk-forward's): its own calls (the most probable class); `model_offsets`,
 the same probabilities with per-class decision offsets fitted for macro F1 on each fold's validation windows (what
 `papermill nbs/evaluate.ipynb ... -p store_thresholds True` and then `tsic predict --thresholds` give a user); and
-`model_stacked`, the model stacked with the lagged label (a logistic regression on its log-probabilities and the
-label persistence predicts, fitted on each fold's validation windows: what stacking the causal rule gives).
+`model_stacked`, the model stacked with the lagged label, the label persistence predicts (`walkforward.stacked_calls`:
+the rule learned on each fold's training windows, blended with the model at the share its validation windows
+choose, then offsets: what stacking the causal rule gives).
 
 `--rescore` scores the walk-forward runs a previous run kept under `--work` again from their folds' best checkpoints,
 with the code as it is now and without training: every call of the table (the model's own, with offsets, stacked)
@@ -161,16 +162,6 @@ def walk_forward(config: Path, model: str, a, run_dir: Path) -> dict:
     return json.loads((run_dir / 'walk_forward.json').read_text()), pd.read_csv(run_dir / 'test_predictions.csv', parse_dates=['timestamp'])
 
 
-def kept_checkpoint(path: Path) -> Path:
-    """`path`, or a copy without the config key `lagged_label` where a checkpoint has it: the runs of 2026-12-07 were
-    trained while a development version had that key (false: no effect); tsic does not, and refuses unknown keys."""
-    from tsic.checkpoint import load_checkpoint
-    ckpt = load_checkpoint(path)
-    if 'lagged_label' not in ckpt.config: return path
-    if ckpt.config.pop('lagged_label'): sys.exit(f"{path}: trained with lagged_label: true, which tsic does not have")
-    return ckpt.save(path.with_name(path.stem + '-rescore.ckpt'))
-
-
 def rescore(config: Path, model: str, run_dir: Path, sample_limit: int | None) -> tuple[dict, pd.DataFrame]:
     "The kept walk-forward run in `run_dir` scored again from its folds' best checkpoints (`--rescore`): its report and its test predictions with every call made now."
     from tsic.config import load_config
@@ -183,7 +174,7 @@ def rescore(config: Path, model: str, run_dir: Path, sample_limit: int | None) -
     data, names = load_data(cfg), np.asarray(CLASSES)
     for k in range(report['folds']):
         fold = data.fold(k, report['folds'], report['purge'], cfg.val_fraction, report['mode']).limit(sample_limit)
-        p = Predictor.from_checkpoint(kept_checkpoint(Path(json.loads((run_dir / f'fold{k}' / 'metrics.json').read_text())['best_checkpoint'])))
+        p = Predictor.from_checkpoint(json.loads((run_dir / f'fold{k}' / 'metrics.json').read_text())['best_checkpoint'])
         val, test = fold.rows('val'), fold.rows('test')
         mine = (tested.fold == k).to_numpy()
         if not np.array_equal(tested.timestamp[mine].to_numpy(), test.timestamp.to_numpy()):

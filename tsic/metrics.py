@@ -154,7 +154,8 @@ def fit_lagged_rule(lagged, labels, n_classes: int):
     from sklearn.linear_model import LogisticRegression
     labels = np.asarray(labels, dtype=int)
     if missing := sorted(set(range(n_classes)) - set(labels.tolist())):
-        raise ValueError(f"the lagged-label rule is fitted on rows of every class; classes {missing} have none among the {len(labels)} rows")
+        raise ValueError(f"the lagged-label rule is fitted on rows of every class; classes {missing} have none among the {len(labels)} "
+                         "rows: give it more training rows (more bars, or fewer walk-forward folds)")
     return LogisticRegression(C=RULE_C, class_weight='balanced', max_iter=2000).fit(lagged_onehot(lagged, n_classes), labels)
 
 def rule_probabilities(rule, lagged, n_classes: int) -> np.ndarray:

@@ -22,7 +22,7 @@ from .train import train, new_run_dir, label_span, baseline_differences, split_p
 from .distributed import processes
 
 log = logging.getLogger(__name__)
-MODELS = ('model', 'model_offsets', 'model_stacked')  # the model's calls: the most probable class, with decision offsets, and stacked with the lagged label (both fitted on the fold's validation rows)
+MODELS = ('model', 'model_offsets', 'model_stacked')  # the model's calls: the most probable class, with decision offsets fitted on the fold's validation rows, and stacked with the lagged label (`stacked_calls`)
 
 # %% auto #0
 __all__ = ['log', 'MODELS', 'BACKTESTED', 'WalkForwardResult', 'plot_walk_forward', 'default_purge', 'test_prediction_table',
@@ -110,8 +110,9 @@ def stacked_calls(scored: dict, train: pd.DataFrame, n_classes: int) -> tuple[fl
         log.warning("walk-forward: the fold's validation rows lack a class (%d rows); model_stacked is the model's own calls", len(val))
         return 0., p_test.argmax(1)
     rule = fit_lagged_rule(train.persistence_label, train.label.to_numpy(), n_classes)
-    share = blend_share(p_val, rule_probabilities(rule, val.persistence_label, n_classes), val.label.to_numpy())
-    stacked_val, stacked_test = (blend(p, rule_probabilities(rule, rows.persistence_label, n_classes), share) for rows, p in ((val, p_val), (test, p_test)))
+    rule_val, rule_test = (rule_probabilities(rule, rows.persistence_label, n_classes) for rows in (val, test))
+    share = blend_share(p_val, rule_val, val.label.to_numpy())
+    stacked_val, stacked_test = blend(p_val, rule_val, share), blend(p_test, rule_test, share)
     offsets, _ = fit_decision_offsets(stacked_val, val.label.to_numpy())
     return share, apply_offsets(stacked_test, offsets)
 
