@@ -19,6 +19,8 @@ def test_predict_bench_measures_both_runtimes(tmp_path):
     assert figures['batch']['windows'] == figures['batch_onnx']['windows'] == 400
     assert 0 < figures['one_window_network_onnx']['p50_ms'] <= figures['one_window_end_to_end_onnx']['p50_ms']
     assert 'ONNX Runtime p50' in out and set(figures['one_window_stages_onnx']) == {'read_bars', 'draw', 'network', 'table'}
+    assert 0 < figures['one_window_network_onnx_interleaved']['p50_ms'] <= figures['one_window_live_onnx']['p50_ms']  # a live call runs the network
+    assert set(figures['one_window_live_stages_onnx']) == {'bar', 'draw', 'network', 'decide'} and 'live, a bar -> the call' in out
 
 
 @pytest.mark.slow

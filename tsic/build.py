@@ -21,9 +21,9 @@ from .encodings import encode_series
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'BUILD_MARKER', 'BarArrays', 'bar_arrays', 'draw_windows', 'render_windows', 'BuildMismatchError',
-           'BuildLockedError', 'exclusive_lock', 'build_lock', 'image_counts', 'count_differences',
-           'build_chart_dataset', 'build_from_csv', 'build_assets', 'ensure_demo_dataset']
+__all__ = ['log', 'BUILD_MARKER', 'BarArrays', 'moving_averages', 'bar_arrays', 'draw_windows', 'render_windows',
+           'BuildMismatchError', 'BuildLockedError', 'exclusive_lock', 'build_lock', 'image_counts',
+           'count_differences', 'build_chart_dataset', 'build_from_csv', 'build_assets', 'ensure_demo_dataset']
 
 # %% ../nbs/02b_build.ipynb #a1ee342b
 @dataclass(frozen=True)
@@ -32,18 +32,33 @@ class BarArrays:
     values: np.ndarray
     overlays: np.ndarray | None
 
+def moving_averages(close: np.ndarray, periods) -> np.ndarray | None:
+    """The moving averages of `close` over each of `periods` bars (n, len(periods)), NaN before a full period; None
+    without periods. Each is the sum of its `p` closes in order, over `p`: any stretch of the series gives the very
+    bits the whole series gives (a running sum, such as pandas' rolling mean, does not), so a live feed that keeps only
+    its newest bars (`readers.BarStream`) draws the same pixels as the build."""
+    if not periods: return None
+    out = np.full((len(close), len(periods)), np.nan)
+    for k, p in enumerate(periods):
+        n = len(close) - p + 1
+        if n <= 0: continue
+        total = close[:n].copy()
+        for j in range(1, p): total += close[j:j + n]
+        out[p - 1:, k] = total / p
+    return out
+
 def bar_arrays(bars: pd.DataFrame, spec: ChartDatasetSpec) -> BarArrays:
     "The arrays `draw_windows` reads, from `bars` (moving averages over the whole series: causal)."
-    overlays = np.stack([bars.close.rolling(p).mean().to_numpy() for p in spec.ma], -1) if spec.ma else None
-    return BarArrays(ohlcv_values(bars), overlays)
+    values = ohlcv_values(bars)
+    return BarArrays(values, moving_averages(values[:, 3], spec.ma))
 
-def draw_windows(arrays: BarArrays, ends: np.ndarray, spec: ChartDatasetSpec, workers: int | None = None) -> np.ndarray:
-    "uint8 (n, size, size, 3) images of the windows ending at bar positions `ends` of `arrays`."
+def draw_windows(arrays: BarArrays, ends: np.ndarray, spec: ChartDatasetSpec, workers: int | None = None, checked: bool = False) -> np.ndarray:
+    "uint8 (n, size, size, 3) images of the windows ending at bar positions `ends` of `arrays` (`checked`: see `render_chart`)."
     idx = np.asarray(ends)[:, None] + np.arange(1 - spec.window, 1)
     if idx.min(initial=0) < 0: raise ValueError(f"a window needs {spec.window} bars: end {ends.min()} is too early")
     if spec.chart not in CHART_KINDS: return encode_series(arrays.values[:, 3][idx], spec.image_size, spec.chart)
     overlays = None if arrays.overlays is None else arrays.overlays[idx]
-    return render_chart(arrays.values[idx], spec.image_size, spec.style, overlays, workers=workers)
+    return render_chart(arrays.values[idx], spec.image_size, spec.style, overlays, workers=workers, checked=checked)
 
 def render_windows(bars: pd.DataFrame, ends: np.ndarray, spec: ChartDatasetSpec, workers: int | None = None) -> np.ndarray:
     "uint8 (n, size, size, 3) images of the windows of `bars` ending at bar positions `ends`."

@@ -6,17 +6,19 @@
 from __future__ import annotations
 import dataclasses, io, json, logging, warnings
 from collections.abc import Iterator
+from typing import NamedTuple
 from pathlib import Path
 import numpy as np, pandas as pd, torch
 from torch import nn
 from fastcore.basics import patch
 from .config import TsicConfig, CsvConfig, load_config, atomic_write_bytes, check_output
-from .bars import BarsError, bar_feature_table, check_bars, check_timeframe, infer_timeframe, load_bars, resample_bars
+from .bars import (OHLCV, BarsError, FEATURE_WARMUP, bar_feature_table, check_bars, check_timeframe, infer_timeframe, load_bars,
+                       ohlcv_values, resample_bars)
 from .labels import ChartDatasetSpec, complete_ends, log_gaps
 from .encodings import is_ragged, series_lengths
 from .augment import augment_series
-from .readers import (ChartData, ChartBatch, IMAGE_SUFFIXES, DecodedCharts, DrawnCharts, chart_table, image_files, series_inputs,
-                          ROW_POINTERS)
+from .readers import (ChartData, ChartBatch, IMAGE_SUFFIXES, BarStream, DecodedCharts, DrawnCharts, chart_table, image_files,
+                          series_inputs, ROW_POINTERS)
 from .loaders import Normalize, ChartInput
 from .windows import WindowScaler, read_feature_table, align_windows
 from .models import create_model
@@ -26,8 +28,8 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'RUNTIMES', 'SMALL_CPU_BATCH', 'GEOMETRY', 'EXPORT_FORMATS', 'PredictError', 'Predictor', 'apply_offsets',
-           'prediction_table', 'built_options', 'predict', 'ChartProbabilities', 'export_model', 'load_exported',
-           'onnx_session']
+           'prediction_table', 'built_options', 'LiveCall', 'Stream', 'predict', 'ChartProbabilities', 'export_model',
+           'load_exported', 'onnx_session']
 
 # %% ../nbs/08_predict.ipynb #7a09c289
 class PredictError(ValueError):
@@ -80,16 +82,20 @@ SMALL_CPU_BATCH = 8  # below this many images, NCHW beats channels_last on CPU (
 def _batches(n: int, size: int): return (slice(s, min(s + size, n)) for s in range(0, n, size))
 
 @patch
-@torch.inference_mode()
 def probabilities(self: Predictor, images: np.ndarray, windows: np.ndarray | None = None, batch_size: int = 256) -> np.ndarray:
     "Class probabilities (n, k) of uint8 images (n, size, size, 3), with their scaled numeric windows in multi mode."
     size = self.cfg.image_size
     if images.ndim != 4 or images.shape[1:] != (size, size, 3) or images.dtype != np.uint8:
         raise PredictError(f"expected uint8 images of shape (n, {size}, {size}, 3), got {images.dtype} {images.shape}")
     if self.needs_windows and windows is None: raise PredictError("this multi-mode model needs the numeric windows too")
-    if self.session is not None:  # ONNX Runtime: numpy in, numpy out
+    if self.session is not None:  # ONNX Runtime: numpy in, numpy out (and no torch mode to enter: 15 µs a live chart)
         out = [self.session(images[b], None if windows is None else windows[b]) for b in _batches(len(images), batch_size)]
         return out[0] if len(out) == 1 else np.concatenate(out) if out else np.zeros((0, self.cfg.num_classes), np.float32)
+    return self._torch_probabilities(images, windows, batch_size)
+
+@patch
+@torch.inference_mode()
+def _torch_probabilities(self: Predictor, images: np.ndarray, windows: np.ndarray | None, batch_size: int) -> np.ndarray:
     out = []
     for b in _batches(len(images), batch_size):
         x = self.input.encode(torch.from_numpy(np.ascontiguousarray(images[b])).permute(0, 3, 1, 2).to(self.device))
@@ -248,10 +254,10 @@ def read_bars(self: Predictor, source, dataset: str | None = None, features=None
     spec = self._spec(dataset)
     spec = dataclasses.replace(spec, repair=repair or spec.repair)  # repairs of these bars are counted in the log
     bars = _bars_of(source, spec, csv)
-    first, where = spec.window - 1 + spec.warmup, source if isinstance(source, (str, Path)) else 'bars'
+    first, where = self._history(spec), source if isinstance(source, (str, Path)) else 'bars'
     if len(bars) <= first:
         raise PredictError(f"{where}: {len(bars)} bars; the first window "
-                           f"needs {first + 1} ({spec.window} drawn + {spec.warmup} warm-up for overlays and features)")
+                           f"needs {first + 1} ({spec.window} drawn + {first + 1 - spec.window} before them for overlays and features)")
     try: check_timeframe(bars, spec.timeframe, str(where))
     except BarsError:
         raise PredictError(f"{where}: bars {infer_timeframe(bars.index)} apart (median spacing), but the model was trained on "
@@ -276,11 +282,61 @@ def predict_bars(self: Predictor, source, dataset: str | None = None, features=N
     "Predictions for every window of the OHLCV bars `source` (CSV path or DataFrame) that has its full history."
     return self.score(self.read_bars(source, dataset, features, csv, last, repair), thresholds, batch_size)
 
-def _builder_features(bars: pd.DataFrame, columns: list[str], dataset: str) -> pd.DataFrame:
+@patch
+def _history(self: Predictor, spec: ChartDatasetSpec) -> int:
+    "Bars before a window's last that its chart needs (the window and its warm-up), and in multi mode its numeric window (with the features' warm-up)."
+    chart = spec.window - 1 + spec.warmup
+    return max(chart, self.cfg.timeseries.window_size - 1 + FEATURE_WARMUP) if self.needs_windows else chart
+
+def _builder_features(bars: pd.DataFrame, columns: list[str], dataset: str, instead: str = 'pass features=<CSV>') -> pd.DataFrame:
     table = bar_feature_table(bars, dataset)
     missing = [c for c in columns if c not in table]
-    if missing: raise PredictError(f"features {missing} are not among the builder's ({', '.join(table.columns[3:])}): pass features=<CSV>")
+    if missing: raise PredictError(f"features {missing} are not among the builder's ({', '.join(table.columns[3:])}): {instead}")
     return table[['dataset_id', 'timestamp', 'bar', *columns]].assign(line=np.arange(len(table)) + 2)
+
+# %% ../nbs/08_predict.ipynb #b22195ee
+class LiveCall(NamedTuple):
+    "The call on the window that ends at a bar of a live feed."
+    timestamp: pd.Timestamp
+    predicted: str
+    probabilities: np.ndarray  # (k,), in the order of the model's classes
+
+class Stream:
+    "`predictor` on a live feed of bars of `dataset` (see the text above): `push` each bar as it closes; `history`: earlier bars to start from."
+    def __init__(self, predictor: Predictor, dataset: str | None = None, thresholds: bool = False, history: pd.DataFrame | None = None):
+        self.p, self.thresholds, spec = predictor, thresholds, predictor._spec(dataset)
+        if predictor.needs_windows:  # the numeric windows come from the builder's features of the kept bars
+            _builder_features(pd.DataFrame(columns=OHLCV), predictor.cfg.timeseries.feature_columns, spec.dataset,
+                              'a stream computes only those: score such bars with predict_bars(features=<CSV>)')
+        self.bars = BarStream(spec, predictor.cfg.image_size, predictor._history(spec) + 1, name=f"{spec.dataset} stream")
+        if history is not None: self.extend(history)
+
+    def push(self, timestamp, open: float, high: float, low: float, close: float, volume: float) -> LiveCall | None:
+        "The call on the window that ends at this bar, which has just closed; None while the stream is shorter than a window and its warm-up."
+        return self.call() if self.bars.push(timestamp, open, high, low, close, volume) else None
+
+    def extend(self, bars: pd.DataFrame) -> LiveCall | None:
+        "Push the last of `bars` (OHLCV columns, timestamps as index) that a window needs, in order; the call on the newest (None without one)."
+        tail = bars.iloc[-self.bars.length:]
+        for stamp, row in zip(tail.index, ohlcv_values(tail)): self.bars.push(stamp, *row)
+        return self.call() if self.bars.ready else None
+
+    def call(self) -> LiveCall:
+        "The call on the window that ends at the newest bar."
+        images = self.bars.chart()
+        probs = self.p.score_data(self._with_window(images)) if self.p.needs_windows else self.p.probabilities(images)
+        return LiveCall(self.bars.newest, self.p.class_names[self.p.decide(probs, self.thresholds)[0]], probs[0])
+
+    def _with_window(self, images: np.ndarray) -> ChartData:
+        bars, spec = self.bars.frame(), self.bars.spec
+        table = _builder_features(bars, self.p.cfg.timeseries.feature_columns, spec.dataset)
+        meta, windows = self.p._windows_for(pd.DataFrame({'timestamp': bars.index[-1:], 'dataset': [spec.dataset]}), table)
+        return self.p._data(meta, images, windows)
+
+@patch
+def stream(self: Predictor, dataset: str | None = None, thresholds: bool = False, history: pd.DataFrame | None = None) -> Stream:
+    "A `Stream` of this model on a live feed of bars of `dataset`: `push` each bar as it closes, get the call on the window it ends."
+    return Stream(self, dataset, thresholds, history)
 
 # %% ../nbs/08_predict.ipynb #45a47cce
 @patch

@@ -4,7 +4,7 @@
 
 # %% ../nbs/04a_readers.ipynb #a7915423
 from __future__ import annotations
-import contextlib, dataclasses, logging, re
+import contextlib, dataclasses, logging, math, re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -15,7 +15,8 @@ from matplotlib.figure import Figure
 from .checkpoint import Provenance
 from .distributed import processes
 from .labels import ChartDatasetSpec
-from .build import BarArrays, bar_arrays, draw_windows
+from .bars import OHLCV, BarsError, bad_bars, good_bar, too_sparse, timeframe_offset
+from .build import BarArrays, bar_arrays, draw_windows, moving_averages
 from .encodings import encode_series, encode_ragged, is_ragged, resize, series_lengths, apply_by_length
 from .windows import WindowError, WindowScaler
 
@@ -24,8 +25,8 @@ log = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['log', 'IMAGE_SUFFIXES', 'SPLITS', 'ROW_POINTERS', 'WINDOW_CAP', 'LENGTH_COLUMN', 'ChartDataError', 'parse_chart_name',
            'chart_table', 'image_files', 'open_image', 'decode_chart', 'fit_size', 'DecodedCharts', 'DrawnCharts',
-           'limit_samples', 'chart_grid', 'ChartBatch', 'ChartData', 'fit_length', 'stretch', 'window_length',
-           'series_as_windows', 'series_inputs']
+           'BarStream', 'limit_samples', 'chart_grid', 'ChartBatch', 'ChartData', 'fit_length', 'stretch',
+           'window_length', 'series_as_windows', 'series_inputs']
 
 # %% ../nbs/04a_readers.ipynb #f9b81631
 class ChartDataError(ValueError):
@@ -145,6 +146,83 @@ class DrawnCharts:
         return out[0] if one else out
     @property
     def nbytes(self) -> int: return sum(a.values.nbytes + (0 if a.overlays is None else a.overlays.nbytes) + e.nbytes for a, e, _ in self.parts)
+
+# %% ../nbs/04a_readers.ipynb #83f7f065
+def _step(time: int, wall: int, before: int, wall_before: int) -> int:
+    """The step in ns from one bar to the next: the longer of the UTC and the wall-clock difference, so that daily bars
+    at local midnight stay a day apart when the clocks spring forward, and hourly bars an hour apart when they fall back."""
+    return max(time - before, wall - wall_before)
+
+class BarStream:
+    """OHLCV bars arriving one at a time, as a live feed delivers them (see the text above): the newest `length` bars
+    (at least a window and its warm-up) in arrays, each bar checked as it arrives, the newest window drawn when asked."""
+    def __init__(self, spec: ChartDatasetSpec, size: int | None = None, length: int = 0, name: str = 'stream'):
+        if spec.timeframe is None: raise ValueError(f"{spec.dataset}: a stream of bars needs the spec's timeframe")
+        self.spec, self.size, self.name = spec, size or spec.image_size, name
+        self.length = max(length, spec.window + spec.warmup)
+        self.period, self.gap = timeframe_offset(spec.timeframe), spec.gap  # compared in ns below: pandas arithmetic costs µs a bar
+        self.values = np.zeros((self.length, len(OHLCV)))
+        self.times, self.walls = np.zeros(self.length, np.int64), np.zeros(self.length, np.int64)  # ns: UTC, and on the bars' own clock
+        self.count, self.newest = 0, None  # bars since the stream (re)started; the newest bar's timestamp
+        self.regular = 0  # steps between the kept bars that are the timeframe itself (`bars.too_sparse`), counted as bars come and go
+
+    @property
+    def ready(self) -> bool:
+        "Whether a window with its full history ends at the newest bar."
+        return self.count >= self.length
+
+    def push(self, timestamp, open: float, high: float, low: float, close: float, volume: float) -> bool:
+        "Add the bar that has just closed (a `BarsError` naming it, the stream unchanged, when it is bad); whether a window ends at it."
+        stamp = pd.Timestamp(timestamp)
+        row, wall, step = self._check(stamp, (open, high, low, close, volume))
+        if self.count and step > self.gap.value:
+            log.warning("%s: a pause of %s before the bar at %s (longer than %s): no window crosses it, so the next chart "
+                        "comes after %d bars", self.name, stamp - self.newest, stamp, self.gap, self.length)
+            self.count = 0
+        if self.count: self.regular += step <= self.period.value
+        else: self.regular = 0
+        if self.count >= self.length:  # full: the oldest bar goes, and the step after it
+            self.regular -= _step(self.times[1], self.walls[1], self.times[0], self.walls[0]) <= self.period.value
+            self.times[:-1], self.walls[:-1], self.values[:-1] = self.times[1:], self.walls[1:], self.values[1:]
+        at = min(self.count, self.length - 1)
+        self.times[at], self.walls[at], self.values[at] = stamp.value, wall, row
+        self.count, self.newest = self.count + 1, stamp
+        return self.ready
+
+    def _check(self, stamp: pd.Timestamp, row: tuple) -> tuple[tuple[float, ...], int, int | None]:
+        "The bar's values as floats, its time in ns on its own clock, and its step after the bar before (`_step`; None for the first); or a `BarsError`."
+        where = f"{self.name}: the bar at {stamp}"
+        try: row = tuple(map(float, row))
+        except (TypeError, ValueError, OverflowError): raise BarsError(f"{where}: open, high, low, close and volume must be numbers, got {row}") from None
+        if not good_bar(*row):  # which rule it breaks, in the words `check_bars` uses for a file
+            what = next(what for mask, what in bad_bars(np.array([row])).values() if mask[0])
+            raise BarsError(f"{where} has {what}: fix the feed, or leave the bar out (the stream goes on without it)")
+        wall = stamp.value if stamp.tzinfo is None else stamp.tz_localize(None).value
+        if not self.count: return row, wall, None
+        if (stamp.tzinfo is None) != (self.newest.tzinfo is None):
+            raise BarsError(f"{where} {'has no' if stamp.tzinfo is None else 'has a'} time zone and the bar before ({self.newest}) "
+                            f"{'has one' if stamp.tzinfo is None else 'none'}: give every bar's timestamp the same way")
+        if stamp.value <= self.newest.value:
+            raise BarsError(f"{where} is not later than the bar before ({self.newest}): push each bar once, in time order")
+        step = _step(stamp.value, wall, self.newest.value, self.walls[min(self.count, self.length) - 1])
+        if step < self.period.value:
+            raise BarsError(f"{where} comes {pd.Timedelta(step)} after the bar before, but the model reads {self.spec.timeframe} bars: push "
+                            f"each bar once, when it has closed" + (f" (aggregated to {self.spec.timeframe}, as in training)" if self.spec.resample else ""))
+        return row, wall, step
+
+    def frame(self) -> pd.DataFrame:
+        "The kept bars as a table (OHLCV columns, a `timestamp` index: their UTC times, without the zone), oldest first."
+        n = min(self.count, self.length)
+        return pd.DataFrame(self.values[:n], pd.DatetimeIndex(self.times[:n].view('datetime64[ns]'), name='timestamp'), OHLCV)
+
+    def chart(self) -> np.ndarray:
+        "The chart (1, size, size, 3) `uint8` of the window that ends at the newest bar, drawn as `spec` says."
+        if not self.ready: raise ValueError(f"{self.name}: {self.count} bars since the stream started; the first window needs {self.length}")
+        if too_sparse(self.regular, self.length - 1):
+            raise BarsError(f"{self.name}: the last {self.length} bars are sparser than {self.spec.timeframe}, the timeframe the model "
+                            f"reads (the stream keeps them, and draws no chart until they are not): feed it {self.spec.timeframe} bars")
+        overlays = moving_averages(self.values[:, 3], self.spec.ma)  # the build's own, bit for bit (see `build.moving_averages`)
+        return fit_size(draw_windows(BarArrays(self.values, overlays), np.array([self.length - 1]), self.spec, checked=True), self.size)
 
 # %% ../nbs/04a_readers.ipynb #1a7edfd3
 SPLITS = ('train', 'val', 'test')
