@@ -35,6 +35,24 @@ def test_resampling_spy_respects_gaps(tmp_path):
     assert manifest['source']['sha256'] and manifest['source']['rows'] == len(periods)
 
 
+def running_in(group: int) -> list[int]:
+    "Processes of the process `group` that still run (zombies, which write nothing, left out), from /proc."
+    found = []
+    for stat in Path('/proc').glob('[0-9]*/stat'):
+        try: fields = stat.read_text().rsplit(')', 1)[1].split()
+        except OSError: continue  # gone meanwhile
+        if int(fields[2]) == group and fields[0] != 'Z': found.append(int(stat.parent.name))
+    return found
+
+
+def gone_by(group: int, seconds: float):
+    "Wait until no process of the process `group` runs (the killed build's writers included)."
+    deadline = time.time() + seconds
+    while running_in(group):
+        if time.time() > deadline: raise AssertionError(f"processes {running_in(group)} of group {group} still run {seconds} s after SIGKILL")
+        time.sleep(0.05)
+
+
 def test_killed_build_resumes_without_rewriting(tmp_path):
     args = (SPY, '--dataset', 'spy', '--data-dir', tmp_path, *SPY_FORMAT, '--timeframe', '5m', '--resample',
             '--image-size', 64, '--workers', 2, '--chunk', 64, '--compress-level', 6)
@@ -45,6 +63,7 @@ def test_killed_build_resumes_without_rewriting(tmp_path):
     while len(list(folder.rglob('*.png'))) < 600 and time.time() < deadline and proc.poll() is None: time.sleep(0.05)
     assert proc.poll() is None, "the build finished before it could be interrupted"
     os.killpg(proc.pid, signal.SIGKILL); proc.wait()
+    gone_by(proc.pid, 30)  # the writers too: one still finishing its rename would add a file after `before` is taken
     before = {p: p.stat().st_mtime_ns for p in folder.rglob('*.png')}
     assert not (folder / 'manifest.json').exists() and (folder / '.tsic-build').exists()
     out = tsic_build(*args)
