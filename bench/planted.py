@@ -28,13 +28,13 @@ The signals (`planted_returns`), each with the same noise:
 The model is scored three ways (`CALLS`, the walk-forward's): its own calls (the most probable class); `model_offsets`,
 the same probabilities with per-class decision offsets fitted for macro F1 on each fold's validation windows (what
 `papermill nbs/evaluate.ipynb ... -p store_thresholds True` and then `tsic predict --thresholds` give a user); and
-`model_stacked`, the model stacked with the lagged label, the label persistence predicts (`walkforward.stacked_calls`:
-the rule learned on each fold's training windows, blended with the model at the share its validation windows
-choose, then offsets: what stacking the causal rule gives).
+`model_stacked`, the model stacked with the lagged label, the label persistence predicts (`metrics.fit_stacking`, which
+training runs and keeps in the checkpoint: the rule learned on each fold's training windows, blended with the model at
+the share its validation windows choose, then offsets; what `tsic predict --stacked` gives a user).
 
 `--rescore` scores the walk-forward runs a previous run kept under `--work` again from their folds' best checkpoints,
 with the code as it is now and without training: every call of the table (the model's own, with offsets, stacked)
-through the walk-forward's own functions (`walkforward.offset_calls`, `walkforward.stacked_calls`), so a change to
+through the functions the walk-forward and training use (`walkforward.offset_calls`, `metrics.fit_stacking`), so a change to
 how calls are made is measured on the same networks in minutes. The model's own calls come out as the run made them.
 
 Goal (issue 26): pooled test macro F1 of each model at least the best causal rule minus 0.02 on signals 1-3, and
@@ -167,7 +167,8 @@ def rescore(config: Path, model: str, run_dir: Path, sample_limit: int | None) -
     from tsic.config import load_config
     from tsic.sources import load_data
     from tsic.predict import Predictor
-    from tsic.walkforward import offset_calls, stacked_calls
+    from tsic.walkforward import offset_calls
+    from tsic.metrics import fit_stacking, stacked_probabilities, apply_offsets
     report = json.loads((run_dir / 'walk_forward.json').read_text())
     tested = pd.read_csv(run_dir / 'test_predictions.csv', parse_dates=['timestamp'])
     cfg = load_config(config, model_mode=model)  # as nbs/walk_forward.ipynb loads it
@@ -180,8 +181,10 @@ def rescore(config: Path, model: str, run_dir: Path, sample_limit: int | None) -
         if not np.array_equal(tested.timestamp[mine].to_numpy(), test.timestamp.to_numpy()):
             sys.exit(f"{run_dir}: fold {k}'s test windows are not the ones the run tested; rerun bench/planted.py without --rescore")
         scored = {'val': (val, p.score_data(fold, val)), 'test': (test, p.score_data(fold, test))}
+        train = fold.original_training_rows()
+        s = fit_stacking(train.persistence_label, train.label, scored['val'][1], val.persistence_label, val.label, len(CLASSES))
         calls = {'model': scored['test'][1].argmax(1), 'model_offsets': offset_calls(scored, CLASSES)[1],
-                 'model_stacked': stacked_calls(scored, fold.original_training_rows(), len(CLASSES))[1]}
+                 'model_stacked': apply_offsets(stacked_probabilities(scored['test'][1], test.persistence_label, s['rule'], s['share']), s['offsets'])}
         for name, c in calls.items(): tested.loc[mine, name] = names[c]
     return report, tested
 

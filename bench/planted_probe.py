@@ -17,7 +17,7 @@ horizon has just ended, one-hot: the causal rule's only input, six parameters) o
 per-class decision offsets for macro F1 on the next 15% (after a purge); `chart_and_rule` blends a logistic
 regression on the chart's profile with that one, the share chosen by validation likelihood, then offsets the same
 way. The first shows the rule is learnable from the data with offsets; the second what stacking the causal rule
-as an input would give the chart model (the walk-forward's `model_stacked` does this: `walkforward.stacked_calls`).
+as an input would give the chart model (the walk-forward's `model_stacked` does this: `metrics.fit_stacking`).
 """
 import argparse, sys, warnings
 from pathlib import Path
@@ -57,8 +57,7 @@ def ridge_f1(X: np.ndarray, y: np.ndarray, cut: int, test: slice) -> float:
 def rule_columns(profiles: np.ndarray, lagged: np.ndarray, y: np.ndarray, cut: int, test: slice, gap: int) -> dict:
     "Macro F1 on `test` of a logistic regression on the one-hot `lagged` label, and of its blend with one on the chart `profiles` (see the module's text)."
     from sklearn.linear_model import LogisticRegression
-    from tsic.evaluate import fit_decision_offsets
-    from tsic.predict import apply_offsets
+    from tsic.metrics import fit_decision_offsets, apply_offsets
     fit_end = int(0.75 * cut); val = slice(fit_end + gap, cut)
     def model(X): return LogisticRegression(C=0.05, class_weight='balanced', max_iter=2000).fit(X[:fit_end], y[:fit_end]).predict_proba(X)
     rule, chart = model(np.eye(3)[lagged]), model(profiles)

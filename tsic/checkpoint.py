@@ -13,7 +13,7 @@ import numpy as np, torch
 from .config import TsicConfig, atomic_write_bytes, config_to_dict, load_config
 
 # %% auto #0
-__all__ = ['SOURCE_KINDS', 'CHECKPOINT_FORMAT', 'MIGRATIONS', 'KNOWN_FORMATS', 'Provenance', 'DecisionOffsets',
+__all__ = ['SOURCE_KINDS', 'CHECKPOINT_FORMAT', 'MIGRATIONS', 'KNOWN_FORMATS', 'Provenance', 'DecisionOffsets', 'Stacking',
            'TrainingProgress', 'Checkpoint', 'migrate', 'CheckpointError', 'unreadable_kind', 'loaded_kind',
            'load_checkpoint']
 
@@ -85,6 +85,14 @@ class DecisionOffsets:
     fit: dict = field(default_factory=dict)
 
 @dataclass
+class Stacking:
+    "The model stacked with the lagged label (`metrics.fit_stacking`): the learned rule's probabilities by lagged label, its share of the blend, decision offsets, how they were fitted."
+    rule: np.ndarray          # (k + 1, k): row j the rule's class probabilities when the lagged label is class j; the last row when none is known yet
+    share: float              # the rule's weight in the blend (`metrics.blend`)
+    offsets: np.ndarray       # (k,) decision offsets of the blend
+    fit: dict = field(default_factory=dict)
+
+@dataclass
 class TrainingProgress:
     "Where training stood when the checkpoint was written: the epoch, its validation scores, the tracker's and the loop's state."
     epoch: int
@@ -102,6 +110,7 @@ class Checkpoint:
     window_scaler: dict | None = None
     offsets: DecisionOffsets | None = None
     progress: TrainingProgress | None = None
+    stacking: Stacking | None = None
 
     @classmethod
     def of(cls, model: torch.nn.Module, cfg: TsicConfig, provenance: Provenance, **parts) -> Checkpoint:
@@ -130,6 +139,10 @@ def payload(self) -> dict:
     if self.offsets is not None:
         out['decision_offsets'] = {'offsets': torch.as_tensor(np.asarray(self.offsets.offsets, np.float64)),
                                    'fitted_on': self.offsets.fitted_on, 'fit': _plain(self.offsets.fit)}
+    if self.stacking is not None:
+        s = self.stacking
+        out['stacking'] = {'rule': torch.as_tensor(np.asarray(s.rule, np.float64)), 'share': float(s.share),
+                           'offsets': torch.as_tensor(np.asarray(s.offsets, np.float64)), 'fit': _plain(s.fit)}
     if self.progress is not None: out['progress'] = _plain(vars(self.progress))  # not asdict: no deep copy of the optimizer state
     return out
 
@@ -137,10 +150,11 @@ def payload(self) -> dict:
 def from_payload(cls, payload: dict) -> Checkpoint:
     "The checkpoint `torch.load` read as `payload`, of this format or an older one (`migrate`)."
     payload = migrate(payload)
-    offsets = payload.get('decision_offsets')
+    offsets, stacking = payload.get('decision_offsets'), payload.get('stacking')
     return cls(payload['model'], payload['config'], Provenance.from_dict(payload['provenance']), payload.get('window_scaler'),
                None if offsets is None else DecisionOffsets(offsets['offsets'].numpy(), offsets.get('fitted_on', 'val'), offsets.get('fit', {})),
-               None if payload.get('progress') is None else TrainingProgress(**payload['progress']))
+               None if payload.get('progress') is None else TrainingProgress(**payload['progress']),
+               None if stacking is None else Stacking(stacking['rule'].numpy(), stacking['share'], stacking['offsets'].numpy(), stacking['fit']))
 
 @patch_to(Checkpoint)
 def to_bytes(self) -> bytes:

@@ -90,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--features', help='multi mode: the features CSV (default: computed from the bars, or the training one)')
     p.add_argument('--dataset', help='which of the checkpoint\'s datasets the input belongs to (when it has several)')
     p.add_argument('--thresholds', action='store_true', help='use the decision offsets fitted on validation data')
+    p.add_argument('--stacked', action='store_true', help='OHLCV input: the model stacked with the lagged label, as training fitted it')
     p.add_argument('--last', type=at_least(1), help='OHLCV input: score only the last N windows')
     p.add_argument('--batch-size', dest='batch_size', type=at_least(1), default=256, help='windows per forward pass')
     p.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
@@ -229,7 +230,7 @@ def predict_command(args):
     from .predict import predict
     csv_flags = {f.name: getattr(args, f.name) for f in dataclasses.fields(CsvConfig) if hasattr(args, f.name)}
     table = predict(args.checkpoint, args.source, args.out, args.features, args.dataset, args.thresholds, args.last,
-                    CsvConfig(**csv_flags) if csv_flags else None, args.batch_size, args.device, args.repair, args.runtime)
+                    CsvConfig(**csv_flags) if csv_flags else None, args.batch_size, args.device, args.repair, args.runtime, args.stacked)
     if args.out: print(f"{args.out}: {len(table)} rows; predicted {table.predicted.value_counts().to_dict()}")
     else: print(table.to_csv(index=False), end='')
 

@@ -12,18 +12,17 @@ from .config import TsicConfig, load_config, atomic_write_bytes
 from .sources import load_data
 from .readers import ChartData, chart_grid
 from .metrics import (classification_scores, classification_table, macro_f1, baseline_scores, lookahead_scores,
-                          confusion_figure, baseline_predictions)
+                          confusion_figure, baseline_predictions, fit_decision_offsets, apply_offsets)
 from .tensorboard import log_figure
 from .checkpoint import DecisionOffsets, load_checkpoint
-from .predict import Predictor, PredictError, prediction_table, apply_offsets
+from .predict import Predictor, PredictError, prediction_table
 from .train import baseline_differences, bootstrap_block
 from .gradcam import grad_cam, gradcam_figure
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'data_config', 'evaluation_data', 'fit_decision_offsets', 'store_offsets', 'top_losses', 'Evaluation',
-           'per_dataset_scores', 'evaluate']
+__all__ = ['log', 'data_config', 'evaluation_data', 'store_offsets', 'top_losses', 'Evaluation', 'per_dataset_scores', 'evaluate']
 
 # %% ../nbs/09_evaluation.ipynb #331590dc
 _DATA_KEYS = ('datasets', 'dataset_dirs', 'data_dir', 'data_source', 'build', 'cache_dir', 'val_fraction', 'purge_gap')
@@ -47,22 +46,6 @@ def evaluation_data(p: Predictor, data: str | Path | ChartData | None = None, sa
     return charts.fold(**fold).limit(sample_limit) if fold else charts
 
 # %% ../nbs/09_evaluation.ipynb #68c223dd
-def fit_decision_offsets(probs: np.ndarray, y_true, grid: np.ndarray | None = None, rounds: int = 3) -> tuple[np.ndarray, dict]:
-    "Per-class log-probability offsets from `grid` (default -2 to 2 in steps of 0.1) that maximise macro F1 of `probs` against `y_true`, and the F1 before/after."
-    grid = np.arange(-20, 21) / 10 if grid is None else grid  # exact tenths (linspace gives -0.2999999999999998), as reports show them
-    k, y_true = probs.shape[1], np.asarray(y_true)
-    score = lambda o: macro_f1(y_true, apply_offsets(probs, o), k)
-    offsets = np.zeros(k); best = before = score(offsets)
-    for _ in range(rounds):
-        improved = False
-        for c in range(1, k):
-            for v in grid:
-                trial = offsets.copy(); trial[c] = v
-                s = score(trial)
-                if s > best + 1e-12: best, offsets, improved = s, trial, True
-        if not improved: break
-    return offsets, {'macro_f1_before': float(before), 'macro_f1_after': float(best), 'n': int(len(y_true))}
-
 def store_offsets(checkpoint: str | Path, offsets: np.ndarray, fit: dict) -> Path:
     "Save `offsets` (and how they were fitted) into `checkpoint`, atomically; `predict(..., thresholds=True)` uses them."
     ckpt = load_checkpoint(checkpoint)  # never writes offsets into a file that is not a tsic checkpoint

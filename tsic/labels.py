@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 __all__ = ['log', 'BARRIERS', 'SPLIT_NAMES', 'DEMO_CLASSES', 'forward_returns', 'window_volatility', 'forward_zscores',
            'three_classes', 'first_touches', 'triple_barrier_labels', 'calendar_split', 'purged_split', 'window_span',
            'walk_forward_folds', 'chart_filename', 'ChartDatasetSpec', 'label_known_at', 'window_starts_at',
-           'complete_ends', 'log_gaps', 'asset_windows', 'labelled_windows']
+           'complete_ends', 'log_gaps', 'asset_windows', 'fixed_cuts', 'labelled_windows', 'lagged_labels']
 
 # %% ../nbs/02a_labels.ipynb #a0103328
 def forward_returns(close: np.ndarray, horizon: int) -> np.ndarray:
@@ -269,9 +269,7 @@ def _labelled(bars: pd.DataFrame, spec: ChartDatasetSpec, parts: dict[str, np.nd
         w[touches.columns] = touches
         how = {'barrier': spec.barrier, 'vertical': spec.vertical, 'touched': {b: int((w.barrier == b).sum()) for b in BARRIERS}}
     else:
-        if spec.label_rule == 'zscore': cuts = (-spec.band, spec.band)
-        elif spec.label_rule == 'threshold': cuts = (-spec.threshold, spec.threshold)
-        else: cuts = tuple(np.quantile(r[parts['train']], spec.quantiles))  # training windows only
+        cuts = fixed_cuts(spec) or tuple(np.quantile(r[parts['train']], spec.quantiles))  # quantile: training windows only
         w['label'] = three_classes(score[w.end], *cuts)
         how = {'cut_points': [float(c) for c in cuts]}
     w['class_name'] = np.asarray(spec.class_names, dtype=object)[w.label]  # the names' own 3 objects: 8 bytes a window, not 64
@@ -304,6 +302,28 @@ def asset_windows(assets: list[tuple[pd.DataFrame, ChartDatasetSpec]]) -> dict[s
     return {s.dataset: _labelled(b, s, parts[s.dataset], len(found[s.dataset][0]), *found[s.dataset][1:], scores[s.dataset], calendar)
             for (b, _), s in zip(assets, specs)}
 
+def fixed_cuts(spec: ChartDatasetSpec) -> tuple[float, float] | None:
+    "The cut points of the label rule's score that the spec fixes (zscore: ±band, threshold: ±threshold); None for quantile (fitted on training windows) and triple_barrier."
+    return {'zscore': (-spec.band, spec.band), 'threshold': (-spec.threshold, spec.threshold)}.get(spec.label_rule)
+
 def labelled_windows(bars: pd.DataFrame, spec: ChartDatasetSpec) -> tuple[pd.DataFrame, dict]:
     "One row per labelled window (end, timestamp, known_at, split, forward_return, zscore, label, [barrier, bars_held, exit_return,] class_name, file), and how the labels were cut."
     return asset_windows([(bars, spec)])[spec.dataset]
+
+# %% ../nbs/02a_labels.ipynb #76e67f55
+def lagged_labels(bars: pd.DataFrame, spec: ChartDatasetSpec, ends: np.ndarray, cuts: tuple | None = None) -> np.ndarray:
+    """For the windows ending at bar positions `ends` of `bars`: the label of the latest window whose horizon had ended by
+    then (-1 where none), by `spec`'s label rule; `cuts`: the build's cut points (needed for label_rule quantile)."""
+    spec = spec.for_bars(bars)  # the timeframe, where the spec leaves it to the bars: it sets the longest pause inside a window
+    close, (_, _, score) = bars.close.to_numpy(), _scores(bars, spec)
+    done, _ = complete_ends(bars.index, spec.window - 1 + spec.warmup, spec.horizon, spec.gap)
+    done = done[np.isfinite(score[done])]
+    if spec.label_rule == 'triple_barrier':
+        labels = triple_barrier_labels(close, done, spec.window, spec.horizon, spec.barrier, spec.vertical).label.to_numpy()
+    else:
+        cuts = cuts or fixed_cuts(spec)
+        if cuts is None: raise ValueError(f"{spec.dataset}: label_rule {spec.label_rule!r} cuts at points fitted on the build's training "
+                                          "windows; pass them (cuts=, the build manifest's labels.cut_points)")
+        labels = three_classes(score[done], *cuts)
+    latest = np.searchsorted(done + spec.horizon, np.asarray(ends), side='right') - 1  # done + horizon: the bar its label is known at
+    return np.where(latest >= 0, labels[np.maximum(latest, 0)], -1)

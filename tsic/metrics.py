@@ -15,8 +15,9 @@ log = logging.getLogger(__name__)
 __all__ = ['log', 'RULE_C', 'BLEND_SHARES', 'classification_scores', 'macro_f1', 'scores_from_confusion', 'classification_table',
            'scores_table', 'confusion_figure', 'with_baseline_labels', 'majority_class', 'baseline_predictions',
            'lookahead_prediction', 'baseline_scores', 'lookahead_scores', 'beats_baselines', 'baseline_verdict',
-           'lagged_onehot', 'fit_lagged_rule', 'rule_probabilities', 'blend', 'blend_share', 'block_indices',
-           'block_bootstrap_difference', 'difference_verdict']
+           'apply_offsets', 'fit_decision_offsets', 'lagged_indices', 'lagged_onehot', 'fit_lagged_rule',
+           'rule_probabilities', 'blend', 'blend_share', 'rule_table', 'stacked_probabilities', 'fit_stacking',
+           'block_indices', 'block_bootstrap_difference', 'difference_verdict']
 
 # %% ../nbs/03_metrics.ipynb #2d5da13e
 def classification_scores(y_true, y_pred, class_names: list[str]) -> dict:
@@ -140,14 +141,40 @@ def baseline_verdict(scores: dict, baselines: dict) -> str:
     best = max(baselines, key=lambda b: baselines[b]['macro_f1'])
     return f"does **not** beat the {best} baseline ({baselines[best]['macro_f1']:.4f})" + note
 
+# %% ../nbs/03_metrics.ipynb #32e710db
+def apply_offsets(probs: np.ndarray, offsets: np.ndarray | None = None) -> np.ndarray:
+    "Class index per row: argmax of log-probability plus `offsets` (plain argmax without)."
+    if offsets is None: return probs.argmax(1)
+    return (np.log(np.clip(probs, 1e-12, None)) + np.asarray(offsets)).argmax(1)
+
+def fit_decision_offsets(probs: np.ndarray, y_true, grid: np.ndarray | None = None, rounds: int = 3) -> tuple[np.ndarray, dict]:
+    "Per-class log-probability offsets from `grid` (default -2 to 2 in steps of 0.1) that maximise macro F1 of `probs` against `y_true`, and the F1 before/after."
+    grid = np.arange(-20, 21) / 10 if grid is None else grid  # exact tenths (linspace gives -0.2999999999999998), as reports show them
+    k, y_true = probs.shape[1], np.asarray(y_true)
+    score = lambda o: macro_f1(y_true, apply_offsets(probs, o), k)
+    offsets = np.zeros(k); best = before = score(offsets)
+    for _ in range(rounds):
+        improved = False
+        for c in range(1, k):
+            for v in grid:
+                trial = offsets.copy(); trial[c] = v
+                s = score(trial)
+                if s > best + 1e-12: best, offsets, improved = s, trial, True
+        if not improved: break
+    return offsets, {'macro_f1_before': float(before), 'macro_f1_after': float(best), 'n': int(len(y_true))}
+
+
 # %% ../nbs/03_metrics.ipynb #0fcb3180
 RULE_C = 0.05  # the learned rule's inverse L2 strength: six weights, fitted on many training rows
 BLEND_SHARES = np.linspace(0, 1, 21)  # the rule's shares `blend_share` tries
 
+def lagged_indices(lagged) -> np.ndarray:
+    "Each row's `lagged` label as an int, -1 where none is known yet (NA or -1): an index into `rule_table`'s rows."
+    return pd.array(lagged, dtype='Int64').fillna(-1).to_numpy(dtype=int)
+
 def lagged_onehot(lagged, n_classes: int) -> np.ndarray:
     "One-hot (n, `n_classes`) of each row's `lagged` label (`persistence_label`); all zeros where none is known yet (NA or -1)."
-    lagged = pd.array(lagged, dtype='Int64').fillna(-1).to_numpy(dtype=int)
-    return (lagged[:, None] == np.arange(n_classes)).astype(np.float64)
+    return (lagged_indices(lagged)[:, None] == np.arange(n_classes)).astype(np.float64)
 
 def fit_lagged_rule(lagged, labels, n_classes: int):
     "The rule, learned: a logistic regression (balanced class weights, C = `RULE_C`) of `labels` on the one-hot `lagged` labels of training rows."
@@ -172,6 +199,27 @@ def blend_share(model: np.ndarray, rule: np.ndarray, labels) -> float:
     rows, labels = np.arange(len(labels)), np.asarray(labels, dtype=int)
     nll = [-np.log(blend(model, rule, s)[rows, labels] + 1e-12).mean() for s in BLEND_SHARES]
     return float(BLEND_SHARES[int(np.argmin(nll))])
+
+# %% ../nbs/03_metrics.ipynb #c339aa3c
+def rule_table(rule, n_classes: int) -> np.ndarray:
+    "The learned rule (`fit_lagged_rule`) as a (k + 1, k) table: its probabilities when the lagged label is class j (row j), and when none is known yet (the last row)."
+    return rule_probabilities(rule, np.r_[np.arange(n_classes), -1], n_classes)
+
+def stacked_probabilities(probs: np.ndarray, lagged, rule: np.ndarray, share: float) -> np.ndarray:
+    "The model's `probs` blended (`blend`) with the probabilities the `rule` table gives these `lagged` labels, at the rule's `share`."
+    return blend(probs, rule[lagged_indices(lagged)], share)
+
+def fit_stacking(train_lagged, train_labels, val_probs: np.ndarray, val_lagged, val_labels, n_classes: int) -> dict:
+    """The model stacked with the lagged label (see the text above): the rule learned on the training rows, its share and
+    the blend's decision offsets chosen on the validation rows; the fields of `checkpoint.Stacking` (rule, share, offsets, fit)."""
+    val_labels = np.asarray(val_labels, dtype=int)
+    if missing := sorted(set(range(n_classes)) - set(val_labels.tolist())):
+        raise ValueError(f"stacking chooses the rule's share on validation rows of every class; classes {missing} have none among "
+                         f"the {len(val_labels)} rows: give it a larger validation split (val_fraction) or more bars")
+    rule = rule_table(fit_lagged_rule(train_lagged, train_labels, n_classes), n_classes)
+    share = blend_share(val_probs, rule[lagged_indices(val_lagged)], val_labels)
+    offsets, fit = fit_decision_offsets(stacked_probabilities(val_probs, val_lagged, rule, share), val_labels)
+    return {'rule': rule, 'share': share, 'offsets': offsets, 'fit': {'train_rows': int(len(np.asarray(train_labels))), **fit}}
 
 # %% ../nbs/03_metrics.ipynb #734bfcf8
 def _macro_f1_rows(y: np.ndarray, p: np.ndarray, n_classes: int) -> np.ndarray:

@@ -14,7 +14,8 @@ from fastcore.basics import patch
 from .config import TsicConfig, CsvConfig, load_config, atomic_write_bytes, check_output
 from .bars import (OHLCV, BarsError, FEATURE_WARMUP, bar_feature_table, check_bars, check_timeframe, infer_timeframe, load_bars,
                        ohlcv_values, resample_bars)
-from .labels import ChartDatasetSpec, complete_ends, log_gaps
+from .labels import ChartDatasetSpec, complete_ends, log_gaps, lagged_labels
+from .metrics import apply_offsets, stacked_probabilities
 from .encodings import is_ragged, series_lengths
 from .augment import augment_series
 from .readers import (ChartData, ChartBatch, IMAGE_SUFFIXES, BarStream, DecodedCharts, DrawnCharts, chart_table, image_files,
@@ -22,14 +23,14 @@ from .readers import (ChartData, ChartBatch, IMAGE_SUFFIXES, BarStream, DecodedC
 from .loaders import Normalize, ChartInput
 from .windows import WindowScaler, read_feature_table, align_windows
 from .models import create_model
-from .checkpoint import Provenance, load_checkpoint
+from .checkpoint import Provenance, Stacking, load_checkpoint
 
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'RUNTIMES', 'SMALL_CPU_BATCH', 'GEOMETRY', 'EXPORT_FORMATS', 'PredictError', 'Predictor', 'apply_offsets',
-           'prediction_table', 'built_options', 'LiveCall', 'Stream', 'predict', 'ChartProbabilities', 'export_model',
-           'load_exported', 'onnx_session']
+__all__ = ['log', 'RUNTIMES', 'SMALL_CPU_BATCH', 'GEOMETRY', 'EXPORT_FORMATS', 'PredictError', 'Predictor', 'prediction_table',
+           'built_options', 'LiveCall', 'Stream', 'predict', 'ChartProbabilities', 'export_model', 'load_exported',
+           'onnx_session']
 
 # %% ../nbs/08_predict.ipynb #7a09c289
 class PredictError(ValueError):
@@ -39,7 +40,7 @@ RUNTIMES = ('torch', 'onnx')  # what runs the network: PyTorch eager, or ONNX Ru
 
 @dataclasses.dataclass(eq=False)
 class Predictor:
-    "A trained network with what scoring needs: config, the data's provenance (the input recipe), window scaler, decision offsets."
+    "A trained network with what scoring needs: config, the data's provenance (the input recipe), window scaler, decision offsets, stacking with the lagged label."
     model: nn.Module
     cfg: TsicConfig
     provenance: Provenance
@@ -47,6 +48,7 @@ class Predictor:
     offsets: np.ndarray | None = None
     source: str = 'model'
     runtime: str = 'torch'
+    stacking: Stacking | None = None
 
     def __post_init__(self):
         if self.runtime not in RUNTIMES: raise PredictError(f"runtime must be one of {RUNTIMES}, got {self.runtime!r}")
@@ -67,7 +69,8 @@ class Predictor:
         if model.reads_windows and ckpt.window_scaler is None:
             raise PredictError(f"{path}: a model that reads numeric windows, saved without its window scaler; re-save it with tsic >= 0.1")
         scaler = None if ckpt.window_scaler is None else WindowScaler.from_state(ckpt.window_scaler)
-        return cls(model.eval().to(device), cfg, ckpt.provenance, scaler, None if ckpt.offsets is None else ckpt.offsets.offsets, str(path), runtime)
+        return cls(model.eval().to(device), cfg, ckpt.provenance, scaler, None if ckpt.offsets is None else ckpt.offsets.offsets, str(path),
+                   runtime, ckpt.stacking)
 
     @property
     def class_names(self) -> list[str]: return list(self.cfg.class_names)
@@ -120,17 +123,17 @@ def batches(self: Predictor, data: ChartData, batch_size: int = 256, samples: pd
     return data.with_scaler(self.scaler).batches(batch_size, samples, windows=self.needs_windows)
 
 @patch
-def score(self: Predictor, data: ChartData, thresholds: bool = False, batch_size: int = 256) -> pd.DataFrame:
-    "The predictions table of `data` (what a reader made): what each row is, the predicted class (argmax, or with the decision offsets when `thresholds`) and one probability column per class."
-    probs = self.score_data(data, batch_size=batch_size)
-    return prediction_table(data.samples, probs, self.decide(probs, thresholds), self.class_names)
+def score(self: Predictor, data: ChartData, thresholds: bool = False, batch_size: int = 256, stacked: bool = False) -> pd.DataFrame:
+    """The predictions table of `data` (what a reader made): what each row is, the predicted class (argmax, or with the
+    decision offsets when `thresholds`) and one probability column per class; `stacked`: the model stacked with the lagged label (`stack`)."""
+    probs, rows = self.score_data(data, batch_size=batch_size), data.samples
+    if stacked: probs, predicted = self.stack(probs, rows.get('lagged_label'), thresholds)
+    else:
+        predicted = self.decide(probs, thresholds)
+        if 'lagged_label' in rows: rows = rows.drop(columns='lagged_label')  # shown where the stacking read it
+    return prediction_table(rows, probs, predicted, self.class_names)
 
 # %% ../nbs/08_predict.ipynb #a3aef7ea
-def apply_offsets(probs: np.ndarray, offsets: np.ndarray | None = None) -> np.ndarray:
-    "Class index per row: argmax of log-probability plus `offsets` (plain argmax without)."
-    if offsets is None: return probs.argmax(1)
-    return (np.log(np.clip(probs, 1e-12, None)) + np.asarray(offsets)).argmax(1)
-
 @patch
 def decide(self: Predictor, probs: np.ndarray, thresholds: bool = False) -> np.ndarray:
     "Predicted class indices of `probs`: argmax, or with the stored decision offsets when `thresholds`."
@@ -138,6 +141,24 @@ def decide(self: Predictor, probs: np.ndarray, thresholds: bool = False) -> np.n
         raise PredictError(f"{self.source} has no decision offsets: fit them on the validation split first (the evaluate "
                            "notebook with fit_thresholds=True, or evaluate.store_offsets), or predict without thresholds")
     return apply_offsets(probs, self.offsets if thresholds else None)
+
+@patch
+def stack(self: Predictor, probs: np.ndarray, lagged, thresholds: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    "The model's `probs` stacked with the rows' `lagged` labels as training fitted it (the checkpoint's `Stacking`; `metrics`): the blended probabilities and their calls."
+    if thresholds: raise PredictError("stacked calls have their own decision offsets, fitted with the stacking: leave thresholds out")
+    self.check_stacking()
+    if lagged is None:
+        raise PredictError("stacking reads each window's lagged label, which tsic works out from OHLCV bars: predict from the bars "
+                           "(a CSV file or a DataFrame), not from chart images")
+    blended = stacked_probabilities(probs, lagged, self.stacking.rule, self.stacking.share)
+    return blended, apply_offsets(blended, self.stacking.offsets)
+
+@patch
+def check_stacking(self: Predictor):
+    "Refuse to stack a model trained without it."
+    if self.stacking is None:
+        raise PredictError(f"{self.source} has no stacking with the lagged label: training fits it where the charts carry label "
+                           "times (built by tsic from bars) and the training and validation rows hold every class; predict without stacked")
 
 # %% ../nbs/08_predict.ipynb #4091311d
 def prediction_table(meta: pd.DataFrame, probs: np.ndarray, predicted: np.ndarray, class_names: list[str]) -> pd.DataFrame:
@@ -268,6 +289,7 @@ def read_bars(self: Predictor, source, dataset: str | None = None, features=None
     if not len(ends): raise PredictError(f"{where}: no window of {first + 1} bars lies between two gaps longer than {gaps['max_gap']}")
     ends = ends[-last if last else 0:]
     meta = pd.DataFrame({'timestamp': bars.index[ends], 'dataset': [spec.dataset] * len(ends), 'image_row': np.arange(len(ends))}, copy=False)
+    if self.stacking is not None: meta['lagged_label'] = self._lagged(bars, spec, ends)
     windows = None
     if self.needs_windows:
         table = (self._feature_table(features, spec.dataset) if features else
@@ -278,9 +300,16 @@ def read_bars(self: Predictor, source, dataset: str | None = None, features=None
 
 @patch
 def predict_bars(self: Predictor, source, dataset: str | None = None, features=None, thresholds: bool = False,
-                 csv: CsvConfig | None = None, last: int | None = None, batch_size: int = 256, repair: bool = False) -> pd.DataFrame:
-    "Predictions for every window of the OHLCV bars `source` (CSV path or DataFrame) that has its full history."
-    return self.score(self.read_bars(source, dataset, features, csv, last, repair), thresholds, batch_size)
+                 csv: CsvConfig | None = None, last: int | None = None, batch_size: int = 256, repair: bool = False,
+                 stacked: bool = False) -> pd.DataFrame:
+    "Predictions for every window of the OHLCV bars `source` (CSV path or DataFrame) that has its full history; `stacked`: with the lagged label (`stack`)."
+    return self.score(self.read_bars(source, dataset, features, csv, last, repair), thresholds, batch_size, stacked)
+
+@patch
+def _lagged(self: Predictor, bars: pd.DataFrame, spec: ChartDatasetSpec, ends: np.ndarray) -> np.ndarray:
+    "The lagged labels of the windows ending at `ends` (`labels.lagged_labels`), cut where the build cut them."
+    cuts = (self.provenance.datasets.get(spec.dataset) or {}).get('labels', {}).get('cut_points')
+    return lagged_labels(bars, spec, ends, tuple(cuts) if cuts else None)
 
 @patch
 def _history(self: Predictor, spec: ChartDatasetSpec) -> int:
@@ -303,12 +332,15 @@ class LiveCall(NamedTuple):
 
 class Stream:
     "`predictor` on a live feed of bars of `dataset` (see the text above): `push` each bar as it closes; `history`: earlier bars to start from."
-    def __init__(self, predictor: Predictor, dataset: str | None = None, thresholds: bool = False, history: pd.DataFrame | None = None):
-        self.p, self.thresholds, spec = predictor, thresholds, predictor._spec(dataset)
+    def __init__(self, predictor: Predictor, dataset: str | None = None, thresholds: bool = False, history: pd.DataFrame | None = None,
+                 stacked: bool = False):
+        self.p, self.thresholds, self.stacked, spec = predictor, thresholds, stacked, predictor._spec(dataset)
+        if stacked: predictor.check_stacking()
         if predictor.needs_windows:  # the numeric windows come from the builder's features of the kept bars
             _builder_features(pd.DataFrame(columns=OHLCV), predictor.cfg.timeseries.feature_columns, spec.dataset,
                               'a stream computes only those: score such bars with predict_bars(features=<CSV>)')
-        self.bars = BarStream(spec, predictor.cfg.image_size, predictor._history(spec) + 1, name=f"{spec.dataset} stream")
+        lag = spec.horizon if stacked else 0  # stacked: the window a horizon earlier, complete, gives the lagged label
+        self.bars = BarStream(spec, predictor.cfg.image_size, predictor._history(spec) + 1 + lag, name=f"{spec.dataset} stream")
         if history is not None: self.extend(history)
 
     def push(self, timestamp, open: float, high: float, low: float, close: float, volume: float) -> LiveCall | None:
@@ -325,7 +357,11 @@ class Stream:
         "The call on the window that ends at the newest bar."
         images = self.bars.chart()
         probs = self.p.score_data(self._with_window(images)) if self.p.needs_windows else self.p.probabilities(images)
-        return LiveCall(self.bars.newest, self.p.class_names[self.p.decide(probs, self.thresholds)[0]], probs[0])
+        if self.stacked:
+            bars = self.bars.frame()
+            probs, predicted = self.p.stack(probs, self.p._lagged(bars, self.bars.spec, np.array([len(bars) - 1])), self.thresholds)
+        else: predicted = self.p.decide(probs, self.thresholds)
+        return LiveCall(self.bars.newest, self.p.class_names[predicted[0]], probs[0])
 
     def _with_window(self, images: np.ndarray) -> ChartData:
         bars, spec = self.bars.frame(), self.bars.spec
@@ -334,9 +370,10 @@ class Stream:
         return self.p._data(meta, images, windows)
 
 @patch
-def stream(self: Predictor, dataset: str | None = None, thresholds: bool = False, history: pd.DataFrame | None = None) -> Stream:
-    "A `Stream` of this model on a live feed of bars of `dataset`: `push` each bar as it closes, get the call on the window it ends."
-    return Stream(self, dataset, thresholds, history)
+def stream(self: Predictor, dataset: str | None = None, thresholds: bool = False, history: pd.DataFrame | None = None,
+           stacked: bool = False) -> Stream:
+    "A `Stream` of this model on a live feed of bars of `dataset`: `push` each bar as it closes, get the call on the window it ends; `stacked`: with the lagged label."
+    return Stream(self, dataset, thresholds, history, stacked)
 
 # %% ../nbs/08_predict.ipynb #45a47cce
 @patch
@@ -386,15 +423,15 @@ def reader_for(self: Predictor, source):
     raise PredictError(f"{source}: give a folder of charts, an image file, OHLCV bars (a CSV file or a DataFrame) or series (an array)")
 
 @patch
-def predict(self: Predictor, source, thresholds: bool = False, batch_size: int = 256, **options) -> pd.DataFrame:
-    "Predictions for `source`, read by its reader (`reader_for`; `options` are that reader's) and scored."
-    return self.score(self.reader_for(source)(source, **options), thresholds, batch_size)
+def predict(self: Predictor, source, thresholds: bool = False, batch_size: int = 256, stacked: bool = False, **options) -> pd.DataFrame:
+    "Predictions for `source`, read by its reader (`reader_for`; `options` are that reader's) and scored; `stacked`: with the lagged label (OHLCV bars only)."
+    return self.score(self.reader_for(source)(source, **options), thresholds, batch_size, stacked)
 
 # %% ../nbs/08_predict.ipynb #08d2a889
 def predict(checkpoint: str | Path, source: str | Path, out: str | Path | None = None, features: str | None = None,
             dataset: str | None = None, thresholds: bool = False, last: int | None = None, csv: CsvConfig | None = None,
-            batch_size: int = 256, device: str = 'cpu', repair: bool = False, runtime: str = 'torch') -> pd.DataFrame:
-    "Predictions of the model in `checkpoint` for the charts in folder/image `source`, or for the windows of the OHLCV CSV `source`; `runtime`: 'torch' or 'onnx'."
+            batch_size: int = 256, device: str = 'cpu', repair: bool = False, runtime: str = 'torch', stacked: bool = False) -> pd.DataFrame:
+    "Predictions of the model in `checkpoint` for the charts in folder/image `source`, or for the windows of the OHLCV CSV `source`; `runtime`: 'torch' or 'onnx'; `stacked`: with the lagged label (bars only)."
     source = Path(source)
     if not source.exists(): raise FileNotFoundError(f"{source}: no such file or folder")
     if batch_size < 1: raise PredictError(f"batch_size (--batch-size) must be >= 1, got {batch_size}")
@@ -403,7 +440,7 @@ def predict(checkpoint: str | Path, source: str | Path, out: str | Path | None =
         raise PredictError(f"device (--device) {device!r}: no CUDA device here (torch.cuda.is_available() is False); use --device cpu")
     if out: check_output(out, checkpoint, source, features)
     model = Predictor.from_checkpoint(checkpoint, device, runtime)
-    table = model.predict(source, thresholds, batch_size, features=features, dataset=dataset, csv=csv, last=last, repair=repair)
+    table = model.predict(source, thresholds, batch_size, stacked, features=features, dataset=dataset, csv=csv, last=last, repair=repair)
     if out: atomic_write_bytes(out, table.to_csv(index=False).encode())
     return table
 

@@ -130,7 +130,7 @@ def model_card(p: Predictor) -> dict:
     return {'classes': p.class_names, 'model_mode': p.cfg.model_mode, 'architecture': p.cfg.model_architecture_name,
             'image_size': p.cfg.image_size, 'source': p.provenance.source, 'runtime': p.runtime, 'tsic_version': __version__,
             'datasets': {n: {k: o.get(k) for k in geometry} for n, o in p.provenance.drawn().items()},
-            'decision_offsets': p.offsets is not None}
+            'decision_offsets': p.offsets is not None, 'stacking_share': None if p.stacking is None else p.stacking.share}
 
 # %% ../nbs/08b_serve.ipynb #8c9db402
 def create_app(p: Predictor, max_batch: int = 64, wait_ms: float = 1.0):
@@ -157,22 +157,27 @@ def create_app(p: Predictor, max_batch: int = 64, wait_ms: float = 1.0):
     @app.get('/model')
     async def model(): return model_card(p)
 
-    async def score_request(request, last, dataset, thresholds):
+    async def score_request(request, last, dataset, thresholds, stacked):
         media_type = request.headers.get('content-type', '').split(';')[0].strip().lower()
         try:
-            if thresholds: p.decide(np.zeros((0, len(p.class_names))), True)  # a model without offsets: said before any work
+            if stacked: p.check_stacking()  # a model without stacking: said before any work
+            if thresholds: p.decide(np.zeros((0, len(p.class_names))), True)  # ... and one without offsets
             batch = await run_in_threadpool(read_request, p, media_type, await request.body(), last, dataset)
         except RequestError as e: raise HTTPException(e.status, str(e)) from None
         except PredictError as e: raise HTTPException(422, str(e)) from None
         return await batcher.score(batch), batch
 
     @app.post('/predict')
-    async def predict(request: Request, last: int | None = None, dataset: str | None = None, thresholds: bool = False):
+    async def predict(request: Request, last: int | None = None, dataset: str | None = None, thresholds: bool = False, stacked: bool = False):
         served['in_flight'] += 1
-        try: probs, batch = await score_request(request, last, dataset, thresholds)
+        try:
+            probs, batch = await score_request(request, last, dataset, thresholds, stacked)
+            if stacked: probs, predicted = p.stack(probs, batch.rows.get('lagged_label'), thresholds)
+            else: predicted = p.decide(probs, thresholds)
+        except PredictError as e: raise HTTPException(422, str(e)) from None
         finally: served['in_flight'] -= 1
         served['requests'] += 1
-        table = prediction_table(batch.rows, probs, p.decide(probs, thresholds), p.class_names)
+        table = prediction_table(batch.rows, probs, predicted, p.class_names)
         return {'predictions': prediction_records(table, p.class_names)}
     return app
 

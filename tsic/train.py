@@ -19,8 +19,8 @@ from .readers import ChartData
 from .build import exclusive_lock
 from .windows import WindowScaler
 from .metrics import (block_bootstrap_difference, difference_verdict, scores_from_confusion, baseline_predictions, lookahead_prediction, beats_baselines,
-                          confusion_figure, scores_table)
-from .checkpoint import Checkpoint, load_checkpoint
+                          confusion_figure, scores_table, fit_stacking, stacked_probabilities, apply_offsets)
+from .checkpoint import Checkpoint, Stacking, load_checkpoint
 from .learner import chart_learner, resolve_checkpoint
 from .distributed import processes
 
@@ -28,9 +28,9 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'new_run_dir', 'RunFolder', 'run_folder', 'resume_point', 'saved_scaler', 'TrainResult', 'split_probabilities',
-           'predict_test_split', 'score_run', 'label_span', 'bootstrap_block', 'baseline_differences', 'plot_history',
-           'plot_lr_find', 'write_report', 'RunLockedError', 'run_lock', 'train', 'discard_failed_run',
-           'train_ablations']
+           'predict_test_split', 'score_run', 'fit_run_stacking', 'stacking_calls', 'keep_stacking', 'label_span',
+           'bootstrap_block', 'baseline_differences', 'plot_history', 'plot_lr_find', 'write_report', 'RunLockedError',
+           'run_lock', 'train', 'discard_failed_run', 'train_ablations']
 
 # %% ../nbs/07_training.ipynb #5d9c2e70
 def new_run_dir(root: str | Path = 'runs') -> Path:
@@ -83,6 +83,8 @@ class TrainResult:
     resumed_from: Path | None = None
     predictions: dict[str, np.ndarray] = field(default_factory=dict)  # test rows in order: 'model', each baseline, look-ahead
     test_probabilities: np.ndarray | None = None  # the model's class probabilities of the test rows, in order
+    val_probabilities: np.ndarray | None = None   # ... and of the validation rows, where stacking needed them
+    stacking: Stacking | None = None              # the model stacked with the lagged label, where the rows carry label times
 
     def versus_baselines(self) -> dict[str, dict]:
         "The model against each causal baseline: macro-F1 difference and block-bootstrap interval (blocks of `label_span` rows)."
@@ -99,7 +101,11 @@ class TrainResult:
     @property
     def baselines(self) -> dict:
         "Test scores of the causal baselines."
-        return self._scores([n for n in self.confusions if n not in ('model', 'previous_label')])
+        return self._scores([n for n in self.confusions if n not in ('model', 'model_stacked', 'previous_label')])
+    @property
+    def stacked(self) -> dict | None:
+        "Test scores of the model stacked with the lagged label (`stacking`), where it was fitted."
+        return self._scores(['model_stacked'])['model_stacked'] if 'model_stacked' in self.confusions else None
     @property
     def lookahead(self) -> dict:
         "Test scores of the look-ahead reference (the previous window's label), where the data has time order."
@@ -132,9 +138,36 @@ def score_run(learn: Learner, data: ChartData, run: RunFolder, resumed_from: Pat
     y_true, labels = data.rows('test').label.to_numpy(), range(len(data.class_names))
     probs = split_probabilities(learn, data, 'test')
     predictions = predict_test_split(learn, data, probs)
+    val_probs, stacking = fit_run_stacking(learn, data)
+    if stacking:
+        predictions['model_stacked'] = stacking_calls(stacking, probs, data.rows('test').persistence_label)
+        if processes().main: keep_stacking(tracker.best_path, stacking)
     confusions = {name: confusion_matrix(y_true, pred, labels=labels) for name, pred in predictions.items()}
     return TrainResult(run.path, learn, pd.DataFrame(tracker.history), confusions, tracker.best_path, data,
-                       run.logs if learn.cfg.tensorboard else None, resumed_from, predictions, probs)
+                       run.logs if learn.cfg.tensorboard else None, resumed_from, predictions, probs, val_probs, stacking)
+
+def fit_run_stacking(learn: Learner, data: ChartData) -> tuple[np.ndarray | None, Stacking | None]:
+    """The validation rows' probabilities and the model stacked with the lagged label (`metrics.fit_stacking`) where the
+    rows carry label times; (None, None) without them, or, with a warning, where the training or validation rows lack a class."""
+    if 'persistence_label' not in data.samples: return None, None
+    train, val, k = data.original_training_rows(), data.rows('val'), len(data.class_names)
+    for name, rows in (('training', train), ('validation', val)):
+        if rows.label.nunique() < k:
+            log.warning("no stacking with the lagged label: the %s rows (%d) lack a class; predict(stacked=True) will refuse this model", name, len(rows))
+            return None, None
+    val_probs = split_probabilities(learn, data, 'val')
+    fitted = fit_stacking(train.persistence_label, train.label, val_probs, val.persistence_label, val.label, k)
+    return val_probs, Stacking(**fitted)
+
+def stacking_calls(stacking: Stacking, probs: np.ndarray, lagged) -> np.ndarray:
+    "The stacked calls (class indices) of rows with the model's `probs` and these `lagged` labels."
+    return apply_offsets(stacked_probabilities(probs, lagged, stacking.rule, stacking.share), stacking.offsets)
+
+def keep_stacking(best: Path, stacking: Stacking):
+    "Write `stacking` into the run's best checkpoint (atomically), so that `Predictor` gives the stacked calls too."
+    ckpt = load_checkpoint(best)
+    ckpt.stacking = stacking
+    ckpt.save(best)
 
 def label_span(data: ChartData, cfg: TsicConfig) -> int:
     "Window + label horizon of the datasets `data` was built with (the largest; else the config's): how far apart two test rows must be to share no bar."
@@ -180,6 +213,7 @@ def write_report(result: TrainResult):
               'tensorboard': str(result.log_dir) if result.log_dir else None,
               'test': result.test, 'baselines': result.baselines, 'beats_baselines': result.beats_baselines,
               'lookahead_reference': result.lookahead, 'confusion_matrix': result.confusion.tolist(),
+              'stacked': result.stacked, 'stacking_share': result.stacking.share if result.stacking else None,
               'versus_baselines': result.versus_baselines(),
               'images_per_split': result.samples.split.value_counts().to_dict(), 'data_source': result.data.provenance.source,
               'seed': cfg.seed, 'torch_threads': torch.get_num_threads()}  # what reproduces the run on this machine

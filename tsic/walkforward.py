@@ -15,19 +15,18 @@ from .labels import ChartDatasetSpec
 from .backtest import backtest, fit_threshold, thresholded
 from .sources import load_data, features_file
 from .readers import SPLITS, ChartData
-from .metrics import difference_verdict, scores_from_confusion, fit_lagged_rule, rule_probabilities, blend, blend_share
-from .evaluate import per_dataset_scores, fit_decision_offsets
-from .predict import apply_offsets
+from .metrics import difference_verdict, scores_from_confusion, fit_decision_offsets, apply_offsets
+from .evaluate import per_dataset_scores
 from .train import train, new_run_dir, label_span, baseline_differences, split_probabilities, TrainResult
 from .distributed import processes
 
 log = logging.getLogger(__name__)
-MODELS = ('model', 'model_offsets', 'model_stacked')  # the model's calls: the most probable class, with decision offsets fitted on the fold's validation rows, and stacked with the lagged label (`stacked_calls`)
+MODELS = ('model', 'model_offsets', 'model_stacked')  # the model's calls: the most probable class, with decision offsets fitted on the fold's validation rows, and stacked with the lagged label (`train.fit_run_stacking`)
 
 # %% auto #0
 __all__ = ['log', 'MODELS', 'BACKTESTED', 'WalkForwardResult', 'plot_walk_forward', 'default_purge', 'test_prediction_table',
-           'per_asset_scores', 'offset_calls', 'stacked_calls', 'walk_forward', 'NoBars', 'dataset_returns',
-           'fold_probabilities', 'walk_forward_backtest', 'plot_equity']
+           'per_asset_scores', 'offset_calls', 'walk_forward', 'NoBars', 'dataset_returns', 'fold_probabilities',
+           'walk_forward_backtest', 'plot_equity']
 
 # %% ../nbs/09a_walkforward.ipynb #0f9e7f70
 @dataclasses.dataclass
@@ -93,28 +92,12 @@ def per_asset_scores(table: pd.DataFrame, class_names: list[str]) -> pd.DataFram
     return pd.concat({p: per_dataset_scores(truth, class_names, p) for p in predictors}, names=['predictor', 'dataset']).reset_index()
 
 def offset_calls(scored: dict, class_names: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Per-class decision offsets fitted for macro F1 on a fold's validation rows (`evaluate.fit_decision_offsets`; `scored`:
+    """Per-class decision offsets fitted for macro F1 on a fold's validation rows (`metrics.fit_decision_offsets`; `scored`:
     `fold_probabilities`) and the test calls they give; no offsets, with a warning, when the fold has no validation rows."""
     (val, p_val), (_, p_test) = scored['val'], scored['test']
     if len(val): offsets, _ = fit_decision_offsets(p_val, val.label.to_numpy())
     else: offsets = np.zeros(len(class_names)); log.warning("walk-forward: no validation rows in this fold to fit decision offsets on; model_offsets is the model's own calls")
     return offsets, apply_offsets(p_test, offsets)
-
-def stacked_calls(scored: dict, train: pd.DataFrame, n_classes: int) -> tuple[float, np.ndarray]:
-    """The model stacked with the lagged label (`metrics`, "Stacking the model with the lagged label"): the rule learned on
-    the fold's `train` rows, blended with the model's probabilities at the share chosen on its validation rows, then
-    decision offsets fitted there (`scored`: `fold_probabilities`); the share and the test calls. The model's own calls
-    (share 0), with a warning, when the validation rows lack a class."""
-    (val, p_val), (test, p_test) = scored['val'], scored['test']
-    if val.label.nunique() < n_classes:
-        log.warning("walk-forward: the fold's validation rows lack a class (%d rows); model_stacked is the model's own calls", len(val))
-        return 0., p_test.argmax(1)
-    rule = fit_lagged_rule(train.persistence_label, train.label.to_numpy(), n_classes)
-    rule_val, rule_test = (rule_probabilities(rule, rows.persistence_label, n_classes) for rows in (val, test))
-    share = blend_share(p_val, rule_val, val.label.to_numpy())
-    stacked_val, stacked_test = blend(p_val, rule_val, share), blend(p_test, rule_test, share)
-    offsets, _ = fit_decision_offsets(stacked_val, val.label.to_numpy())
-    return share, apply_offsets(stacked_test, offsets)
 
 def walk_forward(cfg: TsicConfig, folds: int = 4, purge: int | None = None, mode: str = 'expanding',
                  val_fraction: float | None = None, run_dir: str | Path | None = None, sample_limit: int | None = None) -> WalkForwardResult:
@@ -139,12 +122,12 @@ def walk_forward(cfg: TsicConfig, folds: int = 4, purge: int | None = None, mode
         test, probabilities = fold.rows('test'), fold_probabilities(result, fold)
         offsets, calls = offset_calls(probabilities, data.class_names)
         predictions = {**result.predictions, 'model_offsets': calls}
-        if lagged: share, predictions['model_stacked'] = stacked_calls(probabilities, fold.original_training_rows(), len(data.class_names))
+        if lagged: predictions['model_stacked'] = result.predictions.get('model_stacked', predictions['model'])  # the model's own where no stacking was fitted
         confusions = {**result.confusions, **{name: confusion_matrix(test.label, predictions[name], labels=range(len(data.class_names)))
                                               for name in MODELS[1:] if name in predictions}}
         row = {'fold': k, 'test_from': test.timestamp.min(), 'test_to': test.timestamp.max(),
                **{f'n_{s}': int((fold.samples.split == s).sum()) for s in SPLITS}, 'best_epoch': result.learn.tracker().best_epoch,
-               **{f'offset_{c}': o for c, o in zip(data.class_names, offsets)}, **({'stacked_share': share} if lagged else {})}
+               **{f'offset_{c}': o for c, o in zip(data.class_names, offsets)}, **({'stacked_share': result.stacking.share if result.stacking else 0.} if lagged else {})}
         for name, cm in confusions.items():
             scores = scores_from_confusion(cm, data.class_names)
             row[f'{name}_macro_f1'], row[f'{name}_accuracy'] = scores['macro_f1'], scores['accuracy']
@@ -208,7 +191,8 @@ def dataset_returns(data: ChartData, cfg: TsicConfig, name: str) -> pd.Series:
 
 def fold_probabilities(result: TrainResult, fold: ChartData) -> dict[str, tuple[pd.DataFrame, np.ndarray]]:
     "The validation and test rows of a fold's run with the model's class probabilities for them (in row order; the test ones as scored)."
-    return {'val': (fold.rows('val'), split_probabilities(result.learn, fold, 'val')), 'test': (fold.rows('test'), result.test_probabilities)}
+    val = result.val_probabilities if result.val_probabilities is not None else split_probabilities(result.learn, fold, 'val')
+    return {'val': (fold.rows('val'), val), 'test': (fold.rows('test'), result.test_probabilities)}
 
 def _threshold_calls(scored: dict, name: str, returns: pd.Series, options: dict, barrier, cost: float) -> tuple[float, np.ndarray]:
     "For dataset `name` of one fold (`fold_probabilities`): the threshold fitted on its validation rows and the thresholded test calls."

@@ -1,0 +1,84 @@
+"""The model stacked with the lagged label, end to end, on the checkpoint a real (tiny) training wrote: training keeps the
+stacking in it; `Predictor` on the raw bars (a file, the CLI, a live stream) works out each window's lagged label and
+gives the stacked calls training's own definition gives; chart images, thresholds beside it, and a model without it
+are refused with a message that says what to do."""
+import shutil, subprocess, sys
+from pathlib import Path
+import numpy as np, pandas as pd, pytest
+from tsic.bars import load_msft
+from tsic.checkpoint import load_checkpoint
+from tsic.predict import Predictor, PredictError
+from tsic.sources import load_data
+from tsic.train import stacking_calls
+from conftest import config_for
+
+PROBS = ['prob_down', 'prob_flat', 'prob_up']
+BARS = 900  # the first real MSFT bars: enough for every class among the validation windows (400 give 7 of two classes)
+
+
+@pytest.fixture(scope='module')
+def stacked_run(tmp_path_factory):
+    "A 48-px dataset built from the first `BARS` MSFT bars, and the best checkpoint of a one-epoch run on it (random-init ResNet-18, 32 px)."
+    import warnings
+    from tsic.labels import ChartDatasetSpec
+    from tsic.build import build_chart_dataset
+    from tsic.train import train
+    folder = build_chart_dataset(load_msft().iloc[:BARS], tmp_path_factory.mktemp('data'), ChartDatasetSpec(image_size=48))
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        return folder, train(config_for(folder, tensorboard=False), run_dir=tmp_path_factory.mktemp('run')).best_checkpoint
+
+
+def test_predictor_on_bars_gives_the_stacked_calls_training_scored(stacked_run):
+    small_dataset, checkpoint = stacked_run
+    p = Predictor.from_checkpoint(checkpoint)
+    assert p.stacking is not None and p.stacking.rule.shape == (4, 3) and 0 <= p.stacking.share <= 1
+    data = load_data(config_for(small_dataset)); test = data.rows('test')
+    expected = stacking_calls(p.stacking, p.score_data(data, test), test.persistence_label)  # training's definition
+    bars = load_msft().iloc[:BARS]  # the bars the dataset was built from
+    got = p.predict_bars(bars, stacked=True).set_index('timestamp').loc[test.timestamp]
+    lagged = p.read_bars(bars).samples.set_index('timestamp').loc[test.timestamp, 'lagged_label'].to_numpy()
+    same = lagged == test.persistence_label.to_numpy()  # the build's table lacks the purge windows; the bars have them
+    assert same.mean() > 0.9, same.mean()
+    names = np.asarray(p.class_names)
+    assert (got.predicted.to_numpy()[same] == names[expected[same]]).all()
+    blended = got[PROBS].to_numpy()
+    np.testing.assert_allclose(blended.sum(1), 1, atol=1e-6)
+    own = p.predict_bars(bars).set_index('timestamp').loc[test.timestamp, PROBS].to_numpy()
+    assert p.stacking.share == 0 or not np.allclose(blended, own)  # the table shows the blend's probabilities
+
+
+def test_the_cli_and_a_live_stream_give_the_same_stacked_calls(stacked_run, tmp_path):
+    checkpoint = stacked_run[1]
+    p = Predictor.from_checkpoint(checkpoint)
+    bars = load_msft().iloc[:300]
+    expected = p.predict_bars(bars, stacked=True)
+    csv = tmp_path / 'bars.csv'
+    bars.to_csv(csv)
+    out = tmp_path / 'calls.csv'
+    run = subprocess.run([str(Path(sys.executable).parent / 'tsic'), 'predict', str(checkpoint), str(csv), '--stacked', '--out', str(out)],
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    cli = pd.read_csv(out)
+    assert cli.predicted.tolist() == expected.predicted.tolist()
+    np.testing.assert_allclose(cli[PROBS].to_numpy(), expected[PROBS].to_numpy(), atol=1e-6)
+    stream = p.stream(stacked=True)
+    calls = [c for c in (stream.push(t, *row) for t, row in zip(bars.index, bars.to_numpy())) if c is not None]
+    live = expected.set_index('timestamp').loc[[c.timestamp for c in calls]]
+    assert len(calls) == len(expected) - 5  # the stream waits for the window a horizon (5 bars) earlier to be complete
+    assert [c.predicted for c in calls] == live.predicted.tolist()
+    np.testing.assert_allclose(np.stack([c.probabilities for c in calls]), live[PROBS].to_numpy(), atol=1e-6)
+
+
+def test_stacking_is_refused_where_it_cannot_be_applied(stacked_run, tmp_path):
+    small_dataset, checkpoint = stacked_run
+    p = Predictor.from_checkpoint(checkpoint)
+    with pytest.raises(PredictError, match=r"predict from the bars \(a CSV file or a DataFrame\), not from chart images"):
+        p.predict(small_dataset / 'test', stacked=True)
+    with pytest.raises(PredictError, match='stacked calls have their own decision offsets'):
+        p.predict_bars(load_msft().iloc[:300], stacked=True, thresholds=True)
+    plain = load_checkpoint(checkpoint); plain.stacking = None
+    unstacked = Predictor.from_checkpoint(plain.save(tmp_path / 'plain.ckpt'))
+    for call in (lambda: unstacked.predict_bars(load_msft().iloc[:300], stacked=True), lambda: unstacked.stream(stacked=True)):
+        with pytest.raises(PredictError, match='has no stacking with the lagged label'): call()
+    assert 'lagged_label' not in unstacked.read_bars(load_msft().iloc[:300]).samples  # nothing computed for a model without it
