@@ -82,3 +82,26 @@ def test_stacking_is_refused_where_it_cannot_be_applied(stacked_run, tmp_path):
     for call in (lambda: unstacked.predict_bars(load_msft().iloc[:300], stacked=True), lambda: unstacked.stream(stacked=True)):
         with pytest.raises(PredictError, match='has no stacking with the lagged label'): call()
     assert 'lagged_label' not in unstacked.read_bars(load_msft().iloc[:300]).samples  # nothing computed for a model without it
+
+
+def test_the_service_gives_the_stacked_calls_and_refuses_charts(stacked_run):
+    from test_serve import bars_json, call, free_port, wait_for
+    folder, checkpoint = stacked_run
+    port = free_port()
+    proc = subprocess.Popen([str(Path(sys.executable).parent / 'tsic'), 'serve', str(checkpoint), '--port', str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f'http://127.0.0.1:{port}'
+    try:
+        wait_for(lambda: call(url + '/health', timeout=5)[0] == 200, proc)
+        p, bars = Predictor.from_checkpoint(checkpoint), load_msft().iloc[500:700]
+        want = p.predict_bars(bars, last=5, stacked=True)
+        status, got = call(url + '/predict?last=5&stacked=true', bars_json(bars))
+        assert status == 200, got
+        assert [r['class'] for r in got['predictions']] == want.predicted.tolist()
+        np.testing.assert_allclose([list(r['probabilities'].values()) for r in got['predictions']], want[PROBS].to_numpy(), atol=1e-5)
+        assert call(url + '/model')[1]['stacking_share'] == p.stacking.share
+        png = sorted((folder / 'test').rglob('*.png'))[0].read_bytes()
+        status, refused = call(url + '/predict?stacked=true', png, 'image/png')
+        assert status == 422 and 'predict from the bars' in refused['detail'], refused
+    finally:
+        proc.terminate(); proc.wait(30)
