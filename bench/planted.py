@@ -168,7 +168,9 @@ def rescore(config: Path, model: str, run_dir: Path, sample_limit: int | None) -
     from tsic.sources import load_data
     from tsic.predict import Predictor
     from tsic.walkforward import offset_calls
-    from tsic.metrics import fit_stacking, stacked_probabilities, apply_offsets
+    from tsic.metrics import fit_stacking
+    from tsic.checkpoint import Stacking
+    from tsic.train import can_stack, stacking_calls
     report = json.loads((run_dir / 'walk_forward.json').read_text())
     tested = pd.read_csv(run_dir / 'test_predictions.csv', parse_dates=['timestamp'])
     cfg = load_config(config, model_mode=model)  # as nbs/walk_forward.ipynb loads it
@@ -181,10 +183,12 @@ def rescore(config: Path, model: str, run_dir: Path, sample_limit: int | None) -
         if not np.array_equal(tested.timestamp[mine].to_numpy(), test.timestamp.to_numpy()):
             sys.exit(f"{run_dir}: fold {k}'s test windows are not the ones the run tested; rerun bench/planted.py without --rescore")
         scored = {'val': (val, p.score_data(fold, val)), 'test': (test, p.score_data(fold, test))}
-        train = fold.original_training_rows()
-        s = fit_stacking(train.persistence_label, train.label, scored['val'][1], val.persistence_label, val.label, len(CLASSES))
-        calls = {'model': scored['test'][1].argmax(1), 'model_offsets': offset_calls(scored, CLASSES)[1],
-                 'model_stacked': apply_offsets(stacked_probabilities(scored['test'][1], test.persistence_label, s['rule'], s['share']), s['offsets'])}
+        train, own = fold.original_training_rows(), scored['test'][1].argmax(1)
+        stacked = own  # training's rule: the model's own calls where a split lacks a class (`train.can_stack` warns)
+        if can_stack(fold):
+            s = Stacking(**fit_stacking(train.persistence_label, train.label, scored['val'][1], val.persistence_label, val.label, len(CLASSES)))
+            stacked = stacking_calls(s, scored['test'][1], test.persistence_label)
+        calls = {'model': own, 'model_offsets': offset_calls(scored, CLASSES)[1], 'model_stacked': stacked}
         for name, c in calls.items(): tested.loc[mine, name] = names[c]
     return report, tested
 

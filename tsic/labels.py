@@ -318,6 +318,7 @@ def lagged_labels(bars: pd.DataFrame, spec: ChartDatasetSpec, ends: np.ndarray, 
     close, (_, _, score) = bars.close.to_numpy(), _scores(bars, spec)
     done, _ = complete_ends(bars.index, spec.window - 1 + spec.warmup, spec.horizon, spec.gap)
     done = done[np.isfinite(score[done])]
+    if not len(done): return np.full(len(ends), -1)  # no window has a label yet (too few bars, or prices that never move)
     if spec.label_rule == 'triple_barrier':
         labels = triple_barrier_labels(close, done, spec.window, spec.horizon, spec.barrier, spec.vertical).label.to_numpy()
     else:

@@ -14,7 +14,7 @@ from fastcore.basics import patch
 from .config import TsicConfig, CsvConfig, load_config, atomic_write_bytes, check_output
 from .bars import (OHLCV, BarsError, FEATURE_WARMUP, bar_feature_table, check_bars, check_timeframe, infer_timeframe, load_bars,
                        ohlcv_values, resample_bars)
-from .labels import ChartDatasetSpec, complete_ends, log_gaps, lagged_labels
+from .labels import ChartDatasetSpec, complete_ends, log_gaps, lagged_labels, fixed_cuts
 from .metrics import apply_offsets, stacked_probabilities
 from .encodings import is_ragged, series_lengths
 from .augment import augment_series
@@ -28,9 +28,9 @@ from .checkpoint import Provenance, Stacking, load_checkpoint
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'RUNTIMES', 'SMALL_CPU_BATCH', 'GEOMETRY', 'EXPORT_FORMATS', 'PredictError', 'Predictor', 'prediction_table',
-           'built_options', 'LiveCall', 'Stream', 'predict', 'ChartProbabilities', 'export_model', 'load_exported',
-           'onnx_session']
+__all__ = ['log', 'RUNTIMES', 'SMALL_CPU_BATCH', 'NO_LAGGED_LABEL', 'GEOMETRY', 'EXPORT_FORMATS', 'PredictError', 'Predictor',
+           'prediction_table', 'built_options', 'LiveCall', 'Stream', 'predict', 'ChartProbabilities', 'export_model',
+           'load_exported', 'onnx_session']
 
 # %% ../nbs/08_predict.ipynb #7a09c289
 class PredictError(ValueError):
@@ -142,20 +142,21 @@ def decide(self: Predictor, probs: np.ndarray, thresholds: bool = False) -> np.n
                            "notebook with fit_thresholds=True, or evaluate.store_offsets), or predict without thresholds")
     return apply_offsets(probs, self.offsets if thresholds else None)
 
+NO_LAGGED_LABEL = ("stacking reads each window's lagged label, which tsic works out from OHLCV bars: predict from the bars "
+                   "(a CSV file or a DataFrame), not from {what}")
+
 @patch
 def stack(self: Predictor, probs: np.ndarray, lagged, thresholds: bool = False) -> tuple[np.ndarray, np.ndarray]:
     "The model's `probs` stacked with the rows' `lagged` labels as training fitted it (the checkpoint's `Stacking`; `metrics`): the blended probabilities and their calls."
-    if thresholds: raise PredictError("stacked calls have their own decision offsets, fitted with the stacking: leave thresholds out")
-    self.check_stacking()
-    if lagged is None:
-        raise PredictError("stacking reads each window's lagged label, which tsic works out from OHLCV bars: predict from the bars "
-                           "(a CSV file or a DataFrame), not from chart images")
+    self.check_stacking(thresholds)
+    if lagged is None: raise PredictError(NO_LAGGED_LABEL.format(what='input without it'))
     blended = stacked_probabilities(probs, lagged, self.stacking.rule, self.stacking.share)
     return blended, apply_offsets(blended, self.stacking.offsets)
 
 @patch
-def check_stacking(self: Predictor):
-    "Refuse to stack a model trained without it."
+def check_stacking(self: Predictor, thresholds: bool = False):
+    "Refuse to stack a model trained without it, or with `thresholds` beside it (before any work)."
+    if thresholds: raise PredictError("stacked calls have their own decision offsets, fitted with the stacking: leave thresholds out")
     if self.stacking is None:
         raise PredictError(f"{self.source} has no stacking with the lagged label: training fits it where the charts carry label "
                            "times (built by tsic from bars) and the training and validation rows hold every class; predict without stacked")
@@ -165,7 +166,8 @@ def prediction_table(meta: pd.DataFrame, probs: np.ndarray, predicted: np.ndarra
     "`meta` (file/timestamp/dataset/true) with the predicted class name and `prob_{class}` columns."
     names = np.asarray(class_names)
     columns = {c: meta[c].array for c in meta if c not in ROW_POINTERS}  # built in one go: a live window pays for every column insert
-    if 'true' in columns: columns['true'] = [names[k] if pd.notna(k) else None for k in columns['true']]
+    for c in ('true', 'lagged_label'):  # class names; None where unknown (no lagged label before a window has ended)
+        if c in columns: columns[c] = [names[k] if pd.notna(k) and k >= 0 else None for k in columns[c]]
     columns['predicted'] = names[predicted]
     columns.update({f'prob_{c}': probs[:, k] for k, c in enumerate(class_names)})
     return pd.DataFrame(columns)
@@ -220,8 +222,9 @@ def _data(self: Predictor, meta: pd.DataFrame, images, windows: np.ndarray | Non
     return ChartData(meta.assign(**pointers) if pointers else meta, images, self.class_names, self.provenance, windows, self.scaler)
 
 @patch
-def read_images(self: Predictor, source, features=None, dataset: str | None = None, **bar_options) -> ChartData:
+def read_images(self: Predictor, source, features=None, dataset: str | None = None, stacked: bool = False, **bar_options) -> ChartData:
     "The image file `source`, or every image under the folder `source`, as `ChartData` (decoded as in training when scored; multi mode: with their windows from `features`)."
+    if stacked: self.check_stacking(); raise PredictError(NO_LAGGED_LABEL.format(what='chart images'))
     if given := [k for k, v in bar_options.items() if v not in (None, False)]:
         raise PredictError(f"{source}: {', '.join(given)} apply to OHLCV bars, not to chart images; leave them out")
     self.check_geometry(built_options(source), str(source))
@@ -254,12 +257,17 @@ def _spec(self: Predictor, dataset: str | None) -> ChartDatasetSpec:
     if self.provenance.encodes_series:
         raise PredictError(f"{self.source} was trained on arrays of series encoded as '{self.provenance.encoding}' images, not on "
                            "OHLCV bars, so it has no chart renderer: score series with Predictor.predict_series")
-    name = self._one_dataset(dataset, list(self.provenance.drawn()) or None)
+    name = self._drawn_name(dataset)
     options = self.provenance.renderer.get(name)
     if options is None:
         raise PredictError(f"{self.source} does not record how dataset '{name}' was drawn (its images were not built by "
                            "tsic): predict from a folder of charts drawn the same way instead")
     return ChartDatasetSpec(**{**options, 'csv': CsvConfig(**options['csv']), 'class_names': tuple(options['class_names'])})
+
+@patch
+def _drawn_name(self: Predictor, dataset: str | None) -> str:
+    "The name the checkpoint gives the dataset whose bars these are (`dataset`, or the one it drew)."
+    return self._one_dataset(dataset, list(self.provenance.drawn()) or None)
 
 def _bars_of(source, spec: ChartDatasetSpec, csv: CsvConfig | None) -> pd.DataFrame:
     if isinstance(source, pd.DataFrame):
@@ -270,8 +278,9 @@ def _bars_of(source, spec: ChartDatasetSpec, csv: CsvConfig | None) -> pd.DataFr
 
 @patch
 def read_bars(self: Predictor, source, dataset: str | None = None, features=None, csv: CsvConfig | None = None,
-              last: int | None = None, repair: bool = False) -> ChartData:
-    "Every window of the OHLCV bars `source` (CSV path or DataFrame) that has its full history (or the `last` ones), as `ChartData` (drawn as in training when scored)."
+              last: int | None = None, repair: bool = False, stacked: bool = False) -> ChartData:
+    "Every window of the OHLCV bars `source` (CSV path or DataFrame) that has its full history (or the `last` ones), as `ChartData` (drawn as in training when scored); `stacked`: with each window's lagged label."
+    if stacked: self.check_stacking()
     spec = self._spec(dataset)
     spec = dataclasses.replace(spec, repair=repair or spec.repair)  # repairs of these bars are counted in the log
     bars = _bars_of(source, spec, csv)
@@ -289,7 +298,7 @@ def read_bars(self: Predictor, source, dataset: str | None = None, features=None
     if not len(ends): raise PredictError(f"{where}: no window of {first + 1} bars lies between two gaps longer than {gaps['max_gap']}")
     ends = ends[-last if last else 0:]
     meta = pd.DataFrame({'timestamp': bars.index[ends], 'dataset': [spec.dataset] * len(ends), 'image_row': np.arange(len(ends))}, copy=False)
-    if self.stacking is not None: meta['lagged_label'] = self._lagged(bars, spec, ends)
+    if stacked: meta['lagged_label'] = self._lagged(bars, spec, ends, dataset)
     windows = None
     if self.needs_windows:
         table = (self._feature_table(features, spec.dataset) if features else
@@ -303,13 +312,22 @@ def predict_bars(self: Predictor, source, dataset: str | None = None, features=N
                  csv: CsvConfig | None = None, last: int | None = None, batch_size: int = 256, repair: bool = False,
                  stacked: bool = False) -> pd.DataFrame:
     "Predictions for every window of the OHLCV bars `source` (CSV path or DataFrame) that has its full history; `stacked`: with the lagged label (`stack`)."
-    return self.score(self.read_bars(source, dataset, features, csv, last, repair), thresholds, batch_size, stacked)
+    return self.score(self.read_bars(source, dataset, features, csv, last, repair, stacked), thresholds, batch_size, stacked)
 
 @patch
-def _lagged(self: Predictor, bars: pd.DataFrame, spec: ChartDatasetSpec, ends: np.ndarray) -> np.ndarray:
-    "The lagged labels of the windows ending at `ends` (`labels.lagged_labels`), cut where the build cut them."
-    cuts = (self.provenance.datasets.get(spec.dataset) or {}).get('labels', {}).get('cut_points')
-    return lagged_labels(bars, spec, ends, tuple(cuts) if cuts else None)
+def _lagged(self: Predictor, bars: pd.DataFrame, spec: ChartDatasetSpec, ends: np.ndarray, dataset: str | None = None) -> np.ndarray:
+    """The lagged labels of the windows ending at `ends` (`labels.lagged_labels`), cut where the build cut them; from the
+    bars the earliest one needs (a live window: a few dozen), or from all of them where a gap leaves one unknown there."""
+    name = self._drawn_name(dataset)
+    cuts = (self.provenance.datasets.get(name) or {}).get('labels', {}).get('cut_points')
+    if cuts is None and fixed_cuts(spec) is None and spec.label_rule != 'triple_barrier':
+        raise PredictError(f"{self.source} records no label cut points for dataset '{name}' (label_rule {spec.label_rule}), which "
+                           "stacking needs to work out the lagged labels: retrain it with this version of tsic, or predict without stacked")
+    cuts = tuple(cuts) if cuts else None
+    start = max(0, int(ends[0]) - spec.horizon - spec.window - spec.warmup) if len(ends) else 0
+    lagged = lagged_labels(bars.iloc[start:], spec, np.asarray(ends) - start, cuts)
+    if start and (lagged < 0).any(): lagged = lagged_labels(bars, spec, ends, cuts)  # after a gap: an older window's label, from all the bars
+    return lagged
 
 @patch
 def _history(self: Predictor, spec: ChartDatasetSpec) -> int:
@@ -334,8 +352,8 @@ class Stream:
     "`predictor` on a live feed of bars of `dataset` (see the text above): `push` each bar as it closes; `history`: earlier bars to start from."
     def __init__(self, predictor: Predictor, dataset: str | None = None, thresholds: bool = False, history: pd.DataFrame | None = None,
                  stacked: bool = False):
-        self.p, self.thresholds, self.stacked, spec = predictor, thresholds, stacked, predictor._spec(dataset)
-        if stacked: predictor.check_stacking()
+        self.p, self.thresholds, self.stacked, self.dataset, spec = predictor, thresholds, stacked, dataset, predictor._spec(dataset)
+        if stacked: predictor.check_stacking(thresholds)
         if predictor.needs_windows:  # the numeric windows come from the builder's features of the kept bars
             _builder_features(pd.DataFrame(columns=OHLCV), predictor.cfg.timeseries.feature_columns, spec.dataset,
                               'a stream computes only those: score such bars with predict_bars(features=<CSV>)')
@@ -359,7 +377,7 @@ class Stream:
         probs = self.p.score_data(self._with_window(images)) if self.p.needs_windows else self.p.probabilities(images)
         if self.stacked:
             bars = self.bars.frame()
-            probs, predicted = self.p.stack(probs, self.p._lagged(bars, self.bars.spec, np.array([len(bars) - 1])), self.thresholds)
+            probs, predicted = self.p.stack(probs, self.p._lagged(bars, self.bars.spec, np.array([len(bars) - 1]), self.dataset))
         else: predicted = self.p.decide(probs, self.thresholds)
         return LiveCall(self.bars.newest, self.p.class_names[predicted[0]], probs[0])
 
@@ -377,8 +395,9 @@ def stream(self: Predictor, dataset: str | None = None, thresholds: bool = False
 
 # %% ../nbs/08_predict.ipynb #45a47cce
 @patch
-def read_series(self: Predictor, X: np.ndarray | list) -> ChartData:
+def read_series(self: Predictor, X: np.ndarray | list, stacked: bool = False) -> ChartData:
     "The series `X` (n, [variables,] length), or a list of series of different lengths, as `ChartData`, encoded as in training (`readers.series_inputs`)."
+    if stacked: self.check_stacking(); raise PredictError(NO_LAGGED_LABEL.format(what='series'))
     if not self.provenance.encodes_series:
         raise PredictError(f"{self.source} was trained on charts, not on encoded arrays of series: use predict_bars or predict_images")
     ragged = is_ragged(X)
@@ -425,7 +444,7 @@ def reader_for(self: Predictor, source):
 @patch
 def predict(self: Predictor, source, thresholds: bool = False, batch_size: int = 256, stacked: bool = False, **options) -> pd.DataFrame:
     "Predictions for `source`, read by its reader (`reader_for`; `options` are that reader's) and scored; `stacked`: with the lagged label (OHLCV bars only)."
-    return self.score(self.reader_for(source)(source, **options), thresholds, batch_size, stacked)
+    return self.score(self.reader_for(source)(source, stacked=stacked, **options), thresholds, batch_size, stacked)
 
 # %% ../nbs/08_predict.ipynb #08d2a889
 def predict(checkpoint: str | Path, source: str | Path, out: str | Path | None = None, features: str | None = None,

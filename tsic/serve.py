@@ -96,7 +96,8 @@ def _json_bars(body: bytes) -> pd.DataFrame:
     except (ValueError, TypeError) as e: raise RequestError(422, f"bars: a timestamp cannot be read ({e})") from None
     return bars
 
-def read_request(p: Predictor, media_type: str, body: bytes, last: int | None = None, dataset: str | None = None) -> ChartBatch:
+def read_request(p: Predictor, media_type: str, body: bytes, last: int | None = None, dataset: str | None = None,
+                 stacked: bool = False) -> ChartBatch:
     "The `ChartBatch` of a request body of `media_type` (see `MEDIA_TYPES`), read by `p`'s readers."
     if media_type not in MEDIA_TYPES:
         raise RequestError(415, f"Content-Type {media_type or 'missing'!r}: send one of {', '.join(MEDIA_TYPES)}")
@@ -104,12 +105,12 @@ def read_request(p: Predictor, media_type: str, body: bytes, last: int | None = 
     if last is not None and last < 1: raise RequestError(422, f"last is the number of latest windows to score: >= 1, got {last}")
     with tempfile.TemporaryDirectory() as tmp:
         try:
-            if media_type == 'application/json': return _one_batch(p.read_bars(_json_bars(body), dataset, last=last))
+            if media_type == 'application/json': return _one_batch(p.read_bars(_json_bars(body), dataset, last=last, stacked=stacked))
             name = Path(tmp) / ('request.csv' if media_type == 'text/csv' else 'request.png')
             name.write_bytes(body)
-            if media_type == 'text/csv': return _one_batch(p.read_bars(name, dataset, csv=CsvConfig(), last=last))
+            if media_type == 'text/csv': return _one_batch(p.read_bars(name, dataset, csv=CsvConfig(), last=last, stacked=stacked))
             if last is not None: raise RequestError(422, "last applies to bars, not to a PNG chart")
-            return _one_batch(p.read_images(name, dataset=dataset))
+            return _one_batch(p.read_images(name, dataset=dataset, stacked=stacked))
         except (BarsError, ChartDataError, PredictError, ValueError) as e:
             if isinstance(e, RequestError): raise
             raise RequestError(422, str(e).replace(str(Path(tmp) / 'request.csv'), 'the request').replace(str(Path(tmp) / 'request.png'), 'the request')) from None
@@ -160,9 +161,9 @@ def create_app(p: Predictor, max_batch: int = 64, wait_ms: float = 1.0):
     async def score_request(request, last, dataset, thresholds, stacked):
         media_type = request.headers.get('content-type', '').split(';')[0].strip().lower()
         try:
-            if stacked: p.check_stacking()  # a model without stacking: said before any work
-            if thresholds: p.decide(np.zeros((0, len(p.class_names))), True)  # ... and one without offsets
-            batch = await run_in_threadpool(read_request, p, media_type, await request.body(), last, dataset)
+            if stacked: p.check_stacking(thresholds)  # a model without stacking, or thresholds beside it: said before any work
+            elif thresholds: p.decide(np.zeros((0, len(p.class_names))), True)  # ... and one without offsets
+            batch = await run_in_threadpool(read_request, p, media_type, await request.body(), last, dataset, stacked)
         except RequestError as e: raise HTTPException(e.status, str(e)) from None
         except PredictError as e: raise HTTPException(422, str(e)) from None
         return await batcher.score(batch), batch

@@ -28,9 +28,9 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'new_run_dir', 'RunFolder', 'run_folder', 'resume_point', 'saved_scaler', 'TrainResult', 'split_probabilities',
-           'predict_test_split', 'score_run', 'fit_run_stacking', 'stacking_calls', 'keep_stacking', 'label_span',
-           'bootstrap_block', 'baseline_differences', 'plot_history', 'plot_lr_find', 'write_report', 'RunLockedError',
-           'run_lock', 'train', 'discard_failed_run', 'train_ablations']
+           'predict_test_split', 'score_run', 'fit_run_stacking', 'can_stack', 'stacking_calls', 'keep_stacking',
+           'label_span', 'bootstrap_block', 'baseline_differences', 'plot_history', 'plot_lr_find', 'write_report',
+           'RunLockedError', 'run_lock', 'train', 'discard_failed_run', 'train_ablations']
 
 # %% ../nbs/07_training.ipynb #5d9c2e70
 def new_run_dir(root: str | Path = 'runs') -> Path:
@@ -139,9 +139,8 @@ def score_run(learn: Learner, data: ChartData, run: RunFolder, resumed_from: Pat
     probs = split_probabilities(learn, data, 'test')
     predictions = predict_test_split(learn, data, probs)
     val_probs, stacking = fit_run_stacking(learn, data)
-    if stacking:
-        predictions['model_stacked'] = stacking_calls(stacking, probs, data.rows('test').persistence_label)
-        if processes().main: keep_stacking(tracker.best_path, stacking)
+    if stacking: predictions['model_stacked'] = stacking_calls(stacking, probs, data.rows('test').persistence_label)
+    if processes().main: keep_stacking(tracker.best_path, stacking)
     confusions = {name: confusion_matrix(y_true, pred, labels=labels) for name, pred in predictions.items()}
     return TrainResult(run.path, learn, pd.DataFrame(tracker.history), confusions, tracker.best_path, data,
                        run.logs if learn.cfg.tensorboard else None, resumed_from, predictions, probs, val_probs, stacking)
@@ -149,23 +148,29 @@ def score_run(learn: Learner, data: ChartData, run: RunFolder, resumed_from: Pat
 def fit_run_stacking(learn: Learner, data: ChartData) -> tuple[np.ndarray | None, Stacking | None]:
     """The validation rows' probabilities and the model stacked with the lagged label (`metrics.fit_stacking`) where the
     rows carry label times; (None, None) without them, or, with a warning, where the training or validation rows lack a class."""
-    if 'persistence_label' not in data.samples: return None, None
+    if not can_stack(data): return None, None
     train, val, k = data.original_training_rows(), data.rows('val'), len(data.class_names)
-    for name, rows in (('training', train), ('validation', val)):
-        if rows.label.nunique() < k:
-            log.warning("no stacking with the lagged label: the %s rows (%d) lack a class; predict(stacked=True) will refuse this model", name, len(rows))
-            return None, None
     val_probs = split_probabilities(learn, data, 'val')
     fitted = fit_stacking(train.persistence_label, train.label, val_probs, val.persistence_label, val.label, k)
     return val_probs, Stacking(**fitted)
+
+def can_stack(data: ChartData) -> bool:
+    "Whether the rows carry label times and the training and validation rows hold every class (a warning where they do not)."
+    if 'persistence_label' not in data.samples: return False
+    for name, rows in (('training', data.original_training_rows()), ('validation', data.rows('val'))):
+        if rows.label.nunique() < len(data.class_names):
+            log.warning("no stacking with the lagged label: the %s rows (%d) lack a class; predict(stacked=True) will refuse this model", name, len(rows))
+            return False
+    return True
 
 def stacking_calls(stacking: Stacking, probs: np.ndarray, lagged) -> np.ndarray:
     "The stacked calls (class indices) of rows with the model's `probs` and these `lagged` labels."
     return apply_offsets(stacked_probabilities(probs, lagged, stacking.rule, stacking.share), stacking.offsets)
 
-def keep_stacking(best: Path, stacking: Stacking):
-    "Write `stacking` into the run's best checkpoint (atomically), so that `Predictor` gives the stacked calls too."
+def keep_stacking(best: Path, stacking: Stacking | None):
+    "Write `stacking` into the run's best checkpoint (atomically), so that `Predictor` gives the stacked calls too; None clears a stale one (a resumed run)."
     ckpt = load_checkpoint(best)
+    if stacking is None and ckpt.stacking is None: return
     ckpt.stacking = stacking
     ckpt.save(best)
 
