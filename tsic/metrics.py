@@ -16,8 +16,8 @@ __all__ = ['log', 'RULE_C', 'BLEND_SHARES', 'classification_scores', 'macro_f1',
            'scores_table', 'confusion_figure', 'with_baseline_labels', 'majority_class', 'baseline_predictions',
            'lookahead_prediction', 'baseline_scores', 'lookahead_scores', 'beats_baselines', 'baseline_verdict',
            'apply_offsets', 'fit_decision_offsets', 'lagged_indices', 'lagged_onehot', 'fit_lagged_rule',
-           'rule_probabilities', 'blend', 'blend_share', 'rule_table', 'stacked_probabilities', 'fit_stacking',
-           'block_indices', 'block_bootstrap_difference', 'difference_verdict']
+           'rule_probabilities', 'blend', 'blend_share', 'rule_table', 'stacked_probabilities', 'stacked_calls',
+           'fit_stacking', 'block_indices', 'block_bootstrap_difference', 'difference_verdict']
 
 # %% ../nbs/03_metrics.ipynb #2d5da13e
 def classification_scores(y_true, y_pred, class_names: list[str]) -> dict:
@@ -208,6 +208,11 @@ def rule_table(rule, n_classes: int) -> np.ndarray:
 def stacked_probabilities(probs: np.ndarray, lagged, rule: np.ndarray, share: float) -> np.ndarray:
     "The model's `probs` blended (`blend`) with the probabilities the `rule` table gives these `lagged` labels, at the rule's `share`."
     return blend(probs, rule[lagged_indices(lagged)], share)
+
+def stacked_calls(probs: np.ndarray, lagged, rule: np.ndarray, share: float, offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    "The stacked probabilities (`stacked_probabilities`) and their calls with the stacking's decision `offsets`."
+    blended = stacked_probabilities(probs, lagged, rule, share)
+    return blended, apply_offsets(blended, offsets)
 
 def fit_stacking(train_lagged, train_labels, val_probs: np.ndarray, val_lagged, val_labels, n_classes: int) -> dict:
     """The model stacked with the lagged label (see the text above): the rule learned on the training rows, its share and

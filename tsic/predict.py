@@ -15,7 +15,7 @@ from .config import TsicConfig, CsvConfig, load_config, atomic_write_bytes, chec
 from .bars import (OHLCV, BarsError, FEATURE_WARMUP, bar_feature_table, check_bars, check_timeframe, infer_timeframe, load_bars,
                        ohlcv_values, resample_bars)
 from .labels import ChartDatasetSpec, complete_ends, log_gaps, lagged_labels, fixed_cuts
-from .metrics import apply_offsets, stacked_probabilities
+from .metrics import apply_offsets, stacked_calls
 from .encodings import is_ragged, series_lengths
 from .augment import augment_series
 from .readers import (ChartData, ChartBatch, IMAGE_SUFFIXES, BarStream, DecodedCharts, DrawnCharts, chart_table, image_files,
@@ -150,8 +150,8 @@ def stack(self: Predictor, probs: np.ndarray, lagged, thresholds: bool = False) 
     "The model's `probs` stacked with the rows' `lagged` labels as training fitted it (the checkpoint's `Stacking`; `metrics`): the blended probabilities and their calls."
     self.check_stacking(thresholds)
     if lagged is None: raise PredictError(NO_LAGGED_LABEL.format(what='input without it'))
-    blended = stacked_probabilities(probs, lagged, self.stacking.rule, self.stacking.share)
-    return blended, apply_offsets(blended, self.stacking.offsets)
+    s = self.stacking
+    return stacked_calls(probs, lagged, s.rule, s.share, s.offsets)
 
 @patch
 def check_stacking(self: Predictor, thresholds: bool = False):

@@ -19,7 +19,7 @@ from .readers import ChartData
 from .build import exclusive_lock
 from .windows import WindowScaler
 from .metrics import (block_bootstrap_difference, difference_verdict, scores_from_confusion, baseline_predictions, lookahead_prediction, beats_baselines,
-                          confusion_figure, scores_table, fit_stacking, stacked_probabilities, apply_offsets)
+                          confusion_figure, scores_table, fit_stacking, stacked_calls)
 from .checkpoint import Checkpoint, Stacking, load_checkpoint
 from .learner import chart_learner, resolve_checkpoint
 from .distributed import processes
@@ -165,7 +165,7 @@ def can_stack(data: ChartData) -> bool:
 
 def stacking_calls(stacking: Stacking, probs: np.ndarray, lagged) -> np.ndarray:
     "The stacked calls (class indices) of rows with the model's `probs` and these `lagged` labels."
-    return apply_offsets(stacked_probabilities(probs, lagged, stacking.rule, stacking.share), stacking.offsets)
+    return stacked_calls(probs, lagged, stacking.rule, stacking.share, stacking.offsets)[1]
 
 def keep_stacking(best: Path, stacking: Stacking | None):
     "Write `stacking` into the run's best checkpoint (atomically), so that `Predictor` gives the stacked calls too; None clears a stale one (a resumed run)."
