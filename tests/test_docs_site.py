@@ -125,3 +125,31 @@ def test_every_page_loads_cleanly_with_its_api_entries_figures_and_working_links
     assert not problems, '\n'.join(problems[:40])
     assert images >= 10, images  # the notebooks draw charts, encodings, curves and confusion matrices: they are on the pages
     assert len(anchors) >= 20, anchors  # the pages link to each other's API entries
+
+
+def test_every_name_nbdev_links_in_prose_or_docstrings_has_its_entry():
+    """nbdev turns a backticked name in prose or in a shown docstring into a link to its entry: a private helper or a
+    method without `show_doc` has none, and the link would lead nowhere (the site test finds it, 40 minutes later)."""
+    import importlib, inspect, re
+    from nbdev.doclinks import NbdevLookup
+    from nbdev.config import get_config
+    cfg, lookup = get_config(), NbdevLookup()
+    home = f'{cfg.doc_host}{cfg.doc_baseurl}/'
+    targets = {f'{page}#{anchor}' for page, anchors in api_entries().items() for anchor in anchors}
+    texts = []
+    for path in sorted((ROOT / 'nbs').glob('*.ipynb')):
+        for cell in json.loads(path.read_text())['cells']:
+            source = ''.join(cell['source'])
+            if cell['cell_type'] == 'markdown': texts.append((path.name, source))
+            shown = re.findall(r'show_doc\((\w+\.\w+)', source)  # a method shown by hand; a patched one is shown by nbdev
+            shown += [f'{cls}.{name}' for name, cls in re.findall(r'@patch[^\n]*\n(?:@[^\n]*\n)*def (\w+)\(self: (\w+)', source)]
+            targets |= {f"{docs_module().page_name(path.name)}#{name.lower()}" for name in shown}
+    for module_name in importlib.import_module('tsic._modidx').d['syms']:
+        module = importlib.import_module(module_name)
+        for name in getattr(module, '__all__', []):
+            obj = getattr(module, name)
+            if inspect.isfunction(obj) or inspect.isclass(obj): texts.append((f'{module_name}.{name}', inspect.getdoc(obj) or ''))
+    broken = sorted({f'{where}: `{text}` -> {url}' for where, source in texts
+                     for text, url in re.findall(r'\[`([^`]+)`\]\(([^)]+)\)', lookup.linkify(source) or '')
+                     if url.startswith(home) and '#' in url and url[len(home):] not in targets})
+    assert len(texts) > 100 and not broken, '\n'.join(broken)

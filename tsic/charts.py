@@ -227,7 +227,7 @@ def render_chart(bars: np.ndarray, size: int = 128, style: ChartStyle = ChartSty
                  channels_first: bool = False, workers: int | None = None, out: np.ndarray | None = None, checked: bool = False) -> np.ndarray:
     """Draw windows `bars` (batch, n_bars, 4 or 5: open, high, low, close[, volume]) as charts: uint8 (batch, size, size, 3), or (batch, 3, size, size) with `channels_first`.
     `out`: a C-contiguous uint8 (batch, size, size, 3) array to draw into (a buffer reused across batches spares the system's page zeroing).
-    `checked`: the caller has checked every bar as `_check_bars` would (`readers.BarStream` does as each arrives), so it is not done again."""
+    `checked`: the caller has checked every bar as this function would otherwise (finite, high/low around open/close, volume ≥ 0) (`readers.BarStream` does as each arrives), so it is not done again."""
     bars = np.asarray(bars, dtype=np.float64)
     if not checked: _check_bars(bars, style.volume)
     n, n_bars = bars.shape[:2]

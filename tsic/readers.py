@@ -190,7 +190,7 @@ class BarStream:
         return self.ready
 
     def _check(self, stamp: pd.Timestamp, row: tuple) -> tuple[tuple[float, ...], int, int | None]:
-        "The bar's values as floats, its time in ns on its own clock, and its step after the bar before (`_step`; None for the first); or a `BarsError`."
+        "The bar's values as floats, its time in ns on its own clock, and its step after the bar before (None for the first); or a `BarsError`."
         where = f"{self.name}: the bar at {stamp}"
         try: row = tuple(map(float, row))
         except (TypeError, ValueError, OverflowError): raise BarsError(f"{where}: open, high, low, close and volume must be numbers, got {row}") from None
