@@ -11,6 +11,8 @@ from torch.amp import GradScaler, autocast
 from fastai.vision.all import (noop, Learner, Callback, Recorder, F1Score, AccumMetric, accuracy, ParamScheduler, default_device, MixedPrecision, SchedCos, CancelBatchException,
                                CancelFitException, CancelBackwardException, CancelEpochException, CancelStepException,
                                CancelTrainException, CancelValidException, MixUp, patch, L, event, Optimizer)
+from fastai.optimizer import weight_decay, average_grad, average_sqr_grad, step_stat, adam_step, debias
+from functools import partial
 from fastai.callback.core import _inner_loop as fastai_inner_loop
 from fastcore.xtras import modify_exception
 from timm.utils import adaptive_clip_grad
@@ -31,9 +33,10 @@ log = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['log', 'BEST_GLOB', 'class_f1', 'f1_metrics', 'group_learning_rates', 'unfreeze_epochs', 'open_groups',
            'StagedUnfreezing', 'one_cycle_cos', 'schedule_functions', 'schedule_position', 'RunSchedule',
-           'DevicePrecision', 'AccumulateBatches', 'AdaptiveGradientClipping', 'best_checkpoint_name', 'rng_states',
-           'set_rng_states', 'training_state', 'restore_rng', 'TrainingTracker', 'NetworkAloneInFit', 'FusionShare',
-           'loss_weights', 'ChartRecorder', 'ChartLearner', 'chart_learner', 'resolve_checkpoint', 'check_resumable']
+           'DevicePrecision', 'AccumulateBatches', 'AdaptiveGradientClipping', 'ForeachAdam', 'best_checkpoint_name',
+           'rng_states', 'set_rng_states', 'training_state', 'restore_rng', 'TrainingTracker', 'NetworkAloneInFit',
+           'FusionShare', 'loss_weights', 'ChartRecorder', 'ChartLearner', 'chart_learner', 'resolve_checkpoint',
+           'check_resumable']
 
 # %% ../nbs/06a_learner.ipynb #604dffc2
 def class_f1(k: int, name: str) -> AccumMetric:
@@ -116,7 +119,7 @@ class RunSchedule(ParamScheduler):
     def _update_val(self, pct: float):
         "Each schedule's value(s) at `pct` into the optimizer's per-group hyper-parameters, as `Optimizer.set_hyper` sets them, without its checks on every step."
         opt = self.learn.opt
-        hypers = opt.hypers if type(opt) is Optimizer else None  # fastai's own optimizer keeps them in plain dicts
+        hypers = opt.hypers if isinstance(opt, Optimizer) else None  # fastai's own optimizers keep them in plain dicts
         for name, f in self.scheds.items():
             value = f(pct)
             if hypers is None or (np.ndim(value) and len(value) != len(hypers)): opt.set_hyper(name, value); continue
@@ -147,6 +150,45 @@ class AdaptiveGradientClipping(Callback):
         skip = {id(p) for p in self.model.get_classifier().parameters()}
         self.params = [p for p in self.model.parameters() if id(p) not in skip]
     def before_step(self): adaptive_clip_grad([p for p in self.params if p.grad is not None], self.clip_factor)
+
+# %% ../nbs/06a_learner.ipynb #2c4aa3ee
+class ForeachAdam(Optimizer):
+    """fastai's `Adam` with decoupled weight decay (same hyper-parameters, state and `state_dict`), stepped with torch's
+    multi-tensor kernels: one call per operation for the parameters of a group sharing a step count and `do_wd`."""
+    def __init__(self, params, lr, mom: float = 0.9, sqr_mom: float = 0.99, eps: float = 1e-5, wd: float = 0.01):
+        super().__init__(params, [weight_decay, partial(average_grad, dampening=True), average_sqr_grad, step_stat, adam_step],
+                         lr=lr, mom=mom, sqr_mom=sqr_mom, eps=eps, wd=wd)
+
+    def _buckets(self, params) -> dict:
+        "The parameters of `params` with a gradient, by (step count, do_wd); moving averages made at the first step, as fastai does."
+        buckets = {}
+        for p in params:
+            if p.grad is None: continue
+            state = self.state[p]
+            if 'grad_avg' not in state: state['grad_avg'], state['sqr_avg'] = torch.zeros_like(p.grad), torch.zeros_like(p.grad)
+            buckets.setdefault((state.get('step', 0), state.get('do_wd', True)), []).append(p)
+        return buckets
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        if closure is not None: raise NotImplementedError("ForeachAdam takes no closure (as fastai's optimizers)")
+        for params, h in zip(self.param_lists, self.hypers):
+            lr, mom, sqr_mom = h['lr'], h['mom'], h['sqr_mom']
+            for (n, do_wd), ps in self._buckets(params).items():
+                states = [self.state[p] for p in ps]
+                grads, avgs, sqrs = [p.grad for p in ps], [s['grad_avg'] for s in states], [s['sqr_avg'] for s in states]
+                if do_wd and h['wd'] != 0: torch._foreach_mul_(ps, 1 - lr * h['wd'])                                  # weight_decay
+                torch._foreach_mul_(avgs, mom); torch._foreach_add_(avgs, grads, alpha=1 - mom)                        # average_grad
+                torch._foreach_mul_(sqrs, sqr_mom); torch._foreach_addcmul_(sqrs, grads, grads, value=1 - sqr_mom)    # average_sqr_grad
+                for s in states: s['step'] = n + 1                                                                     # step_stat
+                denom = torch._foreach_div(sqrs, debias(sqr_mom, 1 - sqr_mom, n + 1))                                  # adam_step
+                torch._foreach_sqrt_(denom); torch._foreach_add_(denom, h['eps'])
+                torch._foreach_addcdiv_(ps, avgs, denom, value=-lr / debias(mom, 1 - mom, n + 1))
+
+    def zero_grad(self):
+        "Every gradient to zero in one call (fastai zeroes them one by one), kept as tensors as fastai keeps them."
+        grads = [p.grad for params in self.param_lists for p in params if p.grad is not None]
+        if grads: torch._foreach_zero_(grads)
 
 # %% ../nbs/06a_learner.ipynb #1c5aaaf0
 def best_checkpoint_name(epoch: int, val_loss: float, val_f1: float) -> str:
@@ -388,7 +430,8 @@ def chart_learner(data: ChartData, cfg: TsicConfig, checkpoint_dir: str | Path, 
     weights = loss_weights(cfg, data.rows('train').label)
     if processes().world > 1: cbs.append(processes().data_parallel(device, weights))
     learn = ChartLearner(chart_dataloaders(data, cfg, device), model, loss_func=model.loss_func(weights),
-                    metrics=f1_metrics(cfg.class_names), splitter=layer_groups, wd=cfg.weight_decay, train_bn=False, cbs=cbs)
+                    metrics=f1_metrics(cfg.class_names), splitter=layer_groups, wd=cfg.weight_decay, train_bn=False, cbs=cbs,
+                    opt_func=ForeachAdam)
     learn.remove_cb(learn.recorder).add_cb(ChartRecorder())
     learn.cfg, learn.first_epoch, learn.stopped_early, learn.schedule_anchor = cfg, 0, False, (0, 0.)  # first_epoch, not start_epoch: fastai's Recorder owns that name
     if not (show_progress() and processes().main): learn.remove_cb(ProgressCallback)  # bars only where someone watches (`progress`)
