@@ -13,8 +13,10 @@ through (a) a bare PyTorch loop (normalise on the device, forward, loss, backwar
 learning-rate schedule set per step) and (b) the tsic Learner with everything a default run has on (the macro-F1,
 accuracy and per-class F1 metrics, the one-cycle schedule, staged unfreezing, TensorBoard scalars, the checkpoint
 tracker), with timm's `test_resnet` at 32 px, whose step costs a few ms here, so what the loop adds is visible.
-Training phases only (the validation pass and the per-epoch checkpoint are not per-batch costs), interleaved,
-median of `--repeats`; then a profile of one tsic epoch by callback and by function.
+Training batches only (the validation pass and the per-epoch checkpoint are not per-batch costs), paired: in the
+second epoch of each of `--repeats` fits, every tsic batch is followed by one bare step on the same kind of batch,
+so the two times of a pair are milliseconds apart and the machine's drift cancels; the median of the paired
+differences is the figure. Then a profile of one tsic epoch by callback and by function.
     python bench/train_throughput.py --overhead [--batch-size 64] [--repeats 5] [--json out.json] [--quick]
 """
 import argparse, statistics, time, warnings
@@ -68,17 +70,6 @@ def pure_compute(learn, batches, device, precision) -> float:
     return time.perf_counter() - start
 
 
-def bare_epoch(model, batches_of, encode, loss_func, opt, lr_at, device) -> tuple[float, int]:
-    "Seconds and batches of one epoch of a bare PyTorch loop over `batches_of()`: the learning rates of `lr_at(step, n)` set per step."
-    model.train(); n = len(batches_of); sync(device); start = time.perf_counter()
-    for i, (x, y) in enumerate(batches_of):
-        for group, lr in zip(opt.param_groups, lr_at(i, n)): group['lr'] = lr
-        loss = loss_func(model(encode(x)), y)
-        loss.backward(); opt.step(); opt.zero_grad(set_to_none=True)
-    sync(device)
-    return time.perf_counter() - start, n
-
-
 class CallbackClock:
     "Wall time in each callback's event methods (each wrapped with a clock while active), in ms per training batch."
     def __init__(self, callbacks): self.callbacks, self.spent, self.active = list(callbacks), {}, False
@@ -130,32 +121,47 @@ def overhead(args):
     opt = torch.optim.AdamW([{'params': list(g)} for g in layer_groups(bare_model)], lr=cfg.lr_head, weight_decay=cfg.weight_decay)
     peak = group_learning_rates(cfg)
     def lr_at(i, n): return peak * (0.04 + 0.96 * min(1, i / (0.25 * n)))  # warm-up as one-cycle begins: a few flops per step
-    loss_func = learn.loss_func
-    def bare():
-        "One bare epoch training what tsic's timed epoch (the second of a fit: staged unfreezing has opened a group) trains."
-        learn.unfreeze_to_stage(open_groups(1, cfg))  # as StagedUnfreezing sets it at the second epoch (each fit sets it again)
-        for mine, theirs in zip(bare_model.parameters(), learn.model.parameters()): mine.requires_grad_(theirs.requires_grad)
-        return bare_epoch(bare_model, learn.dls.train, lambda x: encoder.encode(x, True), loss_func, opt, lr_at, device)[0]
+    loss_func, bare_loader = learn.loss_func, learn.dls.train.new()  # the bare loop's own loader: the same batches, drawn alike
+
+    class PairedBare(Callback):
+        """In tsic's timed epoch (the second of a fit: what happens once per fit is not per batch), after each training
+        batch one step of the bare loop, on the next batch of its own loader: the machine's speed drifts by tens of
+        percent over minutes (other tenants of its host), and two batches milliseconds apart see the same speed."""
+        order = 101  # last: the tsic batch's time runs from the end of the bare step before it to here
+        def __init__(self): self.pairs = []
+        def before_train(self):
+            self.active = self.epoch == 1
+            if not self.active: return
+            for mine, theirs in zip(bare_model.parameters(), self.learn.model.parameters()): mine.requires_grad_(theirs.requires_grad)  # what this epoch trains
+            bare_model.train(); self.batches = iter(bare_loader); sync(device); self.mark = time.perf_counter()
+        def after_batch(self):
+            if not (self.active and self.learn.training): return
+            sync(device); start = time.perf_counter()
+            x, y = next(self.batches)
+            for group, lr in zip(opt.param_groups, lr_at(self.learn.iter, self.learn.n_iter)): group['lr'] = lr
+            loss = loss_func(bare_model(encoder.encode(x, True)), y)
+            loss.backward(); opt.step(); opt.zero_grad(set_to_none=True)
+            sync(device); self.mark, tsic = time.perf_counter(), start - self.mark
+            self.pairs.append((tsic, self.mark - start))
+
     fastai_cbs = lambda: [RunSchedule(cfg), StagedUnfreezing(cfg), TrainTimer()]
-    for _ in range(2):  # warm-up of both (the machine's speed settles over the first epochs)
-        with learn.no_bar(), learn.no_logging(): learn.fit(2, cbs=fastai_cbs())
-        bare()
-    tsic_s, bare_s, batches = [], [], 0
-    for i in range(args.repeats):  # interleaved, alternating which goes first
-        if i % 2: bare_s.append(bare())
-        timer = fastai_cbs()  # two epochs, the second timed: what happens once per fit (TensorBoard's graph) is not per batch
-        with learn.no_bar(), learn.no_logging(): learn.fit(2, cbs=timer)
-        tsic_s.append(timer[-1].times[1]); batches = len(learn.dls.train)
-        if not i % 2: bare_s.append(bare())
-    trained = sum(p.requires_grad for p in bare_model.parameters())
-    t, b = statistics.median(tsic_s), statistics.median(bare_s)
-    added = 1000 * (t - b) / batches
-    print(f"device {device}, test_resnet at 32 px, batch {args.batch_size}, {batches} training batches an epoch, median of {args.repeats}; "
+    with learn.no_bar(), learn.no_logging(): learn.fit(2, cbs=[*fastai_cbs(), PairedBare()])  # warm-up (the machine's speed settles)
+    pairs = []
+    for i in range(args.repeats):
+        with learn.no_bar(), learn.no_logging(): learn.fit(2, cbs=[*fastai_cbs(), paired := PairedBare()])
+        pairs += paired.pairs
+    batches, trained = len(learn.dls.train), sum(p.requires_grad for p in bare_model.parameters())
+    tsic_ms, bare_ms = (1000 * np.array(t) for t in zip(*pairs))
+    gaps = tsic_ms - bare_ms
+    added, low, high = np.percentile(gaps, [50, 25, 75])
+    mean, half = gaps.mean(), 1.96 * gaps.std(ddof=1) / np.sqrt(len(gaps))
+    print(f"device {device}, test_resnet at 32 px, batch {args.batch_size}, {batches} training batches an epoch, {args.repeats} timed epochs; "
           f"both train the same {trained} parameter tensors (staged unfreezing has opened {open_groups(1, cfg)} backbone group at the timed epoch)")
-    print(f"  bare PyTorch loop:  {1000 * b / batches:7.2f} ms per batch")
-    print(f"  tsic Learner:       {1000 * t / batches:7.2f} ms per batch")
-    print(f"  added by the loop:  {added:7.2f} ms per batch (goal <= 0.3); epochs (s): tsic {' '.join(f'{x:.2f}' for x in tsic_s)}, "
-          f"bare {' '.join(f'{x:.2f}' for x in bare_s)}")
+    print(f"  bare PyTorch loop:  {np.median(bare_ms):7.2f} ms per batch (median of {len(pairs)} batches)")
+    print(f"  tsic Learner:       {np.median(tsic_ms):7.2f} ms per batch (median of {len(pairs)} batches)")
+    print(f"  added by the loop:  {added:7.2f} ms per batch (goal <= 0.3): the median of {len(pairs)} paired differences, quartiles "
+          f"{low:.2f} to {high:.2f}; their mean {mean:.2f} (95% CI {mean - half:.2f} to {mean + half:.2f}, periodic work such as "
+          f"TensorBoard's writes included)")
     class SecondEpoch(Callback):
         order = -100  # first of all: the clock starts before any callback's before_epoch
         def before_epoch(self): clock.active = self.epoch == 1
@@ -179,9 +185,10 @@ def overhead(args):
     print("\nprofile of the training phase of one epoch (cProfile; its own overhead inflates the times), by function, own time:\n"
           + '\n'.join(out.getvalue().splitlines()[6:32]))
     if args.json:
-        Path(args.json).write_text(json.dumps({'device': str(device), 'batch_size': args.batch_size, 'batches': batches,
-                                               'bare_ms_per_batch': 1000 * b / batches, 'tsic_ms_per_batch': 1000 * t / batches,
-                                               'added_ms_per_batch': added, 'tsic_epochs_s': tsic_s, 'bare_epochs_s': bare_s,
+        Path(args.json).write_text(json.dumps({'device': str(device), 'batch_size': args.batch_size, 'batches': batches, 'pairs': len(pairs),
+                                               'bare_ms_per_batch': float(np.median(bare_ms)), 'tsic_ms_per_batch': float(np.median(tsic_ms)),
+                                               'added_ms_per_batch': float(added), 'added_quartiles_ms': [float(low), float(high)],
+                                               'added_mean_ms': float(mean), 'added_mean_ci95_ms': [float(mean - half), float(mean + half)],
                                                'callback_events': per_batch.to_dict('records')}, indent=1))
     shutil.rmtree(scratch)
 

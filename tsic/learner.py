@@ -26,6 +26,8 @@ from .rocket import LateFusionHead, fit_temperature
 from .tensorboard import TensorBoardLogger
 from .progress import show_progress
 from fastai.callback.progress import ProgressCallback
+from fastai.learner import AvgSmoothLoss
+from fastai.learner import CastToTensor
 from .distributed import processes
 
 log = logging.getLogger(__name__)
@@ -35,8 +37,8 @@ __all__ = ['log', 'BEST_GLOB', 'class_f1', 'f1_metrics', 'group_learning_rates',
            'StagedUnfreezing', 'one_cycle_cos', 'schedule_functions', 'schedule_position', 'RunSchedule',
            'DevicePrecision', 'AccumulateBatches', 'AdaptiveGradientClipping', 'ForeachAdam', 'best_checkpoint_name',
            'rng_states', 'set_rng_states', 'training_state', 'restore_rng', 'TrainingTracker', 'NetworkAloneInFit',
-           'FusionShare', 'loss_weights', 'ChartRecorder', 'ChartLearner', 'chart_learner', 'resolve_checkpoint',
-           'check_resumable']
+           'FusionShare', 'loss_weights', 'DeviceSmoothLoss', 'ChartRecorder', 'ChartProgress', 'ChartLearner',
+           'chart_learner', 'resolve_checkpoint', 'check_resumable']
 
 # %% ../nbs/06a_learner.ipynb #604dffc2
 def class_f1(k: int, name: str) -> AccumMetric:
@@ -109,19 +111,22 @@ def schedule_position(step: int, n_iter: int, total_epochs: int, anchor: tuple[i
 class RunSchedule(ParamScheduler):
     "fastai's `ParamScheduler`, positioned by the run's global step so that it resumes exactly."
     def __init__(self, cfg: TsicConfig): super().__init__(schedule_functions(cfg)); self.total_epochs = cfg.max_epochs
-    def before_batch(self):  # `self.learn.x`, not `self.x`: fastai's attribute delegation costs more than the schedule on every batch
-        learn = self.learn
-        step = (learn.first_epoch + learn.epoch) * learn.n_iter + learn.iter
-        self._update_val(schedule_position(step, learn.n_iter, self.total_epochs, learn.schedule_anchor))
+    def before_train(self):
+        "Every schedule's values at each batch of this epoch, computed once (per batch, the optimizer's hyper-parameters are only set)."
+        learn = self.learn  # `self.learn.x`, not `self.x`: fastai's attribute delegation costs more than the schedule on every batch
+        n = len(learn.dl)
+        positions = [schedule_position((learn.first_epoch + learn.epoch) * n + i, n, self.total_epochs, learn.schedule_anchor) for i in range(n)]
+        self.epoch_values = [{name: f(pct) for name, f in self.scheds.items()} for pct in positions]
+    def before_batch(self): self._set_values(self.epoch_values[self.learn.iter])
     def after_batch(self):
         hypers = self.learn.opt.hypers[-1]
         for name, values in self.hps.items(): values.append(hypers[name])
-    def _update_val(self, pct: float):
-        "Each schedule's value(s) at `pct` into the optimizer's per-group hyper-parameters, as `Optimizer.set_hyper` sets them, without its checks on every step."
+    def _update_val(self, pct: float): self._set_values({name: f(pct) for name, f in self.scheds.items()})
+    def _set_values(self, values: dict):
+        "Each schedule's value(s) into the optimizer's per-group hyper-parameters, as `Optimizer.set_hyper` sets them, without its checks on every step."
         opt = self.learn.opt
         hypers = opt.hypers if isinstance(opt, Optimizer) else None  # fastai's own optimizers keep them in plain dicts
-        for name, f in self.scheds.items():
-            value = f(pct)
+        for name, value in values.items():
             if hypers is None or (np.ndim(value) and len(value) != len(hypers)): opt.set_hyper(name, value); continue
             for h, v in zip(hypers, value if np.ndim(value) else [value] * len(hypers)): h[name] = v
 
@@ -358,11 +363,21 @@ def loss_weights(cfg: TsicConfig, train_labels) -> torch.Tensor | None:
     if cfg.class_balance != 'weights': return None
     return torch.tensor(class_weights(train_labels, cfg.num_classes), dtype=torch.float32)
 
+class DeviceSmoothLoss(AvgSmoothLoss):
+    "fastai's smoothed training loss, kept on the loss's device: fastai's copies each batch's loss to the host (on a GPU, a wait for the step on every batch)."
+    def accumulate(self, learn):
+        self.count += 1
+        loss = learn.loss.as_subclass(torch.Tensor).detach().mean()
+        self.val = torch.lerp(loss, self.val.to(loss.device), self.beta)
+
 class ChartRecorder(Recorder):
-    "fastai's `Recorder`, listing the phase's metrics once and reading the learner directly (fastai rebuilds the list and reads each attribute through the callback's delegation on every batch)."
+    """fastai's `Recorder`, listing the phase's metrics once and reading the learner directly (fastai rebuilds the list
+    and reads each attribute through the callback's delegation on every batch); the smoothed losses stay on the device
+    during the epoch and are read at its end, in one transfer."""
+    def __init__(self, **kwargs): super().__init__(**kwargs); self.smooth_loss = DeviceSmoothLoss(self.smooth_loss.beta)
     @property
     def name(self) -> str: return 'recorder'  # learn.recorder, as fastai's
-    def before_train(self): super().before_train(); self.phase_metrics = list(self._train_mets)
+    def before_train(self): super().before_train(); self.phase_metrics, self.epoch_start = list(self._train_mets), len(self.losses)
     def before_validate(self): super().before_validate(); self.phase_metrics = list(self._valid_mets)
     def after_batch(self):
         learn = self.learn
@@ -371,6 +386,19 @@ class ChartRecorder(Recorder):
         if not learn.training: return
         value = self.smooth_loss.value
         self.lrs.append(learn.opt.hypers[-1]['lr']); self.losses.append(value); learn.smooth_loss = value
+    def after_train(self):
+        new = self.losses[self.epoch_start:]
+        if new: self.losses[self.epoch_start:] = torch.stack(new).tolist()  # the epoch's smoothed losses as floats, one read
+        super().after_train()
+
+class ChartProgress(ProgressCallback):
+    "fastai's progress bars, showing the smoothed loss read from the device every 20 batches (fastai's reads it on every batch)."
+    @property
+    def name(self) -> str: return 'progress'  # learn.progress, as fastai's (its `no_bar` looks for that name)
+    def after_batch(self):
+        learn = self.learn
+        self.pbar.update(learn.iter + 1)
+        if learn.training and (learn.iter % 20 == 0 or learn.iter == learn.n_iter - 1): self.pbar.comment = f'{learn.smooth_loss.item():.4f}'
 
 def _handles(cb: Callback, event_name: str) -> bool:
     "Whether callback `cb` has a method for `event_name` (its class's, or one set on it)."
@@ -434,7 +462,8 @@ def chart_learner(data: ChartData, cfg: TsicConfig, checkpoint_dir: str | Path, 
                     opt_func=ForeachAdam)
     learn.remove_cb(learn.recorder).add_cb(ChartRecorder())
     learn.cfg, learn.first_epoch, learn.stopped_early, learn.schedule_anchor = cfg, 0, False, (0, 0.)  # first_epoch, not start_epoch: fastai's Recorder owns that name
-    if not (show_progress() and processes().main): learn.remove_cb(ProgressCallback)  # bars only where someone watches (`progress`)
+    learn.remove_cb(ProgressCallback).remove_cb(CastToTensor)  # ChartInput gives plain tensors
+    if show_progress() and processes().main: learn.add_cb(ChartProgress())  # bars only where someone watches (`progress`)
     if not processes().main: learn.logger = noop  # one log of the run: rank 0's
     learn.create_opt()
     learn.unfreeze_to_stage(open_groups(0, cfg))

@@ -45,7 +45,7 @@ class TensorBoardLogger(Callback):
         self.run = not hasattr(self, 'lr_finder') and not hasattr(self, 'gather_preds')
         if not self.run: return
         self.writer = SummaryWriter(str(self.log_dir))
-        self.first_batch, self.grads, self.loss_sum, self.losses = True, None, None, 0
+        self.first_batch, self.first_inputs, self.grads, self.loss_sum, self.losses = True, None, None, None, 0
 
     def _step(self) -> int:
         learn = self.learn  # per batch: the learner's attributes read through it, not through the callback's delegation
@@ -53,18 +53,22 @@ class TensorBoardLogger(Callback):
 
     def before_batch(self):
         if not (self.training and self.first_batch): return
-        self.first_batch = False
-        x = self.xb[0][:16].detach().float().cpu()
-        self.writer.add_image('inputs', make_grid(x, nrow=8, normalize=True, scale_each=True), self._step())
-        if self.learn.first_epoch == 0: self._log_graph()
+        self.first_batch = False  # the run's first inputs, kept on the device and written when the phase ends (no read in a batch)
+        self.first_inputs = tuple(x[:16].detach().clone() for x in self.xb)
 
-    def _log_graph(self):
+    def _log_inputs(self):
+        "The run's first training inputs as an image, and (in a run's first fit) the model's graph traced on them."
+        inputs, self.first_inputs = self.first_inputs, None
+        self.writer.add_image('inputs', make_grid(inputs[0].float().cpu(), nrow=8, normalize=True, scale_each=True), self._step())
+        if self.learn.first_epoch == 0: self._log_graph(inputs)
+
+    def _log_graph(self, inputs: tuple):
         model = processes().plain_model(self.model)
         was_training = model.training
         model.eval()
         try:
-            with torch.no_grad(), torch.autocast(self.xb[0].device.type, enabled=False):
-                self.writer.add_graph(model, tuple(x[:2].float() for x in self.xb))
+            with torch.no_grad(), torch.autocast(inputs[0].device.type, enabled=False):
+                self.writer.add_graph(model, tuple(x[:2].float() for x in inputs))
         except Exception as e: log.warning("TensorBoard: could not trace the model graph (%s); the other events are written", e)
         finally: model.train(was_training)
 
@@ -74,16 +78,24 @@ class TensorBoardLogger(Callback):
         loss = learn.loss.detach().float()
         self.loss_sum, self.losses = (loss if self.loss_sum is None else self.loss_sum + loss), self.losses + 1
         step = self._step()
-        if step % self.every and learn.iter != learn.n_iter - 1: return  # the per-step points only every `every` steps: each reads the device
-        self.writer.add_scalar('train/loss', float(self.loss_sum) / self.losses, step)
-        for name, hyper in zip(GROUP_NAMES, learn.opt.hypers): self.writer.add_scalar(f'lr/{name}', hyper['lr'], step)
+        if step % self.every and learn.iter != learn.n_iter - 1: return  # a point every `every` steps, and the epoch's last
+        self.points.append((step, self.loss_sum / self.losses, [hyper['lr'] for hyper in learn.opt.hypers]))
         self.loss_sum, self.losses = None, 0
 
-    def before_train(self): self.loss_sum, self.losses = None, 0  # a phase cancelled part-way leaves nothing for the next
+    def before_train(self): self.loss_sum, self.losses, self.points = None, 0, []  # a phase cancelled part-way leaves nothing for the next
+
+    def after_train(self):
+        "The phase's points, their losses read from the device in one transfer (not one read, and one wait for the device, per point)."
+        if self.first_inputs is not None: self._log_inputs()
+        if not self.points: return
+        for (step, _, lrs), loss in zip(self.points, torch.stack([p[1] for p in self.points]).tolist()):
+            self.writer.add_scalar('train/loss', loss, step)
+            for name, lr in zip(GROUP_NAMES, lrs): self.writer.add_scalar(f'lr/{name}', lr, step)
+        self.points = []
 
     def before_step(self):
         if self.learn.iter == self.learn.n_iter - 1:
-            self.grads = [torch.cat([p.grad.detach().flatten().float().cpu() for p in g if p.grad is not None] or [torch.zeros(1)])
+            self.grads = [torch.cat([p.grad.detach().flatten().float() for p in g if p.grad is not None] or [torch.zeros(1)])  # a copy, read at the epoch's end
                           for g in processes().plain_model(self.model).param_groups()]
 
     def after_epoch(self):
@@ -101,7 +113,7 @@ class TensorBoardLogger(Callback):
                               epoch, dataformats='HWC')
         for name, group in zip(GROUP_NAMES, processes().plain_model(self.model).param_groups()):
             if group: self.writer.add_histogram(f'weights/{name}', torch.cat([p.detach().flatten().float().cpu() for p in group]), epoch)
-        for name, grads in zip(GROUP_NAMES, self.grads or []): self.writer.add_histogram(f'grads/{name}', grads, epoch)
+        for name, grads in zip(GROUP_NAMES, self.grads or []): self.writer.add_histogram(f'grads/{name}', grads.cpu(), epoch)
         self.writer.flush()
 
     def validation_predictions(self) -> tuple[np.ndarray, np.ndarray]:
