@@ -38,7 +38,7 @@ def test_lightgbm_modules_do_not_load_torch():
 def test_input_normalisation_is_written_once():
     "Training, prediction and export normalise through `loaders.Normalize`: the arithmetic appears in one module."
     uses = {p.name for p in (ROOT / 'tsic').glob('*.py') if p.name != '_modidx.py'
-            for line in p.read_text().splitlines() if re.search(r'addcmul|255 \*|/ 255|std\)\.view', line)}
+            for line in p.read_text().splitlines() if re.search(r'(?<!_foreach_)addcmul|255 \*|/ 255|std\)\.view', line)}
     assert uses == {'loaders.py'}, uses
     from tsic.loaders import Normalize
     from tsic.predict import ChartProbabilities
