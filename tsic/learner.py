@@ -428,6 +428,11 @@ class ChartLearner(Learner):
             cache[1][event_name] = entries
         return cache[1][event_name]
 
+    def _set_device(self, b):
+        "The batch on the model's device: the loaders deliver it there, so this only checks (fastai walks and moves the batch again)."
+        device = next(self.model.parameters()).device
+        return b if all(getattr(x, 'device', device) == device for x in b) else super()._set_device(b)
+
     def __call__(self, event_name):
         if not isinstance(event_name, str): return super().__call__(event_name)
         inner, training = event_name in _INNER_LOOP, getattr(self, 'training', True)
