@@ -121,7 +121,6 @@ class RunSchedule(ParamScheduler):
     def after_batch(self):
         hypers = self.learn.opt.hypers[-1]
         for name, values in self.hps.items(): values.append(hypers[name])
-    def _update_val(self, pct: float): self._set_values({name: f(pct) for name, f in self.scheds.items()})
     def _set_values(self, values: dict):
         "Each schedule's value(s) into the optimizer's per-group hyper-parameters, as `Optimizer.set_hyper` sets them, without its checks on every step."
         opt = self.learn.opt
