@@ -138,6 +138,7 @@ def overhead(args):
             if not (self.active and self.learn.training): return
             sync(device); start = time.perf_counter()
             x, y = next(self.batches)
+            y = y.as_subclass(torch.Tensor)  # a bare loop's plain tensors (fastai's TensorCategory would route every op through its dispatch)
             for group, lr in zip(opt.param_groups, lr_at(self.learn.iter, self.learn.n_iter)): group['lr'] = lr
             loss = loss_func(bare_model(encoder.encode(x, True)), y)
             loss.backward(); opt.step(); opt.zero_grad(set_to_none=True)

@@ -17,8 +17,14 @@ from .fusion import SeriesEncoder, ConvSeriesEncoder, FusionLoss
 from .readers import LENGTH_COLUMN
 
 # %% auto #0
-__all__ = ['SHARES', 'ChartModel', 'layer_groups', 'choose_share', 'ImageClassifier', 'late_fusion_head', 'encoder_stride',
-           'series_encoder', 'MultiModalNet', 'create_model']
+__all__ = ['SHARES', 'FlatCrossEntropy', 'ChartModel', 'layer_groups', 'choose_share', 'ImageClassifier', 'late_fusion_head',
+           'encoder_stride', 'series_encoder', 'MultiModalNet', 'create_model']
+
+# %% ../nbs/05b_models.ipynb #c287bbd2
+class FlatCrossEntropy(CrossEntropyLossFlat):
+    "fastai's `CrossEntropyLossFlat`, keeping plain tensors plain (fastai's makes its inputs, and so the loss, `TensorBase`)."
+    def _contiguous(self, x):
+        return x.transpose(self.axis, -1).contiguous() if isinstance(x, torch.Tensor) else x
 
 # %% ../nbs/05b_models.ipynb #fa1e80f2
 class ChartModel:
@@ -36,7 +42,7 @@ class ChartModel:
 
     def loss_func(self, weight: torch.Tensor | None = None):
         "The training loss, cross-entropy weighted by class `weight` when given."
-        return CrossEntropyLossFlat(weight=weight)
+        return FlatCrossEntropy(weight=weight)
 
     def prepare(self, data) -> None:
         "Fit what is fitted in closed form, not by gradient steps, on the training rows of `data` (a `sources.ChartData`); nothing here."
@@ -174,7 +180,7 @@ class MultiModalNet(ChartModel, nn.Module):
     def reads_windows(self) -> bool: return 'series' in self.inputs or self.late_head is not None
     def get_classifier(self) -> nn.Linear: return self.classifier[-1]
     def loss_func(self, weight: torch.Tensor | None = None) -> FusionLoss:
-        return FusionLoss(CrossEntropyLossFlat(weight=weight), self.n_classes, self.aux_weight)
+        return FusionLoss(FlatCrossEntropy(weight=weight), self.n_classes, self.aux_weight)
 
     def prepare(self, data) -> None:
         "Fit the late-fusion head (MiniRocket's ridge or the window ridge) on the scaled windows of the original training rows of `data` (no augmented copies)."
