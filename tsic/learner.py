@@ -37,8 +37,8 @@ __all__ = ['log', 'BEST_GLOB', 'class_f1', 'f1_metrics', 'group_learning_rates',
            'StagedUnfreezing', 'one_cycle_cos', 'schedule_functions', 'schedule_position', 'RunSchedule',
            'DevicePrecision', 'AccumulateBatches', 'AdaptiveGradientClipping', 'ForeachAdam', 'best_checkpoint_name',
            'rng_states', 'set_rng_states', 'training_state', 'restore_rng', 'TrainingTracker', 'NetworkAloneInFit',
-           'FusionShare', 'loss_weights', 'DeviceSmoothLoss', 'ChartRecorder', 'ChartProgress', 'ChartLearner',
-           'chart_learner', 'resolve_checkpoint', 'check_resumable']
+           'FusionShare', 'loss_weights', 'DeviceSmoothLoss', 'ChartRecorder', 'MetricsToHost', 'ChartProgress',
+           'ChartLearner', 'chart_learner', 'resolve_checkpoint', 'check_resumable']
 
 # %% ../nbs/06a_learner.ipynb #604dffc2
 def class_f1(k: int, name: str) -> AccumMetric:
@@ -390,6 +390,14 @@ class ChartRecorder(Recorder):
         if new: self.losses[self.epoch_start:] = torch.stack(new).tolist()  # the epoch's smoothed losses as floats, one read
         super().after_train()
 
+class MetricsToHost(Callback):
+    "At the end of a validation pass, the predictions and targets the metrics gathered on the device, moved to the host in one transfer each."
+    order = Recorder.order - 2  # before the processes merge them (distributed.DataParallel) and the Recorder reads them
+    def after_validate(self):
+        for metric in self.learn.recorder._valid_mets:
+            if isinstance(metric, AccumMetric) and metric.preds:
+                metric.preds, metric.targs = [torch.cat(metric.preds).cpu()], [torch.cat(metric.targs).cpu()]
+
 class ChartProgress(ProgressCallback):
     "fastai's progress bars, showing the smoothed loss read from the device every 20 batches (fastai's reads it on every batch)."
     @property
@@ -427,6 +435,13 @@ class ChartLearner(Learner):
             cache[1][event_name] = entries
         return cache[1][event_name]
 
+    def to_detach(self, b, cpu: bool = True, gather: bool = True):
+        """fastai's, except for the metrics of a validation pass: their batches stay on the device and `MetricsToHost`
+        moves them to the host once, at the pass's end (fastai copies each batch's: on a GPU, a wait per batch).
+        Predictions asked for (`get_preds`) come to the host batch by batch, as fastai's do."""
+        if not self.training and not hasattr(self, 'gather_preds'): cpu = False
+        return super().to_detach(b, cpu, gather)
+
     def _set_device(self, b):
         "The batch on the model's device: the loaders deliver it there, so this only checks (fastai walks and moves the batch again)."
         device = next(self.model.parameters()).device
@@ -452,7 +467,7 @@ def chart_learner(data: ChartData, cfg: TsicConfig, checkpoint_dir: str | Path, 
     model.prepare(data)
     if cfg.channels_last: model = model.to(memory_format=torch.channels_last)
     scaler = None if data.scaler is None else data.scaler.state_dict()
-    cbs = [ChartInput.from_config(cfg), TrainingTracker(checkpoint_dir, cfg, data.provenance, scaler), NetworkAloneInFit(),
+    cbs = [ChartInput.from_config(cfg), TrainingTracker(checkpoint_dir, cfg, data.provenance, scaler), NetworkAloneInFit(), MetricsToHost(),
            FusionShare(data.provenance.validation != 'training series')]
     if cfg.precision != '32': cbs.append(DevicePrecision('bf16' if cfg.precision == 'bf16-mixed' else 'fp16'))
     if cfg.accumulate_grad_batches > 1: cbs.append(AccumulateBatches(cfg.accumulate_grad_batches))
