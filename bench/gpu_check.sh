@@ -3,7 +3,8 @@
 #   1. real demo runs through train() in bf16-mixed and fp32, single and multi mode (bench/gpu_train.py): seconds per
 #      epoch, peak GPU memory, test macro F1 beside the best causal baseline;
 #   2. a small checkpoint trained on the GPU in bf16, brought back so that a CPU-only machine loads, predicts and resumes it;
-#   3. the training-throughput bench (bench/train_throughput.py) in bf16-mixed and fp32;
+#   3. the training-throughput bench (bench/train_throughput.py) in bf16-mixed and fp32, then what the loop adds per
+#      batch over a bare PyTorch loop (--overhead, issue 29) in both;
 #   4. the training tests, the slow ones included (resume after SIGKILL, reproducibility, multi-modal, transfer), with the
 #      GPU as fastai's default device.
 # The script exits with the number of steps that failed.
@@ -35,6 +36,10 @@ check() { "$@"; rc=$?; echo "--- exit status $rc: $*"; [ $rc -eq 0 ] || failed=$
     step "training throughput, precision $p (bench/train_throughput.py)"
     if [ -n "$QUICK" ]; then check timeout 120 python3 bench/train_throughput.py --precision $p --quick
     else check timeout 60 python3 bench/train_throughput.py --precision $p --epoch-images 4096 --repeats 3; fi
+  done
+  for p in 32 bf16-mixed; do
+    step "what the training loop adds per batch over a bare loop, precision $p (bench/train_throughput.py --overhead)"
+    check timeout 120 python3 bench/train_throughput.py --overhead --precision $p --repeats 3 --json "$OUT/overhead_$p.json" $QUICK
   done
   step "training tests on the GPU"
   check timeout 150 python3 -m pytest -q -p no:cacheprovider -m "" ${QUICK:+--collect-only} tests/test_resume.py tests/test_reproducible.py tests/test_multimodal.py tests/test_transfer.py

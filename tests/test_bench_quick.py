@@ -116,7 +116,8 @@ def test_the_gpu_check_script_runs_every_step_in_its_quick_mode(tmp_path):
     proc = subprocess.run(['bash', str(ROOT / 'bench' / 'gpu_check.sh'), '--quick'], capture_output=True, text=True, cwd=ROOT, env=env, timeout=900)
     log = (tmp_path / 'gpu' / 'log.txt').read_text()
     assert proc.returncode == 0 and '=== done: 0 step(s) failed' in log, log[-3000:]
-    assert log.count('--- exit status 0:') == 4 and 'gpu_train.py' in log and '--collect-only' in log
+    assert log.count('--- exit status 0:') == 6 and 'gpu_train.py' in log and '--collect-only' in log
+    assert all(json.loads((tmp_path / 'gpu' / f'overhead_{p}.json').read_text())['pairs'] > 0 for p in ('32', 'bf16-mixed'))
 
 
 @pytest.mark.slow
@@ -149,5 +150,6 @@ def test_train_overhead_bench_compares_the_learner_with_a_bare_loop(tmp_path):
     out = bench('train_throughput.py', '--overhead', '--json', str(tmp_path / 'o.json'))
     figures = json.loads((tmp_path / 'o.json').read_text())
     assert figures['bare_ms_per_batch'] > 0 and figures['tsic_ms_per_batch'] > 0 and figures['batches'] >= 1
+    assert figures['pairs'] == figures['batches'] * 1 and figures['added_quartiles_ms'][0] <= figures['added_ms_per_batch'] <= figures['added_quartiles_ms'][1]
     assert {'ChartInput', 'ChartRecorder'} <= {r['callback'] for r in figures['callback_events']}, figures['callback_events']
     assert 'added by the loop' in out and 'by function, own time' in out

@@ -168,5 +168,5 @@ class ChartInput(Callback):
         learn = self.learn  # the learner's attributes read through it, not through the callback's delegation (slow on every batch)
         x = learn.xb[0]  # a training batch's input is not kept after its step: its buffer serves the next one
         x = self.encode(x, learn.training, reuse=learn.training) if x.dtype == torch.uint8 else x.as_subclass(torch.Tensor)
-        learn.xb = (x, *(x.as_subclass(torch.Tensor) for x in learn.xb[1:]))  # plain tensors (fastai's CastToTensor is not needed)
+        learn.xb = (x, *(w.as_subclass(torch.Tensor) for w in learn.xb[1:]))  # plain tensors (fastai's CastToTensor is not needed)
         learn.yb = tuple(y.as_subclass(torch.Tensor) for y in learn.yb)
