@@ -145,7 +145,7 @@ def overhead(args):
             sync(device); self.mark, tsic = time.perf_counter(), start - self.mark
             self.pairs.append((tsic, self.mark - start))
 
-    fastai_cbs = lambda: [RunSchedule(cfg), StagedUnfreezing(cfg), TrainTimer()]
+    fastai_cbs = lambda: [RunSchedule(cfg), StagedUnfreezing(cfg)]  # what fit_run adds; no timer of the bench's own on tsic's side (PairedBare times both)
     with learn.no_bar(), learn.no_logging(): learn.fit(2, cbs=[*fastai_cbs(), PairedBare()])  # warm-up (the machine's speed settles)
     pairs = []
     for i in range(args.repeats):
@@ -161,8 +161,8 @@ def overhead(args):
     print(f"  bare PyTorch loop:  {np.median(bare_ms):7.2f} ms per batch (median of {len(pairs)} batches)")
     print(f"  tsic Learner:       {np.median(tsic_ms):7.2f} ms per batch (median of {len(pairs)} batches)")
     print(f"  added by the loop:  {added:7.2f} ms per batch (goal <= 0.3): the median of {len(pairs)} paired differences, quartiles "
-          f"{low:.2f} to {high:.2f}; their mean {mean:.2f} (95% CI {mean - half:.2f} to {mean + half:.2f}, periodic work such as "
-          f"TensorBoard's writes included)")
+          f"{low:.2f} to {high:.2f}; their mean {mean:.2f} (95% CI {mean - half:.2f} to {mean + half:.2f}: the slow batches, "
+          f"such as each phase's first, weigh in it)")
     class SecondEpoch(Callback):
         order = -100  # first of all: the clock starts before any callback's before_epoch
         def before_epoch(self): clock.active = self.epoch == 1
