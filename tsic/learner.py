@@ -387,7 +387,12 @@ class ChartRecorder(Recorder):
         self.lrs.append(learn.opt.hypers[-1]['lr']); self.losses.append(value); learn.smooth_loss = value
     def after_train(self):
         new = self.losses[self.epoch_start:]
-        if new: self.losses[self.epoch_start:] = torch.stack(new).tolist()  # the epoch's smoothed losses as floats, one read
+        if new:  # the epoch's smoothed losses as floats, one read
+            values = torch.stack(new + [self.smooth_loss.val.to(new[0].device)]).cpu()
+            # each rank smoothed its own losses; smoothing is linear, so the ranks' mean is the smoothing of every batch's
+            # mean loss over the ranks, fastai's value (it gathers each batch's loss)
+            if processes().several: values = torch.stack(processes().gather(values)).mean(0)
+            self.losses[self.epoch_start:], self.smooth_loss.val = values[:-1].tolist(), values[-1]
         super().after_train()
 
 class MetricsToHost(Callback):
