@@ -11,7 +11,9 @@ from fastai.vision.all import DataLoader, DataLoaders, Callback, TensorImage, Te
 from .config import TsicConfig
 from .readers import ChartData, ChartDataError
 from .distributed import processes
-from fastai.torch_core import to_detach
+from fastai.torch_core import to_detach, to_device
+from fastai.data.load import _loaders
+from torch.utils.data import get_worker_info
 
 # %% auto #0
 __all__ = ['CachedCharts', 'ChartDataLoader', 'class_weights', 'chart_dataloaders', 'normalization_stats', 'Normalize',
@@ -19,10 +21,11 @@ __all__ = ['CachedCharts', 'ChartDataLoader', 'class_weights', 'chart_dataloader
 
 # %% ../nbs/04c_loaders.ipynb #2509e0ee
 class CachedCharts:
-    "Rows `rows` of the decoded-image array `images` with their `labels`, optional numeric `windows` and sampling `weights`."
+    """Rows `rows` of the decoded-image array `images` with their `labels`, optional numeric `windows` and sampling `weights`;
+    with `pin`, batches built in page-locked memory (for a GPU: see the text above)."""
     def __init__(self, images: np.ndarray, rows: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None,
-                 windows: np.ndarray | None = None):
-        self.images, self.rows, self.labels, self.weights = images, np.asarray(rows), np.asarray(labels), weights
+                 windows: np.ndarray | None = None, pin: bool = False):
+        self.images, self.rows, self.labels, self.weights, self.pin = images, np.asarray(rows), np.asarray(labels), weights, pin
         self.windows = None if windows is None else torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32))
     def __len__(self): return len(self.rows)
     def __getitem__(self, i): return self.batch(np.array([i]))
@@ -31,9 +34,14 @@ class CachedCharts:
     def batch(self, idx: np.ndarray) -> tuple:
         "Images (uint8, NCHW view of NHWC), then windows when there are any, then labels, of positions `idx`."
         idx = np.sort(idx)
-        x = torch.from_numpy(np.ascontiguousarray(self.images[self.rows[idx]])).permute(0, 3, 1, 2)
-        y = TensorCategory(torch.from_numpy(self.labels[idx]))
-        return (TensorImage(x), y) if self.windows is None else (TensorImage(x), self.windows[idx], y)
+        pin = self.pin and get_worker_info() is None  # in a worker process, torch's loader pins in the main process
+        x = torch.empty((len(idx), *self.images.shape[1:]), dtype=torch.uint8, pin_memory=pin)
+        np.take(self.images, self.rows[idx], axis=0, out=x.numpy())  # one copy, straight into the (pinned) batch
+        y = torch.from_numpy(self.labels[idx])
+        windows = None if self.windows is None else self.windows[idx]
+        if pin: y, windows = y.pin_memory(), None if windows is None else windows.pin_memory()
+        x, y = TensorImage(x.permute(0, 3, 1, 2)), TensorCategory(y)
+        return (x, y) if windows is None else (x, windows, y)
 
 class ChartDataLoader(DataLoader):
     "fastai `DataLoader` over `CachedCharts` that builds each batch with one slice; with `share` = (rank, processes), that rank's part of each batch (`distributed`)."
@@ -52,6 +60,16 @@ class ChartDataLoader(DataLoader):
     def to_detach(self, b, cpu=True, gather=True):
         "Detach without fastai's per-batch gathering: tsic gathers whole splits (`distributed.merge_metrics`)."
         return to_detach(b, cpu, gather=False)
+    def __iter__(self):
+        "fastai's iteration, each batch sent to the device with `non_blocking` (fastai's waits for every copy)."
+        self.randomize(); self.before_iter()
+        self._DataLoader__idxs = self.get_idxs()  # fastai's, in the main process
+        for b in _loaders[self.fake_l.num_workers == 0](self.fake_l):
+            if isinstance(b, list): b = tuple(b)  # torch's pinning turns tuples into lists
+            if self.device is not None: b = to_device(b, self.device, non_blocking=True)
+            yield self.after_batch(b)
+        self.after_iter()
+        if hasattr(self, 'it'): del self.it
 
 # %% ../nbs/04c_loaders.ipynb #64ff7604
 def class_weights(labels, num_classes: int) -> np.ndarray:
@@ -70,6 +88,7 @@ def chart_dataloaders(data: ChartData, cfg: TsicConfig, device=None) -> DataLoad
         raise ChartDataError("model_mode: multi pairs every chart with its numeric window, and this data has none: "
                              "load it with sources.load_data(cfg) from a config with timeseries.data_path")
     samples, windows, n_proc = data.samples, data.scaled_windows(), processes().world
+    gpu = device is not None and torch.device(device).type == 'cuda'  # batches pinned, so their copies overlap the host's work
     def dl(split, train=False):
         rows = np.flatnonzero(samples.split == split)
         if train and n_proc > 1 and min(len(rows), cfg.batch_size) < 2 * n_proc:  # BatchNorm needs two samples per process
@@ -78,9 +97,9 @@ def chart_dataloaders(data: ChartData, cfg: TsicConfig, device=None) -> DataLoad
         if not train: rows = rows[processes().shard(len(rows), bs=cfg.batch_size)]  # this process's slice of the split: whole batches, in order
         labels = samples.label.to_numpy()[rows]
         weights = class_weights(labels, cfg.num_classes)[labels] if train and cfg.class_balance == 'sampler' else None
-        charts = CachedCharts(data.images, samples.image_row.to_numpy()[rows], labels, weights, None if windows is None else windows[rows])
+        charts = CachedCharts(data.images, samples.image_row.to_numpy()[rows], labels, weights, None if windows is None else windows[rows], pin=gpu)
         return ChartDataLoader(charts, share=(processes().rank, n_proc) if train and n_proc > 1 else None, bs=cfg.batch_size, shuffle=train,
-                               drop_last=train and len(rows) > cfg.batch_size, num_workers=cfg.num_workers, device=device)
+                               drop_last=train and len(rows) > cfg.batch_size, num_workers=cfg.num_workers, device=device, pin_memory=gpu)
     loaders = [dl('train', train=True), dl('val')] + ([dl('test')] if (samples.split == 'test').any() else [])
     dls = DataLoaders(*loaders, device=device)
     dls.vocab, dls.samples = list(cfg.class_names), samples
