@@ -3,8 +3,8 @@
 #   1. real demo runs through train() in bf16-mixed and fp32, single and multi mode (bench/gpu_train.py): seconds per
 #      epoch, peak GPU memory, test macro F1 beside the best causal baseline;
 #   2. a small checkpoint trained on the GPU in bf16, brought back so that a CPU-only machine loads, predicts and resumes it;
-#   3. the training-throughput bench (bench/train_throughput.py) in bf16-mixed and fp32, then what the loop adds per
-#      batch over a bare PyTorch loop (--overhead, issue 29) in both;
+#   3. the training-throughput bench (bench/train_throughput.py) in bf16-mixed (with torch.compile and its CUDA-graph
+#      mode: --compile) and fp32, then what the loop adds per batch over a bare PyTorch loop (--overhead, issue 29) in both;
 #   4. the training tests, the slow ones included (resume after SIGKILL, reproducibility, multi-modal, transfer), with the
 #      GPU as fastai's default device.
 # The script exits with the number of steps that failed.
@@ -35,7 +35,8 @@ check() { "$@"; rc=$?; echo "--- exit status $rc: $*"; [ $rc -eq 0 ] || failed=$
   for p in bf16-mixed 32; do
     step "training throughput, precision $p (bench/train_throughput.py)"
     if [ -n "$QUICK" ]; then check timeout 120 python3 bench/train_throughput.py --precision $p --quick
-    else check timeout 60 python3 bench/train_throughput.py --precision $p --epoch-images 4096 --repeats 3; fi
+    elif [ $p = 32 ]; then check timeout 60 python3 bench/train_throughput.py --precision $p --epoch-images 4096 --repeats 3
+    else check timeout 240 python3 bench/train_throughput.py --precision $p --epoch-images 4096 --repeats 3 --compile; fi
   done
   for p in 32 bf16-mixed; do
     step "what the training loop adds per batch over a bare loop, precision $p (bench/train_throughput.py --overhead)"

@@ -4,7 +4,9 @@
     (`ImageDataLoaders.from_folder` + `aug_transforms`) on the same images;
 (b) one training epoch through the real tsic Learner vs pure model compute (forward, backward, step) on the same
     batches pre-loaded on the device as normalised tensors;
-(c) the same pure compute in NCHW instead of channels_last (is `channels_last: true` a win on this device?).
+(c) the same pure compute in NCHW instead of channels_last (is `channels_last: true` a win on this device?);
+(d) with `--compile`, the same pure compute through `torch.compile`, and on a GPU through its CUDA-graph mode
+    ('reduce-overhead'): do they pay for their compile time?
 
 Runs unchanged on CPU or GPU:  python bench/train_throughput.py [--precision bf16-mixed] [--epoch-images 1280] [--quick]
 
@@ -56,9 +58,9 @@ class TrainTimer(Callback):
         sync(self.dls.device); self.times.append(time.perf_counter() - self.t); self.input_times.append(self.input)
 
 
-def pure_compute(learn, batches, device, precision) -> float:
-    "Seconds for forward + backward + optimizer step over pre-loaded `batches`, with the learner's model and optimizer."
-    model, opt, loss_func = learn.model, learn.opt, learn.loss_func
+def pure_compute(learn, batches, device, precision, model=None) -> float:
+    "Seconds for forward + backward + optimizer step over pre-loaded `batches`, with the learner's model (or `model`) and optimizer."
+    model, opt, loss_func = model or learn.model, learn.opt, learn.loss_func
     dtype = {'bf16-mixed': torch.bfloat16, '16-mixed': torch.float16}.get(precision)
     scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
     model.train(); sync(device); start = time.perf_counter()
@@ -194,6 +196,21 @@ def overhead(args):
     shutil.rmtree(scratch)
 
 
+def compiled_compute(learn, batches, device, args, eager: float):
+    """(d) The pure compute of (b) with the model through `torch.compile` (Inductor), and on a GPU also its
+    'reduce-overhead' mode, which replays the step's kernels as CUDA graphs: the compile time, then the same epoch."""
+    import torch._dynamo
+    modes = ['default'] + (['reduce-overhead'] if device.type == 'cuda' else [])
+    print(f"\n(d) pure compute through torch.compile (eager: {eager:.2f} s)")
+    for mode in modes:
+        torch._dynamo.reset()
+        compiled = torch.compile(learn.model, mode=mode)
+        t = time.perf_counter(); pure_compute(learn, batches[:3], device, args.precision, compiled); first = time.perf_counter() - t
+        took = statistics.median(pure_compute(learn, batches, device, args.precision, compiled) for _ in range(args.repeats))
+        print(f"  mode {mode!r}: compiling and 3 batches {first:6.1f} s, then the epoch {took:8.2f} s "
+              f"(eager / compiled: {eager / took:.2f}x)")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--arch', default='resnet18'); ap.add_argument('--image-size', type=int, default=128)
@@ -204,6 +221,7 @@ def main():
     ap.add_argument('--quick', action='store_true', help='32 px, batch 16, 64 images, one repeat: a check that the bench runs')
     ap.add_argument('--overhead', action='store_true', help="what the tsic loop adds per batch over a bare PyTorch loop (see above)")
     ap.add_argument('--json', help='--overhead: write the figures here')
+    ap.add_argument('--compile', action='store_true', help='(d): the pure compute through torch.compile (and CUDA graphs on a GPU)')
     args = ap.parse_args()
     if args.overhead:
         if args.quick: args.batch_size, args.repeats, args.epoch_images = 16, 1, 64
@@ -288,6 +306,8 @@ def main():
     nchw = statistics.median(pure_compute(learn, contiguous, device, args.precision) for _ in range(args.repeats))
     print(f"\n(c) pure compute, NCHW (contiguous) instead of channels_last: {nchw:8.2f} s  "
           f"(channels_last is {nchw / c:.2f}x as fast)")
+    learn.model.to(memory_format=torch.channels_last)
+    if args.compile: compiled_compute(learn, batches, device, args, c)
     shutil.rmtree(scratch)
 
 

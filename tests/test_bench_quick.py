@@ -32,8 +32,8 @@ def test_serve_bench_runs_without_errors(tmp_path):
 
 @pytest.mark.slow
 def test_train_throughput_bench_compares_the_loop_with_pure_compute():
-    out = bench('train_throughput.py')
-    assert 'ratio pipeline / compute' in out and 'images/s delivered' in out
+    out = bench('train_throughput.py', '--compile')
+    assert 'ratio pipeline / compute' in out and 'images/s delivered' in out and "mode 'default'" in out and 'eager / compiled' in out
 
 
 @pytest.mark.slow
