@@ -46,9 +46,11 @@ export: install
 	@if git rev-parse --git-dir >/dev/null 2>&1 && [ -n "$$(git status --porcelain -- tsic)" ]; then \
 	  git status --porcelain -- tsic; echo "tsic/ is out of sync with nbs/: run nbdev_export and commit"; exit 1; fi
 
+# pytest runs its test files on up to 4 worker processes (pytest-xdist; one per core): most of a test's time is a
+# process that imports torch or trains on one core. Each file stays on one worker, in order.
 test: install export
 	$(NB_THREADS) $(BIN)/nbdev_test --timing
-	$(BIN)/pytest tests -q --durations=10
+	$(BIN)/pytest tests -q -n auto --maxprocesses 4 --dist loadfile --durations=10
 
 test-slow: install export
 	$(BIN)/pip install -q -e ".[dev,bench,postgres,launch]"  # sktime's UCR sets and MiniRocket; psycopg; accelerate

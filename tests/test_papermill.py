@@ -12,18 +12,18 @@ def run_papermill(out: Path, *params: str, notebook: str = 'nbs/train.ipynb') ->
 
 def test_readme_example_runs_end_to_end(tmp_path):
     run = tmp_path / 'run'
-    proc = run_papermill(tmp_path / 'out.ipynb', '-p', 'max_epochs', '2', '-p', 'image_size', '64',
+    proc = run_papermill(tmp_path / 'out.ipynb', '-p', 'max_epochs', '2', '-p', 'image_size', '32',
                          '-p', 'model_architecture_name', 'resnet18', '-p', 'pretrained', 'False',
-                         '-p', 'sample_limit', '300', '-p', 'run_dir', str(run))
+                         '-p', 'sample_limit', '150', '-p', 'run_dir', str(run))
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((run / 'metrics.json').read_text())
     assert [e['epoch'] for e in report['epochs']] == [0, 1]
     for e in report['epochs']:
         assert {'train_loss', 'valid_loss', 'f1_score', 'accuracy'} <= set(e)
-    assert report['test']['support'] == 300 and set(report['baselines']) == {'majority', 'persistence'}
-    assert report['images_per_split'] == {'train': 300, 'val': 300, 'test': 300}
+    assert report['test']['support'] == 150 and set(report['baselines']) == {'majority', 'persistence'}
+    assert report['images_per_split'] == {'train': 150, 'val': 150, 'test': 150}
     resolved = (run / 'config.yaml').read_text()
-    assert 'model_architecture_name: resnet18' in resolved and 'image_size: 64' in resolved
+    assert 'model_architecture_name: resnet18' in resolved and 'image_size: 32' in resolved
     ckpts = sorted(p.name for p in (run / 'checkpoints' / 'single' / 'resnet18').iterdir())
     assert 'last.ckpt' in ckpts and any(p.startswith('epoch=0000') and '-val_f1=' in p for p in ckpts)
     assert (run / 'confusion_matrix.png').stat().st_size > 1000 and (run / 'training_curves.png').exists()
