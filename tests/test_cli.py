@@ -47,6 +47,7 @@ def test_predict_errors_name_the_problem(checkpoint, tmp_path, capsys):
     assert proc.returncode == 2 and 'bad.ckpt: not a tsic checkpoint (unreadable bytes)' in proc.stderr
 
 
+@pytest.mark.slow  # make test stays under 10 minutes; .ci/run runs it after
 def test_export_agrees_with_the_checkpoint(checkpoint, small_dataset, tmp_path):
     from tsic.predict import Predictor, load_exported
     from tsic.readers import decode_chart

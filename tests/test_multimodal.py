@@ -47,6 +47,7 @@ def test_multi_dataset_training(small_dataset, tmp_path):
     assert len(probs[0]) > 5 and np.allclose(*probs, atol=1e-5)  # the same charts, windows 100 apart: the same probabilities
 
 
+@pytest.mark.slow  # make test stays under 10 minutes; .ci/run runs it after
 def test_missing_timestamps_stop_or_are_counted(small_dataset, tmp_path, caplog):
     cfg, csv = two_datasets(small_dataset, tmp_path)
     feats = pd.read_csv(csv)

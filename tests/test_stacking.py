@@ -83,6 +83,7 @@ def test_short_bars_and_a_renamed_quantile_build(stacked_run):
         p.predict_bars(bars, stacked=True)
 
 
+@pytest.mark.slow  # make test stays under 10 minutes; .ci/run runs it after
 def test_the_cli_and_a_live_stream_give_the_same_stacked_calls(stacked_run, tmp_path):
     checkpoint = stacked_run[1]
     p = Predictor.from_checkpoint(checkpoint)
