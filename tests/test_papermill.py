@@ -79,6 +79,7 @@ def test_series_source_through_papermill(tmp_path):
     assert not list(data.rglob('*.png')) and list((data / '.tsic-cache').glob('series-btc-48px-*.npy'))
 
 
+@pytest.mark.slow  # make test stays under 10 minutes; .ci/run runs it after (test_readme_commands runs the README's evaluate report)
 def test_evaluate_report_through_papermill(checkpoint, small_dataset, tmp_path):
     "The evaluation report of a checkpoint: files, scores equal to scikit-learn's, offsets stored and used by tsic predict."
     import shutil
