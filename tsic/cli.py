@@ -94,8 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--last', type=at_least(1), help='OHLCV input: score only the last N windows')
     p.add_argument('--batch-size', dest='batch_size', type=at_least(1), default=256, help='windows per forward pass')
     p.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
-    p.add_argument('--runtime', choices=('torch', 'onnx'), default='torch',
-                   help="what runs the network: PyTorch, or ONNX Runtime on the CPU (the onnx extra; fastest for a few windows)")
+    p.add_argument('--runtime', choices=('torch', 'onnx', 'onnx-int8'), default='torch',
+                   help="what runs the network: PyTorch, or ONNX Runtime on the CPU (the onnx extra; fastest for a few windows), "
+                        "its convolutions in int8 with onnx-int8 (calibrated on the input, or on --calibration)")
+    p.add_argument('--calibration', help='--runtime onnx-int8: charts or bars (read like the input) whose windows set the int8 ranges '
+                   '(default: the input itself)')
     p.add_argument('--repair', action='store_true', help='OHLCV input: sort, drop duplicate / NaN / inconsistent bars (counted) instead of stopping')
     _add_fields(p.add_argument_group('CSV format of an OHLCV source (default: as the dataset was built)'), CsvConfig, 'build.csv')
     s = sub.add_parser('serve', help='checkpoint -> HTTP service: POST /predict (bars as JSON or CSV text, a PNG chart), GET /model, '
@@ -103,7 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('checkpoint', help='a tsic checkpoint (.ckpt)')
     s.add_argument('--host', default='127.0.0.1', help='address to listen on (0.0.0.0: every interface, e.g. in a container)')
     s.add_argument('--port', type=at_least(1), default=8000, help='TCP port')
-    s.add_argument('--runtime', choices=('torch', 'onnx'), default='torch', help='what runs the network (onnx: ONNX Runtime on the CPU)')
+    s.add_argument('--runtime', choices=('torch', 'onnx', 'onnx-int8'), default='torch',
+                   help='what runs the network (onnx: ONNX Runtime on the CPU; onnx-int8: its convolutions in int8, needs --calibration)')
+    s.add_argument('--calibration', help='--runtime onnx-int8: charts or OHLCV bars the model will score, whose windows set the int8 ranges')
     s.add_argument('--max-batch', dest='max_batch', type=at_least(1), default=64,
                    help='charts per forward pass at most, taken from the requests waiting')
     s.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
@@ -230,7 +235,8 @@ def predict_command(args):
     from .predict import predict
     csv_flags = {f.name: getattr(args, f.name) for f in dataclasses.fields(CsvConfig) if hasattr(args, f.name)}
     table = predict(args.checkpoint, args.source, args.out, args.features, args.dataset, args.thresholds, args.last,
-                    CsvConfig(**csv_flags) if csv_flags else None, args.batch_size, args.device, args.repair, args.runtime, args.stacked)
+                    CsvConfig(**csv_flags) if csv_flags else None, args.batch_size, args.device, args.repair, args.runtime, args.stacked,
+                    args.calibration)
     if args.out: print(f"{args.out}: {len(table)} rows; predicted {table.predicted.value_counts().to_dict()}")
     else: print(table.to_csv(index=False), end='')
 
@@ -250,7 +256,7 @@ def tune_command(args):
 def serve_command(args):
     "Serve `args.checkpoint` over HTTP until stopped."
     from .serve import serve
-    serve(args.checkpoint, args.host, args.port, args.runtime, args.max_batch, device=args.device)
+    serve(args.checkpoint, args.host, args.port, args.runtime, args.max_batch, device=args.device, calibration=args.calibration)
 
 def export_command(args):
     "Export `args.checkpoint` to `args.out`."

@@ -4,8 +4,8 @@
 
 # %% ../nbs/08_predict.ipynb #3181d514
 from __future__ import annotations
-import dataclasses, io, json, logging, warnings
-from collections.abc import Iterator
+import copy, dataclasses, io, json, logging, tempfile, warnings
+from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 from pathlib import Path
 import numpy as np, pandas as pd, torch
@@ -28,15 +28,15 @@ from .checkpoint import Provenance, Stacking, load_checkpoint
 log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['log', 'RUNTIMES', 'SMALL_CPU_BATCH', 'NO_LAGGED_LABEL', 'GEOMETRY', 'EXPORT_FORMATS', 'PredictError', 'Predictor',
-           'prediction_table', 'built_options', 'LiveCall', 'Stream', 'predict', 'ChartProbabilities', 'export_model',
-           'load_exported', 'onnx_session']
+__all__ = ['log', 'RUNTIMES', 'SMALL_CPU_BATCH', 'NO_LAGGED_LABEL', 'GEOMETRY', 'EXPORT_FORMATS', 'INT8_CALIBRATION',
+           'PredictError', 'Predictor', 'prediction_table', 'built_options', 'LiveCall', 'Stream', 'predict',
+           'ChartProbabilities', 'export_model', 'load_exported', 'onnx_session', 'int8_model']
 
 # %% ../nbs/08_predict.ipynb #7a09c289
 class PredictError(ValueError):
     "Input or a checkpoint that cannot be scored as asked."
 
-RUNTIMES = ('torch', 'onnx')  # what runs the network: PyTorch eager, or ONNX Runtime (the onnx extra; see "A fast runtime" below)
+RUNTIMES = ('torch', 'onnx', 'onnx-int8')  # what runs the network: PyTorch eager, or ONNX Runtime in float32 or int8 (the onnx extra; see "A fast runtime" below)
 
 @dataclasses.dataclass(eq=False)
 class Predictor:
@@ -52,13 +52,19 @@ class Predictor:
 
     def __post_init__(self):
         if self.runtime not in RUNTIMES: raise PredictError(f"runtime must be one of {RUNTIMES}, got {self.runtime!r}")
+        if self.runtime == 'onnx-int8':
+            raise PredictError("runtime 'onnx-int8' is calibrated on charts the model will score: Predictor.from_checkpoint(path, "
+                               "runtime='onnx-int8', calibration=<charts, bars or series>) or predictor.quantized(<the same>)")
         self.input = ChartInput(Normalize.for_arch(self.cfg.model_architecture_name), channels_last=self.cfg.channels_last)
         self.device = next(self.model.parameters()).device
         self.session = onnx_session(self) if self.runtime == 'onnx' else None  # the network as an ONNX Runtime session
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str | torch.device = 'cpu', runtime: str = 'torch') -> Predictor:
-        "The model saved in the tsic checkpoint at `path`, in eval mode on `device`, run by PyTorch or (`runtime='onnx'`) ONNX Runtime."
+    def from_checkpoint(cls, path: str | Path, device: str | torch.device = 'cpu', runtime: str = 'torch', calibration=None,
+                        **options) -> Predictor:
+        "The model saved in the tsic checkpoint at `path`, in eval mode on `device`, run by PyTorch or ONNX Runtime (`runtime='onnx'`; `'onnx-int8'`: calibrated on `calibration` read with `options`, see `quantized`)."
+        if (runtime == 'onnx-int8') != (calibration is not None):
+            raise PredictError("calibration (--calibration) goes with runtime 'onnx-int8', which needs it: charts, bars or series the model will score")
         ckpt = load_checkpoint(path)
         cfg = ckpt.tsic_config(pretrained=False, pretrained_path=None)
         model = create_model(cfg)
@@ -69,8 +75,9 @@ class Predictor:
         if model.reads_windows and ckpt.window_scaler is None:
             raise PredictError(f"{path}: a model that reads numeric windows, saved without its window scaler; re-save it with tsic >= 0.1")
         scaler = None if ckpt.window_scaler is None else WindowScaler.from_state(ckpt.window_scaler)
-        return cls(model.eval().to(device), cfg, ckpt.provenance, scaler, None if ckpt.offsets is None else ckpt.offsets.offsets, str(path),
-                   runtime, ckpt.stacking)
+        p = cls(model.eval().to(device), cfg, ckpt.provenance, scaler, None if ckpt.offsets is None else ckpt.offsets.offsets, str(path),
+                'torch' if runtime == 'onnx-int8' else runtime, ckpt.stacking)
+        return p if calibration is None else p.quantized(calibration, **options)
 
     @property
     def class_names(self) -> list[str]: return list(self.cfg.class_names)
@@ -449,17 +456,22 @@ def predict(self: Predictor, source, thresholds: bool = False, batch_size: int =
 # %% ../nbs/08_predict.ipynb #08d2a889
 def predict(checkpoint: str | Path, source: str | Path, out: str | Path | None = None, features: str | None = None,
             dataset: str | None = None, thresholds: bool = False, last: int | None = None, csv: CsvConfig | None = None,
-            batch_size: int = 256, device: str = 'cpu', repair: bool = False, runtime: str = 'torch', stacked: bool = False) -> pd.DataFrame:
-    "Predictions of the model in `checkpoint` for the charts in folder/image `source`, or for the windows of the OHLCV CSV `source`; `runtime`: 'torch' or 'onnx'; `stacked`: with the lagged label (bars only)."
+            batch_size: int = 256, device: str = 'cpu', repair: bool = False, runtime: str = 'torch', stacked: bool = False,
+            calibration: str | Path | None = None) -> pd.DataFrame:
+    """Predictions of the model in `checkpoint` for the charts in folder/image `source`, or for the windows of the OHLCV CSV `source`;
+    `runtime`: 'torch', 'onnx' or 'onnx-int8' (calibrated on `calibration`, by default on `source` itself); `stacked`: with the lagged label (bars only)."""
     source = Path(source)
-    if not source.exists(): raise FileNotFoundError(f"{source}: no such file or folder")
+    if runtime == 'onnx-int8' and calibration is None: calibration = source  # no labels are read: its own windows set the ranges
+    for path in (source, calibration):
+        if path is not None and not Path(path).exists(): raise FileNotFoundError(f"{path}: no such file or folder")
     if batch_size < 1: raise PredictError(f"batch_size (--batch-size) must be >= 1, got {batch_size}")
     if last is not None and last < 1: raise PredictError(f"last (--last) is the number of latest windows to score: >= 1, got {last}")
     if str(device).startswith('cuda') and not torch.cuda.is_available():
         raise PredictError(f"device (--device) {device!r}: no CUDA device here (torch.cuda.is_available() is False); use --device cpu")
     if out: check_output(out, checkpoint, source, features)
-    model = Predictor.from_checkpoint(checkpoint, device, runtime)
-    table = model.predict(source, thresholds, batch_size, stacked, features=features, dataset=dataset, csv=csv, last=last, repair=repair)
+    options = dict(features=features, dataset=dataset, csv=csv, repair=repair)
+    model = Predictor.from_checkpoint(checkpoint, device, runtime, calibration, **options)
+    table = model.predict(source, thresholds, batch_size, stacked, last=last, **options)
     if out: atomic_write_bytes(out, table.to_csv(index=False).encode())
     return table
 
@@ -539,17 +551,56 @@ def load_exported(path: str | Path):
     return run, json.loads(files['tsic.json'])
 
 # %% ../nbs/08_predict.ipynb #97d26cfb
-def onnx_session(p: Predictor):
-    "`p`'s network as an ONNX Runtime session: a callable (uint8 images (n, H, W, 3) [, scaled windows]) → probabilities (n, k)."
+def _onnx_network(p: Predictor) -> tuple[bytes, list[str]]:
+    "`p`'s network with normalisation and softmax as ONNX bytes (the graph `export_model` writes), and its input names."
     if p.device.type != 'cpu':
-        raise PredictError(f"runtime 'onnx' runs the network on the CPU; the model is on {p.device}: use device='cpu' or runtime='torch'")
+        raise PredictError(f"ONNX Runtime runs the network on the CPU; the model is on {p.device}: use device='cpu' or runtime='torch'")
     module, meta = _exportable(p)
     buffer = io.BytesIO()
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter('ignore')
         _onnx(module, _example(p), meta, buffer)
-    network = _ort_runner(buffer.getvalue(), meta['inputs'])
-    def run(images: np.ndarray, windows: np.ndarray | None = None) -> np.ndarray:
-        xs = [np.ascontiguousarray(images.transpose(0, 3, 1, 2))] + ([] if windows is None else [np.ascontiguousarray(windows, np.float32)])
-        return network(*xs)
-    return run
+    return buffer.getvalue(), meta['inputs']
+
+def _feeds(images: np.ndarray, windows: np.ndarray | None = None) -> list[np.ndarray]:
+    "The ONNX graph's inputs for uint8 images (n, H, W, 3) [and scaled windows]: NCHW images, float32 windows."
+    return [np.ascontiguousarray(images.transpose(0, 3, 1, 2))] + ([] if windows is None else [np.ascontiguousarray(windows, np.float32)])
+
+def onnx_session(p: Predictor):
+    "`p`'s network as an ONNX Runtime session: a callable (uint8 images (n, H, W, 3) [, scaled windows]) → probabilities (n, k)."
+    network = _ort_runner(*_onnx_network(p))
+    return lambda images, windows=None: network(*_feeds(images, windows))
+
+# %% ../nbs/08_predict.ipynb #ef4ebd9d
+INT8_CALIBRATION = 256  # windows, spread evenly over the calibration data, whose activations set the int8 ranges
+
+def int8_model(p: Predictor, batches: Iterable[ChartBatch]) -> tuple[bytes, list[str]]:
+    "`p`'s ONNX graph with int8 convolutions (static QDQ quantization, per-channel weights, batch norms folded), its activation ranges measured on `batches`; and its input names."
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+    model, names = _onnx_network(p)
+    feeds = (dict(zip(names, _feeds(b.images, b.windows))) for b in batches)
+    class Feeds(CalibrationDataReader):
+        def get_next(self): return next(feeds, None)
+    with tempfile.TemporaryDirectory() as d, warnings.catch_warnings():
+        warnings.simplefilter('ignore')
+        fp32, folded, int8 = (Path(d) / f for f in ('fp32.onnx', 'folded.onnx', 'int8.onnx'))
+        fp32.write_bytes(model)
+        quant_pre_process(str(fp32), str(folded), skip_symbolic_shape=True)
+        quantize_static(str(folded), str(int8), Feeds(), quant_format=QuantFormat.QDQ, op_types_to_quantize=['Conv'],
+                        per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+        return int8.read_bytes(), names
+
+@patch
+def quantized(self: Predictor, calibration, windows: int = INT8_CALIBRATION, **options) -> Predictor:
+    """This model run by ONNX Runtime with int8 convolutions (`runtime='onnx-int8'`), calibrated on up to `windows` windows
+    spread evenly over `calibration`: anything `predict` reads (`options` are its reader's), or `ChartData`."""
+    data = calibration if isinstance(calibration, ChartData) else self.reader_for(calibration)(calibration, **options)
+    n = len(data.samples)
+    if not n: raise PredictError("calibration has no windows to measure int8 ranges on: give it charts, bars or series the model will score")
+    rows = data.samples.iloc[np.unique(np.linspace(0, n - 1, min(windows, n)).round().astype(int))]
+    network = _ort_runner(*int8_model(self, self.batches(data, 32, rows)))
+    q = copy.copy(self)
+    q.runtime, q.session = 'onnx-int8', lambda images, windows=None: network(*_feeds(images, windows))
+    log.info("int8 ranges measured on %d windows of the calibration data", len(rows))
+    return q

@@ -183,9 +183,9 @@ def create_app(p: Predictor, max_batch: int = 64, wait_ms: float = 1.0):
     return app
 
 def serve(checkpoint: str | Path, host: str = '127.0.0.1', port: int = 8000, runtime: str = 'torch', max_batch: int = 64,
-          wait_ms: float = 1.0, device: str = 'cpu', drain_s: float = 30):
-    "Serve `checkpoint` over HTTP until SIGINT/SIGTERM, which stop accepting and let in-flight requests finish (at most `drain_s` seconds)."
+          wait_ms: float = 1.0, device: str = 'cpu', drain_s: float = 30, calibration: str | Path | None = None):
+    "Serve `checkpoint` over HTTP until SIGINT/SIGTERM, which stop accepting and let in-flight requests finish (at most `drain_s` seconds); `calibration`: for runtime 'onnx-int8'."
     try: import uvicorn
     except ImportError: raise ImportError("tsic serve needs the serve extra: pip install 'tsic[serve]'") from None
-    p = Predictor.from_checkpoint(checkpoint, device, runtime)
+    p = Predictor.from_checkpoint(checkpoint, device, runtime, calibration)
     uvicorn.run(create_app(p, max_batch, wait_ms), host=host, port=port, log_level='info', timeout_graceful_shutdown=drain_s)
