@@ -1,7 +1,8 @@
 """Inference latency and throughput on this machine (issues 6 and 28), side by side in one run.
 
 One window, the way a live system scores the newest bar, timed per call (p50 and p95 over `--calls` calls after
-warm-up), with the network run by PyTorch (eager) and by ONNX Runtime (`runtime='onnx'`):
+warm-up), with the network run by PyTorch (eager), by ONNX Runtime (`runtime='onnx'`) and by ONNX Runtime with int8 convolutions
+(`runtime='onnx-int8'`, calibrated on the history before the timed bars):
 - live: the bar that has just closed → checked → the newest window drawn → network → the call
   (`Predictor.stream().push(bar)`, each call the next bar of the MSFT daily history);
 - from a table: raw OHLCV bars (the last window + warm-up) → checked → drawn → network → probabilities table
@@ -120,8 +121,12 @@ def main():
     out['one_window_live_onnx'], out['one_window_network_onnx_interleaved'], out['one_window_live_stages_onnx'] = live(po, bars, start, args.calls)
     out['live_onnx_over_network'] = out['one_window_live_onnx']['p50_ms'] / out['one_window_network_onnx']['p50_ms']
     out['live_onnx_over_network_interleaved'] = out['one_window_live_onnx']['p50_ms'] / out['one_window_network_onnx_interleaved']['p50_ms']
+    pq = p.quantized(bars.iloc[:start], max_change=1.0)  # int8, ranges from the bars before the timed ones; random weights: its answers are bench/quantize.py's
+    out['one_window_network_int8'] = timed(lambda: pq.probabilities(image), args.calls)
+    out['one_window_live_int8'], out['one_window_network_int8_interleaved'], out['one_window_live_stages_int8'] = live(pq, bars, start, args.calls)
+    out['live_int8_over_network_interleaved'] = out['one_window_live_int8']['p50_ms'] / out['one_window_network_int8_interleaved']['p50_ms']
 
-    for name, predictor in (('batch', p), ('batch_onnx', po)):
+    for name, predictor in (('batch', p), ('batch_onnx', po), ('batch_int8', pq)):
         t = time.perf_counter(); table = predictor.predict_bars(bars); elapsed = time.perf_counter() - t
         out[name] = {'windows': len(table), 'seconds': elapsed, 'windows_per_s': len(table) / elapsed}
     print(json.dumps(out, indent=1))
@@ -134,11 +139,16 @@ def main():
           f"interleaved) (goal p50 <= 5 ms: {'met' if lvo['p50_ms'] <= 5 else 'missed'}; ratio <= 1.3: "
           + ' and '.join(f"{'met' if out[k] <= 1.3 else 'missed'} {how}" for k, how in
                          (('live_onnx_over_network', 'against its own loop'), ('live_onnx_over_network_interleaved', 'interleaved'))) + ')')
+    lq, nq = out['one_window_live_int8'], out['one_window_network_int8']
+    print(f"live in int8 (runtime 'onnx-int8'): p50 {lq['p50_ms']:.2f} ms (p95 {lq['p95_ms']:.2f}); the network alone {nq['p50_ms']:.2f} ms "
+          f"in its own loop, {out['one_window_network_int8_interleaved']['p50_ms']:.2f} ms after each live call "
+          f"({out['live_int8_over_network_interleaved']:.2f}x interleaved)")
     print(f"from a table, bars -> probabilities (predict_bars(tail, last=1)): eager p50 {e2e['p50_ms']:.2f} ms; ONNX Runtime "
           f"p50 {fast['p50_ms']:.2f} ms (p95 {fast['p95_ms']:.2f}), {out['onnx_end_to_end_over_network']:.2f}x the network")
     print('stages inside the live ONNX call, p50: ' + ', '.join(f"{k} {v:.3f} ms" for k, v in out['one_window_live_stages_onnx'].items()))
+    print('stages inside the live int8 call, p50: ' + ', '.join(f"{k} {v:.3f} ms" for k, v in out['one_window_live_stages_int8'].items()))
     print('stages inside the table ONNX call, p50: ' + ', '.join(f"{k} {v:.2f} ms" for k, v in out['one_window_stages_onnx'].items()))
-    for name in ('batch', 'batch_onnx'):
+    for name in ('batch', 'batch_onnx', 'batch_int8'):
         print(f"{name}: {out[name]['windows']} windows in {out[name]['seconds']:.1f} s = {out[name]['windows_per_s']:.0f} windows/s")
     if args.json: Path(args.json).write_text(json.dumps(out, indent=1))
 

@@ -5,7 +5,7 @@ threads each POST one live window (the bars of the newest window as JSON, `last=
 run records every request's latency (p50, p99), requests/s, errors (non-200 answers and failed connections) and the
 server's resident memory before and after. Beside it, the same window scored in this process by `Predictor.predict_bars`
 (p50). Stops by itself.
-    python bench/serve.py [--seconds 60] [--clients 16] [--size 96] [--arch resnet18] [--runtime onnx] [--json out.json] [--quick]
+    python bench/serve.py [--seconds 60] [--clients 16] [--size 96] [--arch resnet18] [--runtime onnx|onnx-int8|torch] [--json out.json] [--quick]
 """
 import argparse, json, socket, subprocess, sys, tempfile, threading, time, urllib.error, urllib.request, warnings
 from pathlib import Path
@@ -31,7 +31,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('--seconds', type=float, default=60); ap.add_argument('--clients', type=int, default=16)
     ap.add_argument('--arch', default='resnet18'); ap.add_argument('--size', type=int, default=96)
-    ap.add_argument('--runtime', default='onnx', choices=('torch', 'onnx')); ap.add_argument('--max-batch', type=int, default=64)
+    ap.add_argument('--runtime', default='onnx', choices=('torch', 'onnx', 'onnx-int8')); ap.add_argument('--max-batch', type=int, default=64)
     ap.add_argument('--json'); ap.add_argument('--quick', action='store_true', help='5 s at 4 clients: a check that the bench runs')
     args = ap.parse_args()
     if args.quick: args.seconds, args.clients = 5, 4
@@ -50,7 +50,10 @@ def main():
     tail = bars.iloc[-(spec.window + spec.warmup):]
     body = json.dumps({'bars': [{'timestamp': t.isoformat(), **r} for t, r in zip(tail.index, tail.to_dict('records'))]}).encode()
 
-    p = Predictor.from_checkpoint(ckpt, runtime=args.runtime)  # in-process, the same runtime, before the server starts
+    history = ckpt.parent / 'history.csv'  # onnx-int8: the server's calibration data, bars before the ones asked about
+    bars.iloc[:-len(tail)].to_csv(history, index_label='timestamp')
+    calibration = {'calibration': history} if args.runtime == 'onnx-int8' else {}
+    p = Predictor.from_checkpoint(ckpt, runtime=args.runtime, **calibration)  # in-process, the same runtime, before the server starts
     for _ in range(10): p.predict_bars(tail, last=1)
     local = []
     for _ in range(200):
@@ -59,7 +62,7 @@ def main():
 
     port = free_port()
     server = subprocess.Popen([str(BIN / 'tsic'), 'serve', str(ckpt), '--port', str(port), '--runtime', args.runtime,
-                               '--max-batch', str(args.max_batch)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               '--max-batch', str(args.max_batch), *(f'--{k}={v}' for k, v in calibration.items())], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f'http://127.0.0.1:{port}'
     try:
         for _ in range(600):

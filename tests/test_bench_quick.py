@@ -1,7 +1,7 @@
 """The quick modes of the benchmarks run (slow: `make test-slow`), so a bench cannot rot unseen."""
 import json, subprocess, sys
 from pathlib import Path
-import pytest
+import pandas as pd, pytest
 from conftest import ROOT
 
 
@@ -21,13 +21,22 @@ def test_predict_bench_measures_both_runtimes(tmp_path):
     assert 'ONNX Runtime p50' in out and set(figures['one_window_stages_onnx']) == {'read_bars', 'draw', 'network', 'table'}
     assert 0 < figures['one_window_network_onnx_interleaved']['p50_ms'] <= figures['one_window_live_onnx']['p50_ms']  # a live call runs the network
     assert set(figures['one_window_live_stages_onnx']) == {'bar', 'draw', 'network', 'decide'} and 'live, a bar -> the call' in out
+    assert 0 < figures['one_window_network_int8_interleaved']['p50_ms'] <= figures['one_window_live_int8']['p50_ms'] and 'live in int8' in out
+
+
+@pytest.mark.slow
+def test_quantize_bench_compares_int8_with_float32_on_a_trained_model(tmp_path):
+    bench('quantize.py', '--out', str(tmp_path / 'q'))
+    row = pd.read_csv(tmp_path / 'q.csv').iloc[0]
+    assert row.dataset == 'Trace' and 0 <= row.same_class <= 1 and 0 < row.max_abs_prob_change < 1 and row.p50_ms_int8 > 0
 
 
 @pytest.mark.slow
 def test_serve_bench_runs_without_errors(tmp_path):
-    bench('serve.py', '--size', '64', '--json', str(tmp_path / 's.json'))
-    figures = json.loads((tmp_path / 's.json').read_text())
-    assert figures['errors'] == 0 and figures['requests'] > 10 and figures['p50_ms'] <= figures['p99_ms']
+    for runtime in ('onnx', 'onnx-int8'):  # int8: the server calibrates on a CSV of bars (--calibration)
+        bench('serve.py', '--size', '64', '--runtime', runtime, '--json', str(tmp_path / 's.json'))
+        figures = json.loads((tmp_path / 's.json').read_text())
+        assert figures['runtime'] == runtime and figures['errors'] == 0 and figures['requests'] > 10 and figures['p50_ms'] <= figures['p99_ms']
 
 
 @pytest.mark.slow

@@ -47,6 +47,26 @@ def test_predict_errors_name_the_problem(checkpoint, tmp_path, capsys):
     assert proc.returncode == 2 and 'bad.ckpt: not a tsic checkpoint (unreadable bytes)' in proc.stderr
 
 
+def test_predict_in_int8_calibrates_on_its_input_or_on_calibration(checkpoint, tmp_path, capsys):
+    "`--runtime onnx-int8`: by default the input's own windows set the ranges (as `Predictor` does with it), or `--calibration`'s."
+    from tsic.bars import load_msft
+    from tsic.cli import main
+    from tsic.predict import Predictor
+    bars = load_msft()
+    bars.iloc[300:420].to_csv(latest := tmp_path / 'latest.csv'); bars.iloc[:300].to_csv(history := tmp_path / 'history.csv')
+    def probs(*args):  # in-process: the printed table, as a shell sees it
+        main(['predict', str(checkpoint), str(latest), '--runtime', 'onnx-int8', *map(str, args)])
+        return pd.read_csv(__import__('io').StringIO(capsys.readouterr().out)).filter(like='prob_').to_numpy()
+    own, calibrated = probs(), probs('--calibration', history)
+    np.testing.assert_allclose(own, Predictor.from_checkpoint(checkpoint, runtime='onnx-int8', calibration=latest).predict(latest).filter(like='prob_'), atol=1e-6)
+    np.testing.assert_allclose(calibrated, Predictor.from_checkpoint(checkpoint, runtime='onnx-int8', calibration=history).predict(latest).filter(like='prob_'), atol=1e-6)
+    assert len(own) == 120 - 59 and np.abs(own - Predictor.from_checkpoint(checkpoint).predict(latest).filter(like='prob_').to_numpy()).max() < 0.05
+    with pytest.raises(SystemExit) as exit: main(['predict', str(checkpoint), str(latest), '--calibration', str(history)])
+    assert exit.value.code == 2 and "calibration (--calibration) goes with runtime 'onnx-int8'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit: main(['serve', str(checkpoint), '--runtime', 'onnx-int8'])  # stops before it listens
+    assert exit.value.code == 2 and "calibration (--calibration) goes with runtime 'onnx-int8'" in capsys.readouterr().err
+
+
 @pytest.mark.slow  # make test stays under 10 minutes; .ci/run runs it after
 def test_export_agrees_with_the_checkpoint(checkpoint, small_dataset, tmp_path):
     from tsic.predict import Predictor, load_exported

@@ -270,6 +270,9 @@ FAST = {
 }
 
 SLOW = {
+    # int8: quantizes on the input's own windows first
+    'tsic predict model.ckpt latest.csv --last 1 --runtime onnx-int8':
+        Case(prepare=_model_and_latest_bars, check=_predicted_one_printed),
     # trains a small model on the SPY build first (about 20 s)
     "tsic predict model.ckpt examples/market/spy_1m_2011-03.csv --sep ';' --names timestamp open high low close volume "
     "--time-format '%Y%m%d %H%M%S' --last 20 -o preds.csv":

@@ -29,8 +29,8 @@ log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['log', 'RUNTIMES', 'SMALL_CPU_BATCH', 'NO_LAGGED_LABEL', 'GEOMETRY', 'EXPORT_FORMATS', 'INT8_CALIBRATION',
-           'PredictError', 'Predictor', 'prediction_table', 'built_options', 'LiveCall', 'Stream', 'predict',
-           'ChartProbabilities', 'export_model', 'load_exported', 'onnx_session', 'int8_model']
+           'INT8_MAX_CHANGE', 'PredictError', 'Predictor', 'prediction_table', 'built_options', 'LiveCall', 'Stream',
+           'predict', 'ChartProbabilities', 'export_model', 'load_exported', 'onnx_session', 'int8_model']
 
 # %% ../nbs/08_predict.ipynb #7a09c289
 class PredictError(ValueError):
@@ -573,12 +573,12 @@ def onnx_session(p: Predictor):
 
 # %% ../nbs/08_predict.ipynb #ef4ebd9d
 INT8_CALIBRATION = 256  # windows, spread evenly over the calibration data, whose activations set the int8 ranges
+INT8_MAX_CHANGE = 0.02  # the most int8 may move a probability on average over the calibration windows
 
-def int8_model(p: Predictor, batches: Iterable[ChartBatch]) -> tuple[bytes, list[str]]:
-    "`p`'s ONNX graph with int8 convolutions (static QDQ quantization, per-channel weights, batch norms folded), its activation ranges measured on `batches`; and its input names."
+def int8_model(model: bytes, names: list[str], batches: list[ChartBatch]) -> bytes:
+    "The ONNX graph `model` (inputs `names`) with int8 convolutions (static QDQ quantization, per-channel weights, batch norms folded), its activation ranges measured on `batches`."
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
-    model, names = _onnx_network(p)
     feeds = (dict(zip(names, _feeds(b.images, b.windows))) for b in batches)
     class Feeds(CalibrationDataReader):
         def get_next(self): return next(feeds, None)
@@ -589,18 +589,30 @@ def int8_model(p: Predictor, batches: Iterable[ChartBatch]) -> tuple[bytes, list
         quant_pre_process(str(fp32), str(folded), skip_symbolic_shape=True)
         quantize_static(str(folded), str(int8), Feeds(), quant_format=QuantFormat.QDQ, op_types_to_quantize=['Conv'],
                         per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
-        return int8.read_bytes(), names
+        return int8.read_bytes()
 
 @patch
-def quantized(self: Predictor, calibration, windows: int = INT8_CALIBRATION, **options) -> Predictor:
+def quantized(self: Predictor, calibration, windows: int = INT8_CALIBRATION, max_change: float = INT8_MAX_CHANGE, **options) -> Predictor:
     """This model run by ONNX Runtime with int8 convolutions (`runtime='onnx-int8'`), calibrated on up to `windows` windows
-    spread evenly over `calibration`: anything `predict` reads (`options` are its reader's), or `ChartData`."""
+    spread evenly over `calibration`: anything `predict` reads (`options` are its reader's), or `ChartData`. Refused when
+    int8 moves the probabilities of those windows by more than `max_change` on average (no labels are read)."""
     data = calibration if isinstance(calibration, ChartData) else self.reader_for(calibration)(calibration, **options)
     n = len(data.samples)
     if not n: raise PredictError("calibration has no windows to measure int8 ranges on: give it charts, bars or series the model will score")
     rows = data.samples.iloc[np.unique(np.linspace(0, n - 1, min(windows, n)).round().astype(int))]
-    network = _ort_runner(*int8_model(self, self.batches(data, 32, rows)))
+    model, names = _onnx_network(self)
+    batches = list(self.batches(data, 32, rows))
+    fp32, int8 = _ort_runner(model, names), _ort_runner(int8_model(model, names, batches), names)
+    feeds = [_feeds(b.images, b.windows) for b in batches]
+    p32, p8 = np.concatenate([fp32(*xs) for xs in feeds]), np.concatenate([int8(*xs) for xs in feeds])
+    change, same = float(np.abs(p8 - p32).mean()), float((p8.argmax(1) == p32.argmax(1)).mean())
+    if change > max_change:
+        raise PredictError(f"int8 moves this {self.cfg.model_architecture_name}'s probabilities by {change:.3f} on average over {len(p32)} "
+                           f"calibration windows (max_change {max_change}) and picks another class on {1 - same:.0%} of them: "
+                           "it does not keep its answers in int8; use runtime 'onnx' (float32)")
     q = copy.copy(self)
-    q.runtime, q.session = 'onnx-int8', lambda images, windows=None: network(*_feeds(images, windows))
-    log.info("int8 ranges measured on %d windows of the calibration data", len(rows))
+    q.runtime, q.session = 'onnx-int8', lambda images, windows=None: int8(*_feeds(images, windows))
+    q.int8_change, q.int8_agreement = change, same
+    log.info("int8: ranges from %d calibration windows; on them it moves a probability by %.4f on average and picks float32's class "
+             "%.1f%% of the time", len(p32), change, 100 * same)
     return q
