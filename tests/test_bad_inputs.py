@@ -751,8 +751,9 @@ def interrupted(args, ready: str, rerun=None, timeout: float = 120):
         import signal, time
         line = args(env)
         def call():
-            proc = subprocess.Popen([str(BIN / 'tsic'), *map(str, line)], cwd=env.tmp, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, text=True)
+            proc = subprocess.Popen([str(BIN / 'tsic'), *map(str, line)], cwd=env.tmp, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as in a terminal, even when
+            # pytest runs in a background job, whose children a shell starts with SIGINT ignored
             deadline = time.monotonic() + timeout
             while not list(env.tmp.glob(ready)) and proc.poll() is None and time.monotonic() < deadline: time.sleep(0.05)
             assert proc.poll() is None, f"tsic {line[0]} ended before it could be interrupted:\n{proc.communicate()[1]}"

@@ -36,6 +36,7 @@ def test_bad_bars_are_refused_and_the_feed_goes_on(checkpoint):
     np.testing.assert_allclose(np.stack([c.probabilities for c in calls]), expected[PROBS].to_numpy(), atol=1e-6)
 
 
+@pytest.mark.slow  # make test stays under 10 minutes (08_predict's gap_calls cover a pause); .ci/run runs it after
 def test_a_pause_restarts_the_stream_and_says_so(checkpoint, caplog):
     p = Predictor.from_checkpoint(checkpoint)
     bars = load_msft().iloc[400:600].copy()

@@ -5,7 +5,7 @@
 # %% ../nbs/08_predict.ipynb #3181d514
 from __future__ import annotations
 import copy, dataclasses, io, json, logging, tempfile, warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import NamedTuple
 from pathlib import Path
 import numpy as np, pandas as pd, torch
