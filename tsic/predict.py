@@ -575,13 +575,13 @@ def onnx_session(p: Predictor):
 INT8_CALIBRATION = 256  # windows, spread evenly over the calibration data, whose activations set the int8 ranges
 INT8_MAX_CHANGE = 0.02  # the most int8 may move a probability on average over the calibration windows
 
-def int8_model(model: bytes, names: list[str], batches: list[ChartBatch]) -> bytes:
-    "The ONNX graph `model` (inputs `names`) with int8 convolutions (static QDQ quantization, per-channel weights, batch norms folded), its activation ranges measured on `batches`."
+def int8_model(model: bytes, names: list[str], feeds: list[list[np.ndarray]]) -> bytes:
+    "The ONNX graph `model` (inputs `names`) with int8 convolutions (static QDQ quantization, per-channel weights, batch norms folded), its activation ranges measured on `feeds` (each the graph's inputs, `_feeds`)."
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
-    feeds = (dict(zip(names, _feeds(b.images, b.windows))) for b in batches)
+    inputs = (dict(zip(names, xs)) for xs in feeds)
     class Feeds(CalibrationDataReader):
-        def get_next(self): return next(feeds, None)
+        def get_next(self): return next(inputs, None)
     with tempfile.TemporaryDirectory() as d, warnings.catch_warnings():
         warnings.simplefilter('ignore')
         fp32, folded, int8 = (Path(d) / f for f in ('fp32.onnx', 'folded.onnx', 'int8.onnx'))
@@ -601,9 +601,8 @@ def quantized(self: Predictor, calibration, windows: int = INT8_CALIBRATION, max
     if not n: raise PredictError("calibration has no windows to measure int8 ranges on: give it charts, bars or series the model will score")
     rows = data.samples.iloc[np.unique(np.linspace(0, n - 1, min(windows, n)).round().astype(int))]
     model, names = _onnx_network(self)
-    batches = list(self.batches(data, 32, rows))
-    fp32, int8 = _ort_runner(model, names), _ort_runner(int8_model(model, names, batches), names)
-    feeds = [_feeds(b.images, b.windows) for b in batches]
+    feeds = [_feeds(b.images, b.windows) for b in self.batches(data, 32, rows)]
+    fp32, int8 = _ort_runner(model, names), _ort_runner(int8_model(model, names, feeds), names)
     p32, p8 = np.concatenate([fp32(*xs) for xs in feeds]), np.concatenate([int8(*xs) for xs in feeds])
     change, same = float(np.abs(p8 - p32).mean()), float((p8.argmax(1) == p32.argmax(1)).mean())
     if change > max_change:
