@@ -576,7 +576,7 @@ INT8_CALIBRATION = 256  # windows, spread evenly over the calibration data, whos
 INT8_MAX_CHANGE = 0.02  # the most int8 may move a probability on average over the calibration windows
 
 def int8_model(model: bytes, names: list[str], feeds: list[list[np.ndarray]]) -> bytes:
-    "The ONNX graph `model` (inputs `names`) with int8 convolutions (static QDQ quantization, per-channel weights, batch norms folded), its activation ranges measured on `feeds` (each the graph's inputs, `_feeds`)."
+    "The ONNX graph `model` (inputs `names`) with int8 convolutions (static QDQ quantization, per-channel weights, batch norms folded), its activation ranges measured on `feeds` (each a batch's inputs to the graph, in the order of `names`)."
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
     inputs = (dict(zip(names, xs)) for xs in feeds)
