@@ -50,9 +50,8 @@ def main():
     tail = bars.iloc[-(spec.window + spec.warmup):]
     body = json.dumps({'bars': [{'timestamp': t.isoformat(), **r} for t, r in zip(tail.index, tail.to_dict('records'))]}).encode()
 
-    history = ckpt.parent / 'history.csv'  # onnx-int8: the server's calibration data, bars before the ones asked about
-    bars.iloc[:-len(tail)].to_csv(history, index_label='timestamp')
-    calibration = {'calibration': history} if args.runtime == 'onnx-int8' else {}
+    calibration = {'calibration': ckpt.parent / 'history.csv'} if args.runtime == 'onnx-int8' else {}  # the server's int8 calibration
+    if calibration: bars.iloc[:-len(tail)].to_csv(calibration['calibration'], index_label='timestamp')  # the bars before the ones asked about
     p = Predictor.from_checkpoint(ckpt, runtime=args.runtime, **calibration)  # in-process, the same runtime, before the server starts
     for _ in range(10): p.predict_bars(tail, last=1)
     local = []

@@ -13,7 +13,7 @@ from .labels import ChartDatasetSpec
 from .build import BuildLockedError, build_assets
 
 # %% auto #0
-__all__ = ['SAMPLE_LIMIT', 'at_least', 'positive', 'build_parser', 'build_command', 'main', 'error_message']
+__all__ = ['SAMPLE_LIMIT', 'RUNTIMES', 'at_least', 'positive', 'build_parser', 'build_command', 'main', 'error_message']
 
 # %% ../nbs/13_cli.ipynb #ae53bb11
 class _Help(argparse.HelpFormatter):
@@ -58,6 +58,7 @@ def positive(kind=int):
     return read
 
 SAMPLE_LIMIT = at_least(2, why=' (a training batch of one chart cannot train batch normalisation)')
+RUNTIMES = ('torch', 'onnx', 'onnx-int8')  # predict.RUNTIMES, spelled here so the CLI starts without importing torch
 
 def build_parser() -> argparse.ArgumentParser:
     "The `tsic` command's argument parser."
@@ -94,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--last', type=at_least(1), help='OHLCV input: score only the last N windows')
     p.add_argument('--batch-size', dest='batch_size', type=at_least(1), default=256, help='windows per forward pass')
     p.add_argument('--device', default='cpu', help="'cpu' or 'cuda'")
-    p.add_argument('--runtime', choices=('torch', 'onnx', 'onnx-int8'), default='torch',
+    p.add_argument('--runtime', choices=RUNTIMES, default='torch',
                    help="what runs the network: PyTorch, or ONNX Runtime on the CPU (the onnx extra; fastest for a few windows), "
                         "its convolutions in int8 with onnx-int8 (calibrated on the input, or on --calibration)")
     p.add_argument('--calibration', help='--runtime onnx-int8: charts or bars (read like the input) whose windows set the int8 ranges '
@@ -106,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument('checkpoint', help='a tsic checkpoint (.ckpt)')
     s.add_argument('--host', default='127.0.0.1', help='address to listen on (0.0.0.0: every interface, e.g. in a container)')
     s.add_argument('--port', type=at_least(1), default=8000, help='TCP port')
-    s.add_argument('--runtime', choices=('torch', 'onnx', 'onnx-int8'), default='torch',
+    s.add_argument('--runtime', choices=RUNTIMES, default='torch',
                    help='what runs the network (onnx: ONNX Runtime on the CPU; onnx-int8: its convolutions in int8, needs --calibration)')
     s.add_argument('--calibration', help='--runtime onnx-int8: charts or OHLCV bars the model will score, whose windows set the int8 ranges')
     s.add_argument('--max-batch', dest='max_batch', type=at_least(1), default=64,
